@@ -1,0 +1,33 @@
+# The two commands a new user needs: `make run` and `make test`.
+.PHONY: run test import token lint fmt venv build bench
+
+run:            ## serve the endpoint locally on moto with demo data
+	scripts/run-local.sh
+
+test:           ## unit, fixture and moto integration tests, template lint
+	scripts/test.sh
+
+import:         ## make import ORG=<org> FILE=<leads.jsonl>
+	@test -n "$(ORG)" -a -n "$(FILE)" || { echo "usage: make import ORG=<org> FILE=<leads.jsonl>"; exit 2; }
+	@if [ -n "$$AWS_ENDPOINT_URL" ]; then . scripts/local-env.sh; fi; \
+	cargo run --quiet --bin import-leads -- "$(ORG)" "$(FILE)"
+
+token:          ## make token ORG=<org>: an HS256 dev token signed with JWT_SECRET
+	@test -n "$(ORG)" || { echo "usage: make token ORG=<org>"; exit 2; }
+	@. scripts/local-env.sh && cargo run --quiet --bin dev-token -- "$(ORG)"
+
+lint:           ## formatting and clippy, as CI runs them
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+fmt:
+	cargo fmt
+
+venv:
+	scripts/venv.sh
+
+build:
+	cargo build --bins
+
+bench:          ## benchmarks (not tests): bulk query efficiency against moto
+	scripts/bench.sh

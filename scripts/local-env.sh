@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Sourced: the defaults every local command uses (documented in the README).
+export AWS_REGION="${AWS_REGION:-us-east-1}"
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
+export LEADS_TABLE="${LEADS_TABLE:-leads}"
+export EXPORTS_BUCKET="${EXPORTS_BUCKET:-lead-exports}"
+export JWT_SECRET="${JWT_SECRET:-dev-secret-change-me}"
+export PORT="${PORT:-3000}"
+export MOTO_PORT="${MOTO_PORT:-5005}"

@@ -1,0 +1,194 @@
+//! Bearer JWT verification: the organization comes from the verified token,
+//! never from the request body.
+
+use jsonwebtoken::{decode, decode_header, jwk::AlgorithmParameters, DecodingKey, Validation};
+use serde_json::{Map, Value};
+
+use crate::config::{JwtConfig, JwtKey};
+use crate::error::ExportError;
+
+/// The caller's organization, taken from a verified token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OrgId(String);
+
+/// Longest accepted organization id, in bytes (DynamoDB keys are bounded).
+const MAX_ORG_ID_BYTES: usize = 1024;
+
+impl OrgId {
+    /// Wraps a non-empty organization id of at most 1024 bytes.
+    pub fn new(id: impl Into<String>) -> Option<Self> {
+        let id = id.into();
+        (!id.is_empty() && id.len() <= MAX_ORG_ID_BYTES).then_some(OrgId(id))
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for OrgId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Verifies tokens with the configured algorithm and key.
+#[derive(Clone)]
+pub struct Authenticator {
+    config: JwtConfig,
+    validation: Validation,
+    secret_key: Option<DecodingKey>,
+}
+
+impl Authenticator {
+    /// Prepares the validation rules once.
+    pub fn new(config: JwtConfig) -> Self {
+        let mut validation = Validation::new(config.algorithm);
+        validation.leeway = config.leeway_seconds;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        let mut required = vec!["exp"];
+        match &config.issuer {
+            Some(iss) => {
+                validation.set_issuer(&[iss]);
+                required.push("iss");
+            }
+            None => validation.iss = None,
+        }
+        match &config.audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
+        let secret_key = match &config.key {
+            JwtKey::Secret(bytes) => Some(DecodingKey::from_secret(bytes)),
+            _ => None,
+        };
+        Authenticator {
+            config,
+            validation,
+            secret_key,
+        }
+    }
+
+    /// Verifies the `Authorization` header value and returns the organization.
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<OrgId, ExportError> {
+        let token = bearer_token(authorization)?;
+        let jwks_key;
+        let key = match &self.config.key {
+            JwtKey::Secret(_) => self.secret_key.as_ref().expect("built in new"),
+            JwtKey::PublicKey(key) => key,
+            JwtKey::Jwks(set) => {
+                jwks_key = self.jwks_key(set, token)?;
+                &jwks_key
+            }
+        };
+        let data = decode::<Map<String, Value>>(token, key, &self.validation).map_err(|e| {
+            tracing::info!(reason = %e, "token rejected");
+            ExportError::Unauthorized(format!("Invalid token: {}", describe(&e)))
+        })?;
+        match data.claims.get(&self.config.org_claim) {
+            Some(Value::String(org)) => OrgId::new(org.clone()).ok_or_else(|| {
+                ExportError::Forbidden("The token's organization is empty or too long".into())
+            }),
+            _ => Err(ExportError::Forbidden(format!(
+                "The token carries no organization ({} claim)",
+                self.config.org_claim
+            ))),
+        }
+    }
+
+    fn jwks_key(
+        &self,
+        set: &jsonwebtoken::jwk::JwkSet,
+        token: &str,
+    ) -> Result<DecodingKey, ExportError> {
+        let header = decode_header(token)
+            .map_err(|_| ExportError::Unauthorized("Invalid token: malformed header".into()))?;
+        let kid = header
+            .kid
+            .ok_or_else(|| ExportError::Unauthorized("Invalid token: no kid".into()))?;
+        let jwk = set
+            .find(&kid)
+            .ok_or_else(|| ExportError::Unauthorized("Invalid token: unknown kid".into()))?;
+        let family_ok = matches!(
+            (&jwk.algorithm, self.config.algorithm),
+            (AlgorithmParameters::RSA(_), jsonwebtoken::Algorithm::RS256)
+                | (
+                    AlgorithmParameters::EllipticCurve(_),
+                    jsonwebtoken::Algorithm::ES256
+                )
+        );
+        if !family_ok {
+            return Err(ExportError::Unauthorized(
+                "Invalid token: key type does not match the configured algorithm".into(),
+            ));
+        }
+        DecodingKey::from_jwk(jwk)
+            .map_err(|_| ExportError::Unauthorized("Invalid token: unusable key".into()))
+    }
+}
+
+fn bearer_token(header: Option<&str>) -> Result<&str, ExportError> {
+    let header = header
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| ExportError::Unauthorized("Missing bearer token".into()))?;
+    let (scheme, token) = header
+        .split_once(' ')
+        .ok_or_else(|| ExportError::Unauthorized("Malformed Authorization header".into()))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ExportError::Unauthorized(
+            "Malformed Authorization header; expected: Bearer <token>".into(),
+        ));
+    }
+    Ok(token.trim())
+}
+
+fn describe(err: &jsonwebtoken::errors::Error) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind::*;
+    match err.kind() {
+        ExpiredSignature => "expired",
+        ImmatureSignature => "not yet valid",
+        InvalidSignature => "bad signature",
+        InvalidAlgorithm | InvalidAlgorithmName => "algorithm not accepted",
+        InvalidIssuer => "wrong issuer",
+        InvalidAudience => "wrong audience",
+        MissingRequiredClaim(_) => "missing a required claim",
+        _ => "malformed",
+    }
+}
+
+/// Signs an HS256 token for `org` valid for `ttl_seconds`, with the
+/// configured organization claim, issuer and audience: the dev token of
+/// `make token`, and what tests use.
+pub fn sign_hs256(
+    secret: &[u8],
+    org_claim: &str,
+    org: &str,
+    ttl_seconds: i64,
+    issuer: Option<&str>,
+    audience: Option<&str>,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut claims = Map::new();
+    claims.insert("sub".into(), Value::from("dev-user"));
+    claims.insert(org_claim.into(), Value::from(org));
+    claims.insert("iat".into(), Value::from(now));
+    claims.insert("exp".into(), Value::from(now + ttl_seconds));
+    if let Some(iss) = issuer {
+        claims.insert("iss".into(), Value::from(iss));
+    }
+    if let Some(aud) = audience {
+        claims.insert("aud".into(), Value::from(aud));
+    }
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+}

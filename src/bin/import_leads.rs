@@ -1,0 +1,77 @@
+//! Imports JSON Lines lead documents into `LEADS_TABLE` for one organization.
+//! Usage: import-leads <org> <file.jsonl | ->
+
+use std::io::{BufRead, BufReader};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use lead_export::auth::OrgId;
+use lead_export::store::DynamoStore;
+use lead_export::{aws, import::import_jsonl};
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [org, file] = args.as_slice() else {
+        eprintln!("usage: import-leads <org> <file.jsonl | ->");
+        std::process::exit(2);
+    };
+    let Some(org) = OrgId::new(org.clone()) else {
+        eprintln!("the organization id must be 1 to 1024 bytes");
+        std::process::exit(2);
+    };
+    let table = std::env::var("LEADS_TABLE")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "leads".into());
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|e| !e.is_empty());
+    let (input, total): (Box<dyn BufRead>, u64) = if file == "-" {
+        (Box::new(BufReader::new(std::io::stdin())), 0)
+    } else {
+        match std::fs::read_to_string(file) {
+            Ok(text) => {
+                let lines = text.lines().count() as u64;
+                (Box::new(std::io::Cursor::new(text)), lines)
+            }
+            Err(e) => {
+                eprintln!("cannot read {file}: {e}");
+                std::process::exit(2);
+            }
+        }
+    };
+    let sdk = {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(endpoint) = &endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        loader.load().await
+    };
+    let store = DynamoStore::new(aws::dynamodb(&sdk), &table);
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} lines {elapsed_precise} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let result = import_jsonl(input, &store, &org, |n| bar.set_position(n as u64)).await;
+    bar.finish_and_clear();
+    match result {
+        Ok(report) => {
+            for (line, reason) in &report.bad_lines {
+                eprintln!("line {line}: {reason}");
+            }
+            println!(
+                "imported {} leads into {table} for {org}; {} bad lines skipped",
+                report.imported,
+                report.bad_lines.len()
+            );
+            if !report.bad_lines.is_empty() {
+                std::process::exit(3);
+            }
+        }
+        Err(e) => {
+            eprintln!("import failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}

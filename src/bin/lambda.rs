@@ -1,0 +1,19 @@
+//! The Lambda entry point: configuration and clients once, then the runtime loop.
+
+use lambda_http::{service_fn, Error, Request};
+use lead_export::{aws, config::Config, http::handle, init_tracing};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_tracing(true);
+    let config = Config::from_env().map_err(|e| {
+        tracing::error!(error = %e, "refusing to start");
+        e
+    })?;
+    let app = aws::app(&config).await;
+    let app = &app;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, Error>(handle(app, req).await)
+    }))
+    .await
+}

@@ -1,0 +1,116 @@
+//! An in-memory `ObjectStore`, for handler tests and benchmarks.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{ObjectMeta, ObjectStore};
+
+/// Completed objects and open uploads, kept in memory.
+#[derive(Default)]
+pub struct MemoryObjects {
+    open: Mutex<HashMap<String, (ObjectMeta, Vec<(i32, Vec<u8>)>)>>,
+    objects: Mutex<HashMap<String, (ObjectMeta, Vec<u8>)>>,
+}
+
+impl MemoryObjects {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The object at `key`: its metadata and bytes.
+    pub fn get(&self, key: &str) -> Option<(ObjectMeta, Vec<u8>)> {
+        self.objects
+            .lock()
+            .expect("lock poisoned")
+            .get(key)
+            .cloned()
+    }
+
+    /// Keys of completed objects.
+    pub fn keys(&self) -> Vec<String> {
+        self.objects
+            .lock()
+            .expect("lock poisoned")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Number of uploads started and neither completed nor aborted.
+    pub fn open_uploads(&self) -> usize {
+        self.open.lock().expect("lock poisoned").len()
+    }
+}
+
+#[async_trait]
+impl ObjectStore for MemoryObjects {
+    async fn create_multipart(&self, key: &str, meta: &ObjectMeta) -> Result<String, String> {
+        let mut open = self.open.lock().expect("lock poisoned");
+        let id = format!("upload-{}", open.len() + 1);
+        open.insert(format!("{key}#{id}"), (meta.clone(), Vec::new()));
+        Ok(id)
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        body: Vec<u8>,
+    ) -> Result<String, String> {
+        let mut open = self.open.lock().expect("lock poisoned");
+        let upload = open
+            .get_mut(&format!("{key}#{upload_id}"))
+            .ok_or("no such upload")?;
+        upload.1.push((number, body));
+        Ok(format!("\"etag-{number}\""))
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        upload_id: &str,
+        mut parts: Vec<(i32, String)>,
+    ) -> Result<(), String> {
+        let (meta, mut uploaded) = self
+            .open
+            .lock()
+            .expect("lock poisoned")
+            .remove(&format!("{key}#{upload_id}"))
+            .ok_or("no such upload")?;
+        parts.sort();
+        uploaded.sort_by_key(|(n, _)| *n);
+        if parts
+            .iter()
+            .map(|(n, _)| *n)
+            .ne(uploaded.iter().map(|(n, _)| *n))
+        {
+            return Err("parts do not match the uploaded ones".into());
+        }
+        let bytes = uploaded.into_iter().flat_map(|(_, b)| b).collect();
+        self.objects
+            .lock()
+            .expect("lock poisoned")
+            .insert(key.to_string(), (meta, bytes));
+        Ok(())
+    }
+
+    async fn abort(&self, key: &str, upload_id: &str) -> Result<(), String> {
+        self.open
+            .lock()
+            .expect("lock poisoned")
+            .remove(&format!("{key}#{upload_id}"));
+        Ok(())
+    }
+
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, String> {
+        Ok(format!(
+            "memory://objects/{key}?expires-in={}",
+            ttl.as_secs()
+        ))
+    }
+}

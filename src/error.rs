@@ -1,0 +1,105 @@
+//! The one error type of an export and the one place that maps it to a
+//! status and a JSON body. Internal causes go to the log, never to the client.
+
+use http::StatusCode;
+use serde_json::json;
+
+/// Every way an export request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The request is malformed or breaks a documented constraint: 400.
+    #[error("{0}")]
+    Validation(String),
+    /// The request body is larger than the documented maximum: 413.
+    #[error("request body exceeds {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// Missing, malformed, expired or badly signed token: 401.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid token that does not grant access to an organization: 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The selection resolved to no lead: 400 with the reference's plain body.
+    #[error("No data to export")]
+    NoData,
+    /// `exportFields` was given but held no known field id: the reference
+    /// documents this as a 500.
+    #[error("No valid export fields specified")]
+    NoValidFields,
+    /// Only `POST` is served.
+    #[error("method {0} is not allowed; use POST")]
+    MethodNotAllowed(String),
+    /// Any other failure (DynamoDB, S3, ...). The cause is logged, the client
+    /// gets a generic message.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The message a client sees for an internal failure.
+pub const INTERNAL_MESSAGE: &str = "An internal error occurred while generating the export";
+
+impl ExportError {
+    /// Wraps any internal cause.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ExportError::Internal(cause.to_string())
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ExportError::Validation(_) | ExportError::NoData => StatusCode::BAD_REQUEST,
+            ExportError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ExportError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ExportError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ExportError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ExportError::NoValidFields | ExportError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    /// The JSON body of this error, as the reference documents it.
+    pub fn body(&self) -> serde_json::Value {
+        let (code, message) = match self {
+            ExportError::NoData => return json!({ "error": "No data to export" }),
+            ExportError::Validation(m) => ("VALIDATION_ERROR", m.clone()),
+            ExportError::PayloadTooLarge { .. } => ("VALIDATION_ERROR", self.to_string()),
+            ExportError::Unauthorized(m) => ("UNAUTHORIZED", m.clone()),
+            ExportError::Forbidden(m) => ("FORBIDDEN", m.clone()),
+            ExportError::MethodNotAllowed(_) => ("METHOD_NOT_ALLOWED", self.to_string()),
+            ExportError::NoValidFields => ("INTERNAL_ERROR", self.to_string()),
+            ExportError::Internal(_) => ("INTERNAL_ERROR", INTERNAL_MESSAGE.to_string()),
+        };
+        json!({ "error": { "code": code, "message": message } })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_cause_never_reaches_the_body() {
+        let err = ExportError::internal("dynamodb: connection refused to 10.0.0.1");
+        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = err.body().to_string();
+        assert!(!body.contains("10.0.0.1"), "{body}");
+        assert!(body.contains("INTERNAL_ERROR"));
+    }
+
+    #[test]
+    fn no_data_has_the_plain_reference_body() {
+        assert_eq!(
+            ExportError::NoData.body(),
+            json!({"error": "No data to export"})
+        );
+        assert_eq!(ExportError::NoData.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn too_large_is_a_413_validation_error() {
+        let err = ExportError::PayloadTooLarge { limit: 1 << 20 };
+        assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(err.body()["error"]["code"], "VALIDATION_ERROR");
+    }
+}

@@ -1,0 +1,310 @@
+//! The lambda_http glue: a request in, a response out. The one place where an
+//! `ExportError` becomes a status and a body.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::auth::{Authenticator, OrgId};
+use crate::deliver::{self, ObjectMeta, ObjectStore};
+use crate::error::ExportError;
+use crate::fields::FieldList;
+use crate::model::Lead;
+use crate::request;
+use crate::resolve::resolve;
+use crate::store::LeadStore;
+
+/// `Content-Type` of an exported file.
+pub const CSV_CONTENT_TYPE: &str = "text/csv; charset=utf-8";
+/// Size of each part of an S3 multipart upload.
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// What the handler needs, built once at start-up.
+#[derive(Clone)]
+pub struct App {
+    /// Token verification.
+    pub auth: Authenticator,
+    /// Where leads are read.
+    pub store: Arc<dyn LeadStore>,
+    /// Where large exports are uploaded.
+    pub objects: Arc<dyn ObjectStore>,
+    /// The largest serialized response sent inline.
+    pub inline_limit: usize,
+    /// How long a presigned link stays valid.
+    pub url_ttl: Duration,
+}
+
+/// Serves one request; never fails: every error is a response.
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let started = Instant::now();
+    match export(app, &req).await {
+        Ok(resp) => {
+            tracing::info!(
+                status = resp.status().as_u16(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "export served"
+            );
+            resp
+        }
+        Err(err) => {
+            let status = err.status();
+            if status.is_server_error() {
+                tracing::error!(status = status.as_u16(), error = %err, "export failed");
+            } else {
+                tracing::info!(status = status.as_u16(), error = %err, "export refused");
+            }
+            error_response(&err)
+        }
+    }
+}
+
+/// The response of an error: its status and JSON body.
+pub fn error_response(err: &ExportError) -> Response<Body> {
+    let mut builder = Response::builder()
+        .status(err.status())
+        .header("content-type", "application/json");
+    if matches!(err, ExportError::Unauthorized(_)) {
+        builder = builder.header("www-authenticate", "Bearer");
+    }
+    if matches!(err, ExportError::MethodNotAllowed(_)) {
+        builder = builder.header("allow", "POST");
+    }
+    builder
+        .body(Body::Text(err.body().to_string()))
+        .expect("static headers are valid")
+}
+
+async fn export(app: &App, req: &Request) -> Result<Response<Body>, ExportError> {
+    if req.method() != http::Method::POST {
+        return Err(ExportError::MethodNotAllowed(req.method().to_string()));
+    }
+    let org = app.auth.authenticate(header(req, "authorization"))?;
+    let request = request::parse(req.body().as_ref())?;
+    let fields = request.fields.ok_or(ExportError::NoValidFields)?;
+    let leads = resolve(
+        app.store.as_ref(),
+        &org,
+        &request.selection,
+        &fields.lead_attributes(),
+    )
+    .await
+    .map_err(ExportError::internal)?;
+    if leads.is_empty() {
+        return Err(ExportError::NoData);
+    }
+    tracing::info!(org = %org, count = leads.len(), "selection resolved");
+    let now = OffsetDateTime::now_utc();
+    let file = ExportFile {
+        filename: filename(now),
+        count: leads.len(),
+    };
+    let accept = header(req, "accept").unwrap_or("");
+    if wants_json_link(accept) {
+        let link = upload(app, &org, &file, &fields, &leads, now).await?;
+        return Ok(link_response(http::StatusCode::OK, &file, &link));
+    }
+    let gzip = accepts_gzip(header(req, "accept-encoding").unwrap_or(""));
+    let mut headers = file.headers();
+    if gzip {
+        headers.push(("content-encoding", "gzip".into()));
+    }
+    let budget = app.inline_limit.saturating_sub(deliver::envelope_bytes(
+        headers.iter().map(|(k, v)| (*k, v.as_str())),
+    ));
+    let inline = if gzip {
+        deliver::inline_gzip(&fields, &leads, budget)?.map(Body::Binary)
+    } else {
+        deliver::inline_text(&fields, &leads, budget)?
+            .map(|csv| Body::Text(String::from_utf8(csv).expect("csv of UTF-8 strings")))
+    };
+    match inline {
+        Some(body) => {
+            let mut builder = Response::builder().status(200);
+            for (name, value) in headers {
+                builder = builder.header(name, value);
+            }
+            Ok(builder.body(body).map_err(ExportError::internal)?)
+        }
+        None => {
+            let link = upload(app, &org, &file, &fields, &leads, now).await?;
+            Ok(link_response(http::StatusCode::SEE_OTHER, &file, &link))
+        }
+    }
+}
+
+struct ExportFile {
+    filename: String,
+    count: usize,
+}
+
+impl ExportFile {
+    fn content_disposition(&self) -> String {
+        format!("attachment; filename=\"{}\"", self.filename)
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("content-type", CSV_CONTENT_TYPE.into()),
+            ("content-disposition", self.content_disposition()),
+            ("x-export-count", self.count.to_string()),
+            ("cache-control", "no-store".into()),
+            ("vary", "Accept, Accept-Encoding".into()),
+        ]
+    }
+}
+
+struct Link {
+    url: String,
+    expires_at: OffsetDateTime,
+}
+
+async fn upload(
+    app: &App,
+    org: &OrgId,
+    file: &ExportFile,
+    fields: &FieldList,
+    leads: &[Lead],
+    now: OffsetDateTime,
+) -> Result<Link, ExportError> {
+    let key = object_key(org, now, &uuid::Uuid::new_v4().to_string());
+    let meta = ObjectMeta {
+        content_type: CSV_CONTENT_TYPE.into(),
+        content_disposition: file.content_disposition(),
+        count: file.count,
+    };
+    deliver::upload_csv(app.objects.as_ref(), &key, &meta, fields, leads, PART_SIZE).await?;
+    let url = app
+        .objects
+        .presign_get(&key, app.url_ttl)
+        .await
+        .map_err(ExportError::internal)?;
+    tracing::info!(key = %key, count = file.count, "export uploaded");
+    Ok(Link {
+        url,
+        expires_at: now + app.url_ttl,
+    })
+}
+
+fn link_response(status: http::StatusCode, file: &ExportFile, link: &Link) -> Response<Body> {
+    let expires_at = link
+        .expires_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let body = json!({
+        "url": link.url,
+        "expiresAt": expires_at,
+        "count": file.count,
+        "filename": file.filename,
+    });
+    let mut builder = Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("x-export-count", file.count.to_string())
+        .header("cache-control", "no-store")
+        .header("vary", "Accept, Accept-Encoding");
+    if status == http::StatusCode::SEE_OTHER {
+        builder = builder.header("location", &link.url);
+    }
+    builder
+        .body(Body::Text(body.to_string()))
+        .expect("a presigned URL is a valid header value")
+}
+
+/// `lance-prospects-YYYY-MM-DD.csv`, by the UTC date.
+pub fn filename(now: OffsetDateTime) -> String {
+    let d = now.date();
+    format!(
+        "lance-prospects-{:04}-{:02}-{:02}.csv",
+        d.year(),
+        u8::from(d.month()),
+        d.day()
+    )
+}
+
+/// `exports/<orgId>/<yyyy>/<mm>/<dd>/<uuid>.csv`; characters of the org id
+/// outside `[A-Za-z0-9._-]` become `_`.
+pub fn object_key(org: &OrgId, now: OffsetDateTime, id: &str) -> String {
+    let org: String = org
+        .as_str()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let d = now.date();
+    format!(
+        "exports/{org}/{:04}/{:02}/{:02}/{id}.csv",
+        d.year(),
+        u8::from(d.month()),
+        d.day()
+    )
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The media ranges of an `Accept`-style header with a non-zero quality.
+fn accepted(header: &str) -> impl Iterator<Item = String> + '_ {
+    header.split(',').filter_map(|part| {
+        let mut pieces = part.split(';');
+        let value = pieces.next()?.trim().to_ascii_lowercase();
+        let zero = pieces.any(|p| {
+            let p = p.trim();
+            p.strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        (!value.is_empty() && !zero).then_some(value)
+    })
+}
+
+/// `Accept-Encoding` allows gzip (or anything, with `*`).
+pub fn accepts_gzip(accept_encoding: &str) -> bool {
+    accepted(accept_encoding).any(|e| e == "gzip" || e == "*")
+}
+
+/// The client asks for the JSON link rather than the file: `Accept` names
+/// `application/json` and not `text/csv`.
+pub fn wants_json_link(accept: &str) -> bool {
+    let ranges: Vec<String> = accepted(accept).collect();
+    ranges.iter().any(|r| r == "application/json") && !ranges.iter().any(|r| r == "text/csv")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation() {
+        assert!(accepts_gzip("gzip, deflate, br"));
+        assert!(accepts_gzip("br;q=1.0, gzip;q=0.8"));
+        assert!(accepts_gzip("*"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("identity"));
+        assert!(!accepts_gzip(""));
+        assert!(wants_json_link("application/json"));
+        assert!(wants_json_link("application/json, text/plain, */*"));
+        assert!(!wants_json_link("text/csv, application/json"));
+        assert!(!wants_json_link("*/*"));
+        assert!(!wants_json_link("application/json;q=0"));
+    }
+
+    #[test]
+    fn names_by_utc_date() {
+        let t = time::macros::datetime!(2026-01-05 23:59:59 UTC);
+        assert_eq!(filename(t), "lance-prospects-2026-01-05.csv");
+        let org = OrgId::new("acme/../x y").unwrap();
+        assert_eq!(
+            object_key(&org, t, "u-1"),
+            "exports/acme_.._x_y/2026/01/05/u-1.csv"
+        );
+    }
+}

@@ -1,0 +1,376 @@
+//! The request body: raw JSON in, validated domain types out. Every failure
+//! is a `VALIDATION_ERROR` whose message names the offending field.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use crate::error::ExportError;
+use crate::fields::FieldList;
+use crate::filters::{self, CompiledFilter};
+
+/// Largest accepted request body (1 MiB); larger gets a 413.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Most ids `includedIds` or `excludedIds` may hold.
+pub const MAX_IDS: usize = 10_000;
+/// Largest bulk `targetCount`.
+pub const MAX_TARGET_COUNT: usize = 1000;
+/// Longest lead id, in bytes (a DynamoDB sort key holds at most 1024).
+pub const MAX_ID_BYTES: usize = 1024;
+
+/// A validated export request.
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    /// Which leads.
+    pub selection: Selection,
+    /// Which columns, or `None` when ids were given and none is known (the
+    /// documented `500 No valid export fields specified`).
+    pub fields: Option<FieldList>,
+}
+
+/// Which leads to export.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// Exactly these ids, in this order, each once.
+    Manual { ids: Vec<String> },
+    /// A range over the leads matching a filter, plus and minus explicit ids.
+    Bulk(BulkSelection),
+}
+
+/// The bulk selection: `[start, start + count)` over the matching leads in
+/// ascending id order, minus `excluded`, then `included` appended.
+#[derive(Debug, Clone)]
+pub struct BulkSelection {
+    /// 0-based position of the first lead of the range.
+    pub start: usize,
+    /// Length of the range, 1..=1000.
+    pub count: usize,
+    /// The compiled People Search filter.
+    pub filter: CompiledFilter,
+    /// Ids removed from the range (no backfill); never added back by `included`.
+    pub excluded: HashSet<String>,
+    /// Ids added after the range, in order, each once.
+    pub included: Vec<String>,
+}
+
+/// Parses and validates a request body.
+pub fn parse(body: &[u8]) -> Result<ExportRequest, ExportError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ExportError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(invalid("request body is empty; expected a JSON object"));
+    }
+    let root: Value = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("request body is not valid JSON: {e}")))?;
+    let root = root
+        .as_object()
+        .ok_or_else(|| invalid("request body must be a JSON object"))?;
+    let selection = match present(root, "selection") {
+        None => return Err(invalid("selection is required")),
+        Some(Value::Object(s)) => parse_selection(s)?,
+        Some(_) => return Err(invalid("selection must be an object")),
+    };
+    let fields = match present(root, "exportFields") {
+        None => Some(FieldList::defaults()),
+        Some(Value::Array(items)) => {
+            let ids = items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    v.as_str()
+                        .ok_or_else(|| invalid(format!("exportFields[{i}] must be a string")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if ids.is_empty() {
+                Some(FieldList::defaults())
+            } else {
+                FieldList::from_ids(ids)
+            }
+        }
+        Some(_) => return Err(invalid("exportFields must be an array of strings")),
+    };
+    Ok(ExportRequest { selection, fields })
+}
+
+fn parse_selection(s: &Map<String, Value>) -> Result<Selection, ExportError> {
+    let included = id_list(s, "includedIds")?;
+    let excluded = id_list(s, "excludedIds")?;
+    match s.get("mode").and_then(Value::as_str) {
+        Some("manual") => {
+            let ids = included
+                .ok_or_else(|| invalid("selection.includedIds is required for manual mode"))?;
+            Ok(Selection::Manual {
+                ids: dedup(ids, &HashSet::new()),
+            })
+        }
+        Some("bulk") => {
+            let start = match present(s, "startIndex") {
+                None => 0,
+                Some(v) => v
+                    .as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| invalid("selection.startIndex must be an integer >= 0"))?,
+            };
+            let count = match present(s, "targetCount") {
+                None => return Err(invalid("selection.targetCount is required for bulk mode")),
+                Some(v) => v
+                    .as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .filter(|n| (1..=MAX_TARGET_COUNT).contains(n))
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "selection.targetCount must be between 1 and {MAX_TARGET_COUNT}"
+                        ))
+                    })?,
+            };
+            let filter = match present(s, "filters") {
+                None => {
+                    return Err(invalid(
+                        "selection.filters is required for bulk mode (use {} for all leads)",
+                    ))
+                }
+                Some(v) => filters::compile(v).map_err(|e| invalid(e.to_string()))?,
+            };
+            let excluded: HashSet<String> = excluded.unwrap_or_default().into_iter().collect();
+            let included = dedup(included.unwrap_or_default(), &excluded);
+            Ok(Selection::Bulk(BulkSelection {
+                start,
+                count,
+                filter,
+                excluded,
+                included,
+            }))
+        }
+        _ => Err(invalid("Invalid selection mode")),
+    }
+}
+
+/// An optional list of lead ids; `null` counts as absent.
+fn id_list(s: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, ExportError> {
+    let items = match present(s, key) {
+        None => return Ok(None),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(invalid(format!(
+                "selection.{key} must be an array of strings"
+            )))
+        }
+    };
+    if items.len() > MAX_IDS {
+        return Err(invalid(format!(
+            "selection.{key} holds {} ids; at most {MAX_IDS} are allowed",
+            items.len()
+        )));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v.as_str() {
+            Some(id) if !id.is_empty() && id.len() <= MAX_ID_BYTES => Ok(id.to_string()),
+            Some(_) => Err(invalid(format!(
+                "selection.{key}[{i}] must be a non-empty id of at most {MAX_ID_BYTES} bytes"
+            ))),
+            None => Err(invalid(format!("selection.{key}[{i}] must be a string"))),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// Keeps the first occurrence of each id, in order, leaving out `skip`.
+fn dedup(ids: Vec<String>, skip: &HashSet<String>) -> Vec<String> {
+    let mut seen = HashSet::with_capacity(ids.len());
+    ids.into_iter()
+        .filter(|id| !skip.contains(id) && seen.insert(id.clone()))
+        .collect()
+}
+
+/// The value of `key` unless it is absent or `null`.
+fn present<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    map.get(key).filter(|v| !v.is_null())
+}
+
+fn invalid(message: impl Into<String>) -> ExportError {
+    ExportError::Validation(message.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields::Field;
+    use serde_json::json;
+
+    fn message(body: Value) -> String {
+        match parse(body.to_string().as_bytes()) {
+            Err(ExportError::Validation(m)) => m,
+            other => panic!("expected a validation error for {body}, got {other:?}"),
+        }
+    }
+
+    fn bulk(body: Value) -> BulkSelection {
+        match parse(body.to_string().as_bytes()).unwrap().selection {
+            Selection::Bulk(b) => b,
+            other => panic!("expected bulk, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn manual_ids_keep_order_and_drop_repeats() {
+        let req =
+            parse(br#"{"selection":{"mode":"manual","includedIds":["b","a","b","c"]}}"#).unwrap();
+        match req.selection {
+            Selection::Manual { ids } => assert_eq!(ids, ["b", "a", "c"]),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(req.fields, Some(FieldList::defaults()));
+    }
+
+    #[test]
+    fn bulk_defaults_and_inclusion_rules() {
+        let b = bulk(
+            json!({"selection":{"mode":"bulk","targetCount":5,"filters":{},
+            "excludedIds":["x"],"includedIds":["y","x","y","z"]}}),
+        );
+        assert_eq!((b.start, b.count), (0, 5));
+        assert!(b.filter.is_empty());
+        assert_eq!(b.included, ["y", "z"], "an id also excluded is left out");
+        assert!(b.excluded.contains("x"));
+    }
+
+    #[test]
+    fn validation_messages_name_the_field() {
+        let cases = [
+            (json!({}), "selection is required"),
+            (json!({"selection": null}), "selection is required"),
+            (json!({"selection": []}), "selection must be an object"),
+            (
+                json!({"selection": {"mode": "all"}}),
+                "Invalid selection mode",
+            ),
+            (json!({"selection": {}}), "Invalid selection mode"),
+            (json!({"selection": {"mode": 3}}), "Invalid selection mode"),
+            (
+                json!({"selection": {"mode": "bulk", "targetCount": 0, "filters": {}}}),
+                "selection.targetCount must be between 1 and 1000",
+            ),
+            (
+                json!({"selection": {"mode": "bulk", "targetCount": 1001, "filters": {}}}),
+                "selection.targetCount must be between 1 and 1000",
+            ),
+            (
+                json!({"selection": {"mode": "bulk", "targetCount": 2.5, "filters": {}}}),
+                "selection.targetCount must be between 1 and 1000",
+            ),
+            (
+                json!({"selection": {"mode": "bulk", "targetCount": "10", "filters": {}}}),
+                "selection.targetCount must be between 1 and 1000",
+            ),
+            (
+                json!({"selection": {"mode": "bulk", "filters": {}}}),
+                "selection.targetCount is required for bulk mode",
+            ),
+            (
+                json!({"selection": {"mode": "bulk", "startIndex": -1, "targetCount": 1, "filters": {}}}),
+                "selection.startIndex must be an integer >= 0",
+            ),
+            (
+                json!({"selection": {"mode": "bulk", "targetCount": 1}}),
+                "selection.filters is required for bulk mode (use {} for all leads)",
+            ),
+            (
+                json!({"selection": {"mode": "manual", "includedIds": "a"}}),
+                "selection.includedIds must be an array of strings",
+            ),
+            (
+                json!({"selection": {"mode": "manual", "includedIds": ["a", 7]}}),
+                "selection.includedIds[1] must be a string",
+            ),
+            (
+                json!({"selection": {"mode": "manual", "includedIds": [""]}}),
+                "selection.includedIds[0] must be a non-empty id of at most 1024 bytes",
+            ),
+            (
+                json!({"selection": {"mode": "manual"}}),
+                "selection.includedIds is required for manual mode",
+            ),
+            (
+                json!({"selection": {"mode": "manual", "includedIds": ["a"]}, "exportFields": "name"}),
+                "exportFields must be an array of strings",
+            ),
+            (
+                json!({"selection": {"mode": "manual", "includedIds": ["a"]}, "exportFields": ["name", 1]}),
+                "exportFields[1] must be a string",
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(message(body.clone()), expected, "body {body}");
+        }
+    }
+
+    #[test]
+    fn malformed_json_and_empty_bodies_are_validation_errors() {
+        for body in [&b"{"[..], b"", b"  ", b"[1]", b"null"] {
+            assert!(
+                matches!(parse(body), Err(ExportError::Validation(_))),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn id_lists_are_capped_at_10000() {
+        let ids: Vec<String> = (0..=MAX_IDS).map(|i| format!("id{i}")).collect();
+        for key in ["includedIds", "excludedIds"] {
+            let body =
+                json!({"selection": {"mode": "bulk", "targetCount": 1, "filters": {}, key: ids}});
+            assert_eq!(
+                message(body),
+                format!("selection.{key} holds 10001 ids; at most 10000 are allowed")
+            );
+        }
+        let ok: Vec<String> = (0..MAX_IDS).map(|i| format!("id{i}")).collect();
+        let body = json!({"selection": {"mode": "manual", "includedIds": ok}});
+        assert!(parse(body.to_string().as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn body_over_one_mib_is_too_large() {
+        let body = vec![b' '; MAX_BODY_BYTES + 1];
+        assert!(matches!(
+            parse(&body),
+            Err(ExportError::PayloadTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn export_fields_rules() {
+        let parse_fields = |fields: Value| {
+            parse(
+                json!({"selection": {"mode": "manual", "includedIds": ["a"]}, "exportFields": fields})
+                    .to_string()
+                    .as_bytes(),
+            )
+            .unwrap()
+            .fields
+        };
+        assert_eq!(parse_fields(json!([])), Some(FieldList::defaults()));
+        assert_eq!(parse_fields(Value::Null), Some(FieldList::defaults()));
+        assert_eq!(parse_fields(json!(["nope", "NAME"])), None);
+        assert_eq!(
+            parse_fields(json!(["skills", "x", "name", "skills"]))
+                .unwrap()
+                .fields(),
+            &[Field::Skills, Field::Name]
+        );
+    }
+
+    #[test]
+    fn filter_errors_carry_their_path() {
+        let m = message(json!({"selection": {"mode": "bulk", "targetCount": 1,
+            "filters": {"contact": {"skil": {}}}}}));
+        assert_eq!(m, "filters.contact.skil: unknown filter");
+    }
+}
