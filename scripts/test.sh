@@ -15,6 +15,6 @@ start_moto "$port" .local/moto-test.log
 export MOTO_ENDPOINT="http://127.0.0.1:$port" REQUIRE_MOTO=1
 
 echo "== cargo test (moto at $MOTO_ENDPOINT)"
-cargo test --all-targets
+cargo test --all-targets --no-fail-fast
 echo "== template checks"
 scripts/check-template.sh

@@ -41,7 +41,10 @@ async fn manual_export_with_every_field_matches_the_lead_model() {
     let labels: Vec<&str> = Field::ALL.iter().map(|f| f.label()).collect();
     assert_eq!(rows[0], labels);
     for (row, lead) in rows[1..].iter().zip(a[..50].iter().rev()) {
-        let expected: Vec<String> = Field::ALL.iter().map(|f| f.cell(lead).into_owned()).collect();
+        let expected: Vec<String> = Field::ALL
+            .iter()
+            .map(|f| f.cell(lead).into_owned())
+            .collect();
         assert_eq!(row, &expected);
     }
 }
@@ -49,7 +52,10 @@ async fn manual_export_with_every_field_matches_the_lead_model() {
 #[tokio::test]
 async fn tenancy_another_organization_sees_nothing() {
     let (app, _) = demo_app();
-    let a_ids: Vec<String> = demo_leads(1, 3000)[..20].iter().map(|l| l.id.clone()).collect();
+    let a_ids: Vec<String> = demo_leads(1, 3000)[..20]
+        .iter()
+        .map(|l| l.id.clone())
+        .collect();
     let resp = handle(&app, post_as(ORG_B, &manual(&a_ids))).await;
     assert_eq!(resp.status(), 400);
     assert_eq!(body_json(&resp), json!({"error": "No data to export"}));
@@ -70,7 +76,8 @@ async fn bulk_range_exclusions_and_inclusions() {
     let (app, _) = demo_app();
     let mut sorted = demo_leads(1, 3000);
     sorted.sort_by(|x, y| x.id.cmp(&y.id));
-    let ids = |rows: &[Vec<String>]| -> Vec<String> { rows[1..].iter().map(|r| r[0].clone()).collect() };
+    let ids =
+        |rows: &[Vec<String>]| -> Vec<String> { rows[1..].iter().map(|r| r[0].clone()).collect() };
     let body = json!({"selection": {"mode": "bulk", "startIndex": 100, "targetCount": 20, "filters": {},
         "excludedIds": [sorted[105].id, sorted[2000].id],
         "includedIds": [sorted[2000].id, sorted[2500].id, sorted[110].id, sorted[2500].id, sorted[1].id]}});
@@ -105,9 +112,16 @@ async fn documented_errors() {
         json!({"error": {"code": "INTERNAL_ERROR", "message": "No valid export fields specified"}})
     );
     // Unknown mode.
-    let resp = handle(&app, post_as(ORG_A, &json!({"selection": {"mode": "smart"}}))).await;
+    let resp = handle(
+        &app,
+        post_as(ORG_A, &json!({"selection": {"mode": "smart"}})),
+    )
+    .await;
     assert_eq!(resp.status(), 400);
-    assert_eq!(body_json(&resp), json!({"error": {"code": "VALIDATION_ERROR", "message": "Invalid selection mode"}}));
+    assert_eq!(
+        body_json(&resp),
+        json!({"error": {"code": "VALIDATION_ERROR", "message": "Invalid selection mode"}})
+    );
     // Malformed JSON.
     let auth = format!("Bearer {}", token(ORG_A));
     let resp = handle(&app, post("{\"selection\":", &[("authorization", &auth)])).await;
@@ -120,10 +134,17 @@ async fn documented_errors() {
     assert_eq!(body_json(&resp)["error"]["code"], "VALIDATION_ERROR");
     // Nothing resolved.
     let resp = handle(&app, post_as(ORG_A, &manual(&["missing".into()]))).await;
-    assert_eq!((resp.status().as_u16(), body_json(&resp)), (400, json!({"error": "No data to export"})));
+    assert_eq!(
+        (resp.status().as_u16(), body_json(&resp)),
+        (400, json!({"error": "No data to export"}))
+    );
     // Only POST.
-    let get = http::Request::builder().method("GET").uri("/api/v1/operations/export")
-        .header("authorization", &auth).body(lambda_http::Body::Empty).unwrap();
+    let get = http::Request::builder()
+        .method("GET")
+        .uri("/api/v1/operations/export")
+        .header("authorization", &auth)
+        .body(lambda_http::Body::Empty)
+        .unwrap();
     let resp = handle(&app, get).await;
     assert_eq!(resp.status(), 405);
     assert_eq!(header(&resp, "allow"), "POST");
@@ -133,17 +154,37 @@ struct BrokenStore;
 
 #[async_trait]
 impl LeadStore for BrokenStore {
-    async fn get_many(&self, _: &OrgId, _: &[String], _: &Attributes) -> Result<Vec<Lead>, StoreError> {
-        Err(StoreError("dynamodb.eu-west-1.amazonaws.com: connection refused".into()))
+    async fn get_many(
+        &self,
+        _: &OrgId,
+        _: &[String],
+        _: &Attributes,
+    ) -> Result<Vec<Lead>, StoreError> {
+        Err(StoreError(
+            "dynamodb.eu-west-1.amazonaws.com: connection refused".into(),
+        ))
     }
-    async fn find_range(&self, _: &OrgId, _: &CompiledFilter, _: usize, _: usize, _: &Attributes) -> Result<Vec<Lead>, StoreError> {
-        Err(StoreError("dynamodb.eu-west-1.amazonaws.com: connection refused".into()))
+    async fn find_range(
+        &self,
+        _: &OrgId,
+        _: &CompiledFilter,
+        _: usize,
+        _: usize,
+        _: &Attributes,
+    ) -> Result<Vec<Lead>, StoreError> {
+        Err(StoreError(
+            "dynamodb.eu-west-1.amazonaws.com: connection refused".into(),
+        ))
     }
 }
 
 #[tokio::test]
 async fn a_store_failure_is_a_generic_500() {
-    let app = app_with(&config(&[]), Arc::new(BrokenStore), Arc::new(MemoryObjects::new()));
+    let app = app_with(
+        &config(&[]),
+        Arc::new(BrokenStore),
+        Arc::new(MemoryObjects::new()),
+    );
     let resp = handle(&app, post_as(ORG_A, &manual(&["x".into()]))).await;
     assert_eq!(resp.status(), 500);
     let body = body_json(&resp);
@@ -165,14 +206,17 @@ async fn gzip_when_accepted_and_it_decodes_to_the_plain_csv() {
     assert_eq!(plain.status(), 200);
     assert!(plain.headers().get("content-encoding").is_none());
     let mut req = post_as(ORG_A, &big_selection());
-    req.headers_mut().insert("accept-encoding", "gzip, deflate, br".parse().unwrap());
+    req.headers_mut()
+        .insert("accept-encoding", "gzip, deflate, br".parse().unwrap());
     let gz = handle(&app, req).await;
     assert_eq!(gz.status(), 200);
     assert_eq!(header(&gz, "content-encoding"), "gzip");
     assert!(header(&gz, "vary").contains("Accept-Encoding"));
     assert!(matches!(gz.body(), lambda_http::Body::Binary(_)));
     let mut decoded = Vec::new();
-    flate2::read::GzDecoder::new(&body_bytes(&gz)[..]).read_to_end(&mut decoded).unwrap();
+    flate2::read::GzDecoder::new(&body_bytes(&gz)[..])
+        .read_to_end(&mut decoded)
+        .unwrap();
     assert_eq!(decoded, body_bytes(&plain));
     assert!(body_bytes(&gz).len() * 3 < decoded.len(), "compresses");
 }
@@ -180,7 +224,10 @@ async fn gzip_when_accepted_and_it_decodes_to_the_plain_csv() {
 #[tokio::test]
 async fn over_the_inline_limit_goes_to_objects_with_a_303() {
     let objects = Arc::new(MemoryObjects::new());
-    let cfg = config(&[("INLINE_MAX_BYTES", "100000"), ("EXPORT_URL_TTL_SECONDS", "600")]);
+    let cfg = config(&[
+        ("INLINE_MAX_BYTES", "100000"),
+        ("EXPORT_URL_TTL_SECONDS", "600"),
+    ]);
     let app = app_with(&cfg, demo_store(), objects.clone());
     let (inline_app, _) = demo_app();
     let inline = body_bytes(&handle(&inline_app, post_as(ORG_A, &big_selection())).await);
@@ -192,18 +239,38 @@ async fn over_the_inline_limit_goes_to_objects_with_a_303() {
     assert_eq!(header(&resp, "location"), body["url"]);
     assert_eq!(header(&resp, "x-export-count"), "3000");
     assert_eq!(body["count"], 3000);
-    assert_eq!(body["filename"], lead_export::http::filename(time::OffsetDateTime::now_utc()));
-    let expires = time::OffsetDateTime::parse(body["expiresAt"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    assert_eq!(
+        body["filename"],
+        lead_export::http::filename(time::OffsetDateTime::now_utc())
+    );
+    let expires = time::OffsetDateTime::parse(
+        body["expiresAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
     let ttl = expires - time::OffsetDateTime::now_utc();
-    assert!(ttl <= time::Duration::seconds(600) && ttl > time::Duration::seconds(590), "{ttl}");
+    assert!(
+        ttl <= time::Duration::seconds(600) && ttl > time::Duration::seconds(590),
+        "{ttl}"
+    );
     let keys = objects.keys();
     assert_eq!(keys.len(), 1);
-    assert!(keys[0].starts_with(&format!("exports/{ORG_A}/")) && keys[0].ends_with(".csv"), "{}", keys[0]);
+    assert!(
+        keys[0].starts_with(&format!("exports/{ORG_A}/")) && keys[0].ends_with(".csv"),
+        "{}",
+        keys[0]
+    );
     let (meta, bytes) = objects.get(&keys[0]).unwrap();
     assert_eq!(bytes, inline, "the uploaded file is the inline file");
     assert_eq!(meta.content_type, "text/csv; charset=utf-8");
     assert_eq!(meta.count, 3000);
-    assert_eq!(meta.content_disposition, format!("attachment; filename=\"{}\"", body["filename"].as_str().unwrap()));
+    assert_eq!(
+        meta.content_disposition,
+        format!(
+            "attachment; filename=\"{}\"",
+            body["filename"].as_str().unwrap()
+        )
+    );
 
     // With gzip accepted the same export fits inline again.
     let cfg = config(&[("INLINE_MAX_BYTES", "1000000")]);
@@ -211,7 +278,8 @@ async fn over_the_inline_limit_goes_to_objects_with_a_303() {
     let plain = handle(&app, post_as(ORG_A, &big_selection())).await;
     assert_eq!(plain.status(), 303, "plain is over 1 MB");
     let mut req = post_as(ORG_A, &big_selection());
-    req.headers_mut().insert("accept-encoding", "gzip".parse().unwrap());
+    req.headers_mut()
+        .insert("accept-encoding", "gzip".parse().unwrap());
     assert_eq!(handle(&app, req).await.status(), 200, "gzip fits");
 }
 
@@ -220,14 +288,18 @@ async fn accept_json_always_gets_the_link() {
     let (app, objects) = demo_app();
     let a = demo_leads(1, 2);
     let mut req = post_as(ORG_A, &manual(&[a[0].id.clone(), a[1].id.clone()]));
-    req.headers_mut().insert("accept", "application/json".parse().unwrap());
+    req.headers_mut()
+        .insert("accept", "application/json".parse().unwrap());
     let resp = handle(&app, req).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(header(&resp, "content-type"), "application/json");
     assert!(resp.headers().get("location").is_none());
     let body = body_json(&resp);
     assert_eq!(body["count"], 2);
-    assert!(body["url"].as_str().unwrap().contains("exports/org-demo-a/"));
+    assert!(body["url"]
+        .as_str()
+        .unwrap()
+        .contains("exports/org-demo-a/"));
     assert_eq!(objects.keys().len(), 1);
 }
 
@@ -256,7 +328,11 @@ impl ObjectStore for FailingObjects {
 #[tokio::test]
 async fn an_upload_failure_is_a_500_and_leaves_nothing() {
     let objects = Arc::new(FailingObjects(MemoryObjects::new()));
-    let app = app_with(&config(&[("INLINE_MAX_BYTES", "1000")]), demo_store(), objects.clone());
+    let app = app_with(
+        &config(&[("INLINE_MAX_BYTES", "1000")]),
+        demo_store(),
+        objects.clone(),
+    );
     let resp = handle(&app, post_as(ORG_A, &big_selection())).await;
     assert_eq!(resp.status(), 500);
     assert_eq!(body_json(&resp)["error"]["code"], "INTERNAL_ERROR");

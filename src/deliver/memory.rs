@@ -8,10 +8,13 @@ use async_trait::async_trait;
 
 use super::{ObjectMeta, ObjectStore};
 
+/// The numbered parts of an open upload.
+type Parts = Vec<(i32, Vec<u8>)>;
+
 /// Completed objects and open uploads, kept in memory.
 #[derive(Default)]
 pub struct MemoryObjects {
-    open: Mutex<HashMap<String, (ObjectMeta, Vec<(i32, Vec<u8>)>)>>,
+    open: Mutex<HashMap<String, (ObjectMeta, Parts)>>,
     objects: Mutex<HashMap<String, (ObjectMeta, Vec<u8>)>>,
 }
 

@@ -263,7 +263,6 @@ impl Write for PartBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
     use std::sync::Mutex;
 
     #[test]
@@ -335,28 +334,24 @@ mod tests {
         );
     }
 
-    /// An in-memory object store that can fail a chosen step.
+    /// The in-memory object store, failing a chosen step.
     #[derive(Default)]
-    pub(crate) struct FakeStore {
-        pub fail_part: Option<i32>,
-        pub fail_complete: bool,
-        pub open: Mutex<HashMap<String, Vec<(i32, Vec<u8>)>>>,
-        pub objects: Mutex<HashMap<String, (ObjectMeta, Vec<u8>)>>,
-        pub metas: Mutex<HashMap<String, ObjectMeta>>,
-        pub part_sizes: Mutex<Vec<usize>>,
+    struct Failing {
+        inner: memory::MemoryObjects,
+        fail_part: Option<i32>,
+        fail_complete: bool,
+        part_sizes: Mutex<Vec<usize>>,
     }
 
     #[async_trait]
-    impl ObjectStore for FakeStore {
+    impl ObjectStore for Failing {
         async fn create_multipart(&self, key: &str, meta: &ObjectMeta) -> Result<String, String> {
-            self.open.lock().unwrap().insert(key.into(), Vec::new());
-            self.metas.lock().unwrap().insert(key.into(), meta.clone());
-            Ok(format!("up-{key}"))
+            self.inner.create_multipart(key, meta).await
         }
         async fn upload_part(
             &self,
             key: &str,
-            _id: &str,
+            id: &str,
             number: i32,
             body: Vec<u8>,
         ) -> Result<String, String> {
@@ -364,39 +359,24 @@ mod tests {
                 return Err("injected part failure".into());
             }
             self.part_sizes.lock().unwrap().push(body.len());
-            self.open
-                .lock()
-                .unwrap()
-                .get_mut(key)
-                .unwrap()
-                .push((number, body));
-            Ok(format!("etag-{number}"))
+            self.inner.upload_part(key, id, number, body).await
         }
         async fn complete(
             &self,
             key: &str,
-            _id: &str,
+            id: &str,
             parts: Vec<(i32, String)>,
         ) -> Result<(), String> {
             if self.fail_complete {
                 return Err("injected complete failure".into());
             }
-            let uploaded = self.open.lock().unwrap().remove(key).unwrap();
-            assert_eq!(parts.len(), uploaded.len());
-            let bytes = uploaded.into_iter().flat_map(|(_, b)| b).collect();
-            let meta = self.metas.lock().unwrap()[key].clone();
-            self.objects
-                .lock()
-                .unwrap()
-                .insert(key.into(), (meta, bytes));
-            Ok(())
+            self.inner.complete(key, id, parts).await
         }
-        async fn abort(&self, key: &str, _id: &str) -> Result<(), String> {
-            self.open.lock().unwrap().remove(key);
-            Ok(())
+        async fn abort(&self, key: &str, id: &str) -> Result<(), String> {
+            self.inner.abort(key, id).await
         }
         async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, String> {
-            Ok(format!("https://fake/{key}?ttl={}", ttl.as_secs()))
+            self.inner.presign_get(key, ttl).await
         }
     }
 
@@ -412,7 +392,7 @@ mod tests {
     async fn multipart_parts_are_at_least_5_mib_and_rebuild_the_csv() {
         let fields = FieldList::from_ids(crate::fields::Field::ALL.iter().map(|f| f.id())).unwrap();
         let all = leads(120_000);
-        let store = FakeStore::default();
+        let store = Failing::default();
         upload_csv(&store, "k", &meta(all.len()), &fields, &all, 0)
             .await
             .unwrap();
@@ -424,7 +404,7 @@ mod tests {
                 "{sizes:?}"
             );
         }
-        let (_, bytes) = store.objects.lock().unwrap()["k"].clone();
+        let (_, bytes) = store.inner.get("k").unwrap();
         assert_eq!(bytes, crate::csv_export::to_csv(&fields, &all));
     }
 
@@ -433,24 +413,21 @@ mod tests {
         let fields = FieldList::defaults();
         let all = leads(10);
         for store in [
-            FakeStore {
+            Failing {
                 fail_part: Some(1),
-                ..FakeStore::default()
+                ..Failing::default()
             },
-            FakeStore {
+            Failing {
                 fail_complete: true,
-                ..FakeStore::default()
+                ..Failing::default()
             },
         ] {
             let err = upload_csv(&store, "k", &meta(10), &fields, &all, 0)
                 .await
                 .unwrap_err();
             assert!(matches!(err, ExportError::Internal(_)));
-            assert!(store.open.lock().unwrap().is_empty(), "upload left open");
-            assert!(
-                store.objects.lock().unwrap().is_empty(),
-                "object left behind"
-            );
+            assert_eq!(store.inner.open_uploads(), 0, "upload left open");
+            assert!(store.inner.keys().is_empty(), "object left behind");
         }
     }
 }

@@ -1,88 +1,162 @@
-//! PLACEHOLDER until the real filter engine lands: only `{}` is accepted.
-use std::collections::{BTreeMap, BTreeSet};
+//! People Search filters (`shared/spec/people-search-filters.md`).
+//!
+//! [`compile`] parses the request's `filters` JSON once into a
+//! [`CompiledFilter`], rejecting anything it does not understand with a
+//! [`FilterError`] that names the offending path (never a silent widening).
+//! Terms are normalized and canonicalized at compile time;
+//! [`CompiledFilter::matches`] is the exact predicate on a [`Lead`].
+//!
+//! For the store, [`search_attributes`] computes normalized `s_*` attributes
+//! that the import tool writes beside each lead, and
+//! [`CompiledFilter::pushdown`] turns the filter into a [`Cond`] over them: a
+//! sound over-approximation of `matches` (exact for list, location,
+//! seniority, type, industry, range and `STRICT` filters) that the main crate
+//! renders as a DynamoDB `FilterExpression`. `matches` stays the single
+//! source of truth and is applied to every item the store returns.
+//!
+//! Choices where the spec is silent:
+//! - a value that normalizes to the empty string counts as no value;
+//! - `null` for `filters` itself counts as `{}`;
+//! - unknown keys inside a filter object (`"anyy"`) are errors, like unknown filters;
+//! - `"range": []` imposes no constraint (an empty list); a `range` given with
+//!   `ALL` or `NONE` is still validated, then ignored;
+//! - `mode` and range `type` are read case-insensitively;
+//! - a location term with no non-empty component, and a `STRICT` or list term
+//!   that normalizes to `""`, match nothing.
 
+mod compile;
+mod cond;
+mod normalize;
+mod parse;
+mod pushdown;
+mod ranges;
+mod search_attrs;
+mod values;
+
+#[cfg(test)]
+pub(crate) mod testgen;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::model::Lead;
+
+pub use search_attrs::search_attributes;
+
+/// A filter that does not parse: `path` like
+/// `"filters.account.employeeSize.range[1].start"`, `message` like
+/// `"expected a number"`. Displays as `"{path}: {message}"`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FilterError {
+    /// Where in the request the problem is, from the root `filters`.
     pub path: String,
+    /// What is wrong there.
     pub message: String,
 }
-impl std::fmt::Display for FilterError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+
+impl fmt::Display for FilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.path, self.message)
     }
 }
+
 impl std::error::Error for FilterError {}
 
+/// Parses and compiles the `filters` JSON value (root path `"filters"`).
+/// `{}` (or `null`) matches every lead.
+pub fn compile(value: &serde_json::Value) -> Result<CompiledFilter, FilterError> {
+    Ok(CompiledFilter {
+        clauses: parse::parse(value)?,
+    })
+}
+
+/// A compiled filter: an AND of per-key clauses with pre-normalized terms.
 #[derive(Debug, Clone)]
-pub struct CompiledFilter;
+pub struct CompiledFilter {
+    clauses: Vec<compile::Clause>,
+}
+
+impl CompiledFilter {
+    /// The exact predicate: the single source of truth for which leads match.
+    pub fn matches(&self, lead: &Lead) -> bool {
+        self.clauses.iter().all(|c| c.matches(lead))
+    }
+
+    /// True when the filter imposes no constraint at all (e.g. `{}`).
+    pub fn is_empty(&self) -> bool {
+        self.clauses.is_empty()
+    }
+
+    /// The top-level lead attributes (camelCase, as stored) that
+    /// [`matches`](Self::matches) reads; a lead holding only these gives the
+    /// same answer as the full lead.
+    pub fn lead_attributes(&self) -> BTreeSet<&'static str> {
+        self.clauses
+            .iter()
+            .flat_map(|c| c.lead_attributes().iter().copied())
+            .collect()
+    }
+
+    /// A condition over [`search_attributes`] implied by `matches`: for every
+    /// lead `l`, `matches(l)` ⇒ `pushdown().eval(&search_attributes(&l))`.
+    /// Simplified; [`Cond::True`] when nothing useful can be pushed.
+    pub fn pushdown(&self) -> Cond {
+        self.pushdown_unsimplified().simplify()
+    }
+
+    /// [`pushdown`](Self::pushdown) before simplification.
+    pub(crate) fn pushdown_unsimplified(&self) -> Cond {
+        Cond::And(self.clauses.iter().map(|c| c.pushdown()).collect())
+    }
+}
+
+/// Attribute holding [`SEARCH_VERSION`]: which version of
+/// [`search_attributes`] wrote an item's `s_*` attributes.
 pub const SEARCH_VERSION_ATTR: &str = "s_v";
+/// The current version of the search attributes.
 pub const SEARCH_VERSION: i64 = 1;
+
+/// Normalized search attributes of one lead, by attribute name.
 pub type SearchAttrs = BTreeMap<String, SearchValue>;
+
+/// A search attribute value, as stored in DynamoDB.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SearchValue {
+    /// A string (`S`).
     Str(String),
+    /// A string set (`SS`); never empty (the attribute is omitted instead).
     StrSet(BTreeSet<String>),
+    /// A number (`N`).
     Num(f64),
 }
+
+/// The push-down IR, with DynamoDB's semantics; the main crate renders it as a
+/// `FilterExpression`. `And(vec![])` is true and `Or(vec![])` is false;
+/// after [`simplify`](Cond::simplify) an empty `Or` can only be the whole
+/// condition (nothing can match).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cond {
+    /// Always true.
     True,
+    /// All of.
     And(Vec<Cond>),
+    /// Any of.
     Or(Vec<Cond>),
+    /// Negation.
     Not(Box<Cond>),
+    /// `contains(attr, value)`: membership for a string set, substring for a
+    /// string; false if the attribute is missing or a number.
     Contains { attr: String, value: String },
+    /// `attr = value` for a string; false if missing.
     EqStr { attr: String, value: String },
+    /// `attr <= value` for a number; false if missing.
     Le { attr: String, value: f64 },
+    /// `attr >= value` for a number; false if missing.
     Ge { attr: String, value: f64 },
+    /// `attribute_exists(attr)`.
     Exists(String),
+    /// `attribute_not_exists(attr)`.
     NotExists(String),
-}
-impl Cond {
-    pub fn simplify(self) -> Cond {
-        self
-    }
-    pub fn eval(&self, _a: &SearchAttrs) -> bool {
-        true
-    }
-}
-pub fn compile(value: &serde_json::Value) -> Result<CompiledFilter, FilterError> {
-    let obj = value.as_object().ok_or(FilterError {
-        path: "filters".into(),
-        message: "expected an object".into(),
-    })?;
-    for (section, v) in obj {
-        let inner = v.as_object().ok_or(FilterError {
-            path: format!("filters.{section}"),
-            message: "expected an object".into(),
-        })?;
-        if let Some(k) = inner.keys().next() {
-            return Err(FilterError {
-                path: format!("filters.{section}.{k}"),
-                message: "unknown filter".into(),
-            });
-        }
-    }
-    Ok(CompiledFilter)
-}
-impl CompiledFilter {
-    pub fn matches(&self, _lead: &crate::model::Lead) -> bool {
-        true
-    }
-    pub fn is_empty(&self) -> bool {
-        true
-    }
-    pub fn lead_attributes(&self) -> BTreeSet<&'static str> {
-        BTreeSet::new()
-    }
-    pub fn pushdown(&self) -> Cond {
-        Cond::True
-    }
-}
-pub fn search_attributes(_lead: &crate::model::Lead) -> SearchAttrs {
-    let mut m = SearchAttrs::new();
-    m.insert(
-        SEARCH_VERSION_ATTR.into(),
-        SearchValue::Num(SEARCH_VERSION as f64),
-    );
-    m
 }

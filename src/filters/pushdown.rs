@@ -1,0 +1,147 @@
+//! Push-down of compiled clauses to conditions over the search attributes.
+//!
+//! Each term becomes a "hits" condition that contains every lead the term
+//! hits, flagged exact when it contains no other. Includes use any hits
+//! condition; an exclude is negated only when its hits condition is exact
+//! (the negation of an over-approximation would drop leads), otherwise it
+//! pushes nothing.
+
+use super::compile::{Clause, Mode, Parts, RangeRule, Span, TextTerm};
+use super::search_attrs::{list_attr, place_attr, range_attrs, text_stores, Store, SEP};
+use super::Cond;
+
+fn contains(attr: &str, value: &str) -> Cond {
+    Cond::Contains {
+        attr: attr.to_string(),
+        value: value.to_string(),
+    }
+}
+
+/// A condition implied by "the term hits a value in this store", and whether
+/// it is exact.
+fn store_hit(store: Store, term: &TextTerm) -> (Cond, bool) {
+    let (whole, text) = match store {
+        Store::Single(attr) => (attr, attr),
+        Store::Multi { set, joined } => (set, joined),
+    };
+    let single = matches!(store, Store::Single(_));
+    match term.mode {
+        // "" is a substring of every value; a word-less term matches every value.
+        Mode::Smart if term.text.is_empty() => (Cond::Exists(whole.to_string()), true),
+        Mode::Word if term.words.is_empty() => (Cond::Exists(whole.to_string()), true),
+        // No stored value is empty.
+        Mode::Strict if term.text.is_empty() => (Cond::FALSE, true),
+        // A substring of the joined values lies inside one value unless it
+        // holds the separator.
+        Mode::Smart => (
+            contains(text, &term.text),
+            single || !term.text.contains(SEP),
+        ),
+        Mode::Strict if single => (
+            Cond::EqStr {
+                attr: whole.to_string(),
+                value: term.text.clone(),
+            },
+            true,
+        ),
+        Mode::Strict => (contains(whole, &term.text), true),
+        // Each whole word is a substring: an over-approximation.
+        Mode::Word => (
+            Cond::And(term.words.iter().map(|w| contains(text, w)).collect()),
+            false,
+        ),
+    }
+}
+
+fn push_parts<T>(parts: &Parts<T>, hit: impl Fn(&T) -> (Cond, bool)) -> Cond {
+    let mut out = Vec::new();
+    if !parts.any_include.is_empty() {
+        out.push(Cond::Or(
+            parts.any_include.iter().map(|t| hit(t).0).collect(),
+        ));
+    }
+    out.extend(parts.all_include.iter().map(|t| hit(t).0));
+    for t in &parts.any_exclude {
+        if let (c, true) = hit(t) {
+            out.push(Cond::Not(Box::new(c)));
+        }
+    }
+    if !parts.all_exclude.is_empty() {
+        let hits: Vec<(Cond, bool)> = parts.all_exclude.iter().map(&hit).collect();
+        if hits.iter().all(|(_, exact)| *exact) {
+            let negated = hits.into_iter().map(|(c, _)| Cond::Not(Box::new(c)));
+            out.push(Cond::Or(negated.collect()));
+        }
+    }
+    Cond::And(out)
+}
+
+fn push_span(span: &Span, lo: &str, hi: &str) -> Cond {
+    let mut out = Vec::new();
+    if let Some(start) = span.start {
+        out.push(Cond::Ge {
+            attr: lo.to_string(),
+            value: start,
+        });
+    }
+    if let Some(end) = span.end {
+        out.push(Cond::Le {
+            attr: hi.to_string(),
+            value: end,
+        });
+    }
+    if out.is_empty() {
+        out.push(Cond::Exists(lo.to_string()));
+    }
+    Cond::And(out)
+}
+
+impl Clause {
+    /// A condition over the search attributes implied by [`Clause::matches`].
+    pub(crate) fn pushdown(&self) -> Cond {
+        match self {
+            Clause::Text(field, parts) => push_parts(parts, |term| {
+                let stores = text_stores(*field);
+                let hits: Vec<(Cond, bool)> = stores.iter().map(|s| store_hit(*s, term)).collect();
+                let exact = hits.iter().all(|(_, e)| *e);
+                (Cond::Or(hits.into_iter().map(|(c, _)| c).collect()), exact)
+            }),
+            Clause::List(field, parts) => {
+                let (attr, single) = list_attr(*field);
+                push_parts(parts, |value| {
+                    let cond = if value.is_empty() {
+                        Cond::FALSE
+                    } else if single {
+                        Cond::EqStr {
+                            attr: attr.to_string(),
+                            value: value.clone(),
+                        }
+                    } else {
+                        contains(attr, value)
+                    };
+                    (cond, true)
+                })
+            }
+            Clause::Location(place, parts) => {
+                let attr = place_attr(*place);
+                push_parts(parts, |components| {
+                    let cond = if components.is_empty() {
+                        Cond::FALSE
+                    } else {
+                        Cond::And(components.iter().map(|c| contains(attr, c)).collect())
+                    };
+                    (cond, true)
+                })
+            }
+            Clause::Range(field, rule) => {
+                let (lo, hi) = range_attrs(*field);
+                match rule {
+                    RangeRule::Unknown => Cond::NotExists(lo.to_string()),
+                    RangeRule::Within(spans) => {
+                        Cond::Or(spans.iter().map(|s| push_span(s, lo, hi)).collect())
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! Integration tests against the moto server that `make test` starts
+//! (MOTO_ENDPOINT): the DynamoDB store, the import tool, and S3 delivery.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lead_export::auth::OrgId;
+use lead_export::config::Config;
+use lead_export::deliver::s3::S3Objects;
+use lead_export::deliver::{ObjectMeta, ObjectStore};
+use lead_export::demo::demo_leads;
+use lead_export::fields::Field;
+use lead_export::filters;
+use lead_export::http::{handle, App};
+use lead_export::store::{DynamoStore, LeadStore};
+use lead_export::{aws, import};
+use serde_json::json;
+use support::*;
+
+struct Env {
+    config: Config,
+    sdk: aws_config::SdkConfig,
+}
+
+impl Env {
+    async fn new(extra: &[(&str, &str)]) -> Option<Env> {
+        let endpoint = moto_endpoint()?;
+        let table = unique("leads");
+        let bucket = unique("exports");
+        let mut vars = vec![
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("LEADS_TABLE", table.as_str()),
+            ("EXPORTS_BUCKET", bucket.as_str()),
+        ];
+        vars.extend_from_slice(extra);
+        let config = config(&vars);
+        let sdk = aws::sdk_config(&config).await;
+        aws::ensure_table(&aws::dynamodb(&sdk), &config.leads_table)
+            .await
+            .unwrap();
+        aws::ensure_bucket(&aws::s3(&sdk, &config), &config.exports_bucket)
+            .await
+            .unwrap();
+        Some(Env { config, sdk })
+    }
+
+    fn store(&self) -> DynamoStore {
+        DynamoStore::new(aws::dynamodb(&self.sdk), &self.config.leads_table)
+    }
+
+    fn s3(&self) -> aws_sdk_s3::Client {
+        aws::s3(&self.sdk, &self.config)
+    }
+
+    async fn seed(&self, org: &str, seed: u64, n: usize) -> Vec<lead_export::model::Lead> {
+        let leads = demo_leads(seed, n);
+        self.store()
+            .put_leads(&OrgId::new(org).unwrap(), &leads)
+            .await
+            .unwrap();
+        leads
+    }
+
+    async fn app(&self) -> App {
+        aws::app(&self.config).await
+    }
+
+    async fn leftovers(&self) -> (usize, usize) {
+        let s3 = self.s3();
+        let objects = s3
+            .list_objects_v2()
+            .bucket(&self.config.exports_bucket)
+            .send()
+            .await
+            .unwrap();
+        let uploads = s3
+            .list_multipart_uploads()
+            .bucket(&self.config.exports_bucket)
+            .send()
+            .await
+            .unwrap();
+        (objects.contents().len(), uploads.uploads().len())
+    }
+}
+
+fn org(id: &str) -> OrgId {
+    OrgId::new(id).unwrap()
+}
+
+#[tokio::test]
+async fn store_reads_only_the_callers_leads_in_chunks() {
+    let Some(env) = Env::new(&[]).await else {
+        return;
+    };
+    let a = env.seed(ORG_A, 1, 450).await;
+    let b = env.seed(ORG_B, 2, 50).await;
+    let store = env.store();
+    // 450 + 50 foreign + 3 unknown ids: 5 BatchGetItem chunks of at most 100.
+    let mut ids: Vec<String> = a.iter().map(|l| l.id.clone()).collect();
+    ids.extend(b.iter().map(|l| l.id.clone()));
+    ids.extend(["nope-1", "nope-2", "nope-3"].map(String::from));
+    let attrs: BTreeSet<&str> = Field::ALL
+        .iter()
+        .flat_map(|f| f.lead_attributes().iter().copied())
+        .collect();
+    let got = store.get_many(&org(ORG_A), &ids, &attrs).await.unwrap();
+    assert_eq!(got.len(), 450);
+    let mut expected = a.clone();
+    let mut got_sorted = got;
+    expected.sort_by(|x, y| x.id.cmp(&y.id));
+    got_sorted.sort_by(|x, y| x.id.cmp(&y.id));
+    // The projection of every export field returns every exported value.
+    for (g, e) in got_sorted.iter().zip(&expected) {
+        for f in Field::ALL {
+            assert_eq!(f.cell(g), f.cell(e), "{} of {}", f.id(), e.id);
+        }
+    }
+    // A projection returns only what was asked.
+    let only_name: BTreeSet<&str> = Field::Name.lead_attributes().iter().copied().collect();
+    let got = store
+        .get_many(&org(ORG_A), &ids[..3], &only_name)
+        .await
+        .unwrap();
+    assert!(got
+        .iter()
+        .all(|l| l.company.is_none() && l.emails.is_none() && !l.first_name.is_empty()));
+}
+
+#[tokio::test]
+async fn bulk_ranges_are_ordered_by_id_and_stop_early() {
+    let Some(env) = Env::new(&[]).await else {
+        return;
+    };
+    let mut a = env.seed(ORG_A, 1, 600).await;
+    env.seed(ORG_B, 2, 300).await;
+    a.sort_by(|x, y| x.id.cmp(&y.id));
+    let store = env.store();
+    let all = filters::compile(&json!({})).unwrap();
+    let (leads, stats) = store
+        .query_range(&org(ORG_A), &all, 250, 100, &BTreeSet::new())
+        .await
+        .unwrap();
+    let ids: Vec<&str> = leads.iter().map(|l| l.id.as_str()).collect();
+    let expected: Vec<&str> = a[250..350].iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, expected);
+    assert_eq!(
+        stats.scanned_count, 350,
+        "reads exactly up to the last needed lead: {stats:?}"
+    );
+    let (tail, _) = store
+        .query_range(&org(ORG_A), &all, 590, 100, &BTreeSet::new())
+        .await
+        .unwrap();
+    assert_eq!(tail.len(), 10);
+}
+
+#[tokio::test]
+async fn import_reports_bad_lines_and_imports_the_rest() {
+    let Some(env) = Env::new(&[]).await else {
+        return;
+    };
+    let good = demo_leads(9, 60);
+    let mut lines: Vec<String> = good
+        .iter()
+        .map(|l| serde_json::to_string(l).unwrap())
+        .collect();
+    lines.insert(3, "{not json".into());
+    lines.insert(10, r#"{"firstName":"No","lastName":"Id"}"#.into());
+    lines.insert(20, String::new());
+    let input = lines.join("\n");
+    let store = env.store();
+    let mut seen = 0;
+    let report = import::import_jsonl(input.as_bytes(), &store, &org("org-import"), |n| seen = n)
+        .await
+        .unwrap();
+    assert_eq!(report.imported, 60);
+    assert_eq!(seen, 63);
+    let numbers: Vec<usize> = report.bad_lines.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, [4, 11]);
+    let ids: Vec<String> = good.iter().map(|l| l.id.clone()).collect();
+    let back = store
+        .get_many(
+            &org("org-import"),
+            &ids,
+            &BTreeSet::from(["firstName", "lastName"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 60);
+}
+
+fn manual_all_fields(ids: &[String]) -> serde_json::Value {
+    json!({"selection": {"mode": "manual", "includedIds": ids},
+           "exportFields": Field::ALL.iter().map(|f| f.id()).collect::<Vec<_>>()})
+}
+
+#[tokio::test]
+async fn a_large_export_goes_to_s3_and_the_link_serves_the_same_bytes() {
+    let Some(env) = Env::new(&[("INLINE_MAX_BYTES", "200000")]).await else {
+        return;
+    };
+    let a = env.seed(ORG_A, 1, 3000).await;
+    let ids: Vec<String> = a.iter().rev().map(|l| l.id.clone()).collect();
+    let body = manual_all_fields(&ids);
+
+    let mut inline_env_vars = env.config.clone();
+    inline_env_vars.inline_max_bytes = None;
+    let inline_app = aws::app(&inline_env_vars).await;
+    let inline = handle(&inline_app, post_as(ORG_A, &body)).await;
+    assert_eq!(inline.status(), 200);
+    let inline_bytes = body_bytes(&inline);
+    assert!(inline_bytes.len() > 200_000);
+
+    let resp = handle(&env.app().await, post_as(ORG_A, &body)).await;
+    assert_eq!(
+        resp.status(),
+        303,
+        "{}",
+        String::from_utf8_lossy(&body_bytes(&resp))
+    );
+    assert_eq!(header(&resp, "x-export-count"), "3000");
+    let location = header(&resp, "location").to_string();
+    let got = ureq::get(&location).call().unwrap();
+    assert_eq!(got.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert_eq!(
+        got.header("content-disposition"),
+        Some(header(&inline, "content-disposition"))
+    );
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut got.into_reader(), &mut bytes).unwrap();
+    assert_eq!(bytes, inline_bytes, "the linked file is the inline file");
+
+    // The object: its key, encryption and count metadata.
+    let s3 = env.s3();
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&env.config.exports_bucket)
+        .send()
+        .await
+        .unwrap();
+    let key = listed.contents()[0].key().unwrap().to_string();
+    assert!(key.starts_with(&format!("exports/{ORG_A}/")), "{key}");
+    let head = s3
+        .head_object()
+        .bucket(&env.config.exports_bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.server_side_encryption().map(|s| s.as_str()),
+        Some("AES256")
+    );
+    assert_eq!(head.metadata().unwrap()["export-count"], "3000");
+    assert_eq!(env.leftovers().await, (1, 0));
+}
+
+/// Real S3 (moto) for everything but the second part, which fails.
+struct FailSecondPart(S3Objects);
+
+#[async_trait]
+impl ObjectStore for FailSecondPart {
+    async fn create_multipart(&self, key: &str, meta: &ObjectMeta) -> Result<String, String> {
+        self.0.create_multipart(key, meta).await
+    }
+    async fn upload_part(
+        &self,
+        key: &str,
+        id: &str,
+        n: i32,
+        body: Vec<u8>,
+    ) -> Result<String, String> {
+        if n == 2 {
+            return Err("injected: connection reset".into());
+        }
+        self.0.upload_part(key, id, n, body).await
+    }
+    async fn complete(&self, key: &str, id: &str, parts: Vec<(i32, String)>) -> Result<(), String> {
+        self.0.complete(key, id, parts).await
+    }
+    async fn abort(&self, key: &str, id: &str) -> Result<(), String> {
+        self.0.abort(key, id).await
+    }
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, String> {
+        self.0.presign_get(key, ttl).await
+    }
+}
+
+#[tokio::test]
+async fn s3_failures_answer_500_and_leave_nothing_behind() {
+    let Some(env) = Env::new(&[("INLINE_MAX_BYTES", "1000")]).await else {
+        return;
+    };
+    // Enough data for two 8 MiB parts; the leads are served from memory, the
+    // upload goes to moto's S3.
+    let mut leads = demo_leads(1, 6_000);
+    for l in &mut leads {
+        if let Some(c) = l.company.as_mut() {
+            c.summary = Some("lorem ipsum dolor sit amet ".repeat(100));
+        }
+    }
+    let memory = lead_export::store::MemoryStore::new();
+    memory.insert(ORG_A, leads.clone());
+    let ids: Vec<String> = leads.iter().map(|l| l.id.clone()).collect();
+    let body = manual_all_fields(&ids);
+
+    // A failure in the middle of the multipart upload: aborted.
+    let mut app = env.app().await;
+    app.store = Arc::new(memory);
+    app.objects = Arc::new(FailSecondPart(S3Objects::new(
+        env.s3(),
+        &env.config.exports_bucket,
+    )));
+    let resp = handle(&app, post_as(ORG_A, &body)).await;
+    assert_eq!(resp.status(), 500);
+    assert_eq!(body_json(&resp)["error"]["code"], "INTERNAL_ERROR");
+    assert_eq!(env.leftovers().await, (0, 0), "no object, no open upload");
+
+    // An S3 endpoint that does not answer at all.
+    let dead = aws_sdk_s3::config::Builder::from(&env.sdk)
+        .endpoint_url("http://127.0.0.1:9")
+        .force_path_style(true)
+        .build();
+    app.objects = Arc::new(S3Objects::new(
+        aws_sdk_s3::Client::from_conf(dead),
+        &env.config.exports_bucket,
+    ));
+    let small = manual_all_fields(&ids[..50]);
+    let resp = handle(&app, post_as(ORG_A, &small)).await;
+    assert_eq!(resp.status(), 500);
+    assert_eq!(env.leftovers().await, (0, 0));
+}
