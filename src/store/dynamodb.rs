@@ -72,6 +72,8 @@ pub struct QueryStats {
     pub scanned_count: u64,
     /// Returned items the Rust predicate accepted.
     pub accepted: u64,
+    /// Items read by the last page (`ScannedCount`).
+    pub last_page_scanned: u64,
 }
 
 /// One page of a Query.
@@ -277,8 +279,8 @@ impl LeadStore for DynamoStore {
 
 /// Reads pages until the `skip + take`-th match is found or the partition
 /// ends. An empty page that carries a `LastEvaluatedKey` is not the end.
-/// With no filter, every item matches, so each page asks for exactly what
-/// is still needed.
+/// Each page asks for about what is still needed (`Limit`, see
+/// [`page_limit`]), so the read stops near the last needed lead.
 pub async fn collect_range<F, Fut>(
     mut fetch: F,
     org: &OrgId,
@@ -299,13 +301,12 @@ where
         return Ok((leads, stats));
     }
     loop {
-        let limit = filter
-            .is_empty()
-            .then(|| i32::try_from(needed - matched).unwrap_or(i32::MAX));
-        let page = fetch(start.take(), limit).await?;
+        let limit = page_limit(filter.is_empty(), needed - matched, &stats);
+        let page = fetch(start.take(), Some(limit)).await?;
         stats.pages += 1;
         stats.count += page.count;
         stats.scanned_count += page.scanned_count;
+        stats.last_page_scanned = page.scanned_count;
         for item in page.items {
             let lead = lead_from_item(org, item)?;
             if !filter.matches(&lead) {
@@ -325,6 +326,31 @@ where
             None => return Ok((leads, stats)),
         }
     }
+}
+
+/// Smallest and largest `Limit` of a filtered page.
+const MIN_PAGE: u64 = 100;
+const MAX_PAGE: u64 = 10_000;
+
+/// How many items the next page should read. Without a filter every item
+/// matches, so exactly what is missing. With one, what is missing divided by
+/// the share of items accepted so far (a 10% guess before the first page),
+/// with 25% headroom, between 100 and 10,000. DynamoDB also ends a page at
+/// 1 MB.
+pub fn page_limit(unfiltered: bool, missing: usize, stats: &QueryStats) -> i32 {
+    let missing = missing as u64;
+    let limit = if unfiltered {
+        missing
+    } else {
+        let estimate = if stats.scanned_count == 0 {
+            missing.saturating_mul(10)
+        } else {
+            let accepted = stats.accepted.max(1);
+            missing.saturating_mul(stats.scanned_count) / accepted
+        };
+        (estimate + estimate / 4).clamp(MIN_PAGE, MAX_PAGE)
+    };
+    i32::try_from(limit.max(1)).unwrap_or(i32::MAX)
 }
 
 /// Calls `call` with `pending`, then again with what it reports unprocessed,
@@ -558,5 +584,25 @@ mod tests {
         assert_eq!(ids, ["b", "c"]);
         assert_eq!(stats.pages, 2, "the third page is never read");
         assert_eq!(limits, [Some(3), Some(1)], "asks only for what is missing");
+    }
+
+    #[test]
+    fn filtered_pages_follow_the_observed_selectivity() {
+        let fresh = QueryStats::default();
+        assert_eq!(page_limit(true, 7, &fresh), 7);
+        assert_eq!(page_limit(false, 50, &fresh), 625, "10% guess + 25%");
+        assert_eq!(page_limit(false, 1, &fresh), 100, "at least 100");
+        let seen = QueryStats {
+            scanned_count: 2000,
+            accepted: 100,
+            ..QueryStats::default()
+        };
+        assert_eq!(page_limit(false, 40, &seen), 1000, "5% observed: 40 / 0.05 * 1.25");
+        let none_yet = QueryStats {
+            scanned_count: 10_000,
+            accepted: 0,
+            ..QueryStats::default()
+        };
+        assert_eq!(page_limit(false, 1000, &none_yet), 10_000, "at most 10,000");
     }
 }

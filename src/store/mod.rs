@@ -13,6 +13,9 @@ pub mod dynamodb;
 pub mod expression;
 pub mod memory;
 
+#[cfg(test)]
+mod differential;
+
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 
