@@ -15,6 +15,10 @@ start_moto "$port" .local/moto-test.log
 export MOTO_ENDPOINT="http://127.0.0.1:$port" REQUIRE_MOTO=1
 
 echo "== cargo test (moto at $MOTO_ENDPOINT)"
-cargo test --all-targets --no-fail-fast
+status=0
+cargo test --all-targets --no-fail-fast -- --skip a_five_percent_filter || status=$?
+echo "== bulk query efficiency (20,000 leads, a 5% filter)"
+cargo test --test efficiency -- --nocapture || status=$?
+[[ $status -eq 0 ]] || { echo "tests failed" >&2; exit "$status"; }
 echo "== template checks"
 scripts/check-template.sh

@@ -14,8 +14,13 @@ use crate::store::DynamoStore;
 /// The shared SDK configuration: region and credentials from the usual
 /// chain, `AWS_ENDPOINT_URL` honoured for a local endpoint.
 pub async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
+    sdk_config_for(config.endpoint_url.as_deref()).await
+}
+
+/// The shared SDK configuration for an optional local endpoint.
+pub async fn sdk_config_for(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(endpoint) = &config.endpoint_url {
+    if let Some(endpoint) = endpoint_url {
         loader = loader.endpoint_url(endpoint);
     }
     loader.load().await

@@ -182,9 +182,10 @@ async fn upload(
         .await
         .map_err(ExportError::internal)?;
     tracing::info!(key = %key, count = file.count, "export uploaded");
+    let expires_at = now + app.url_ttl;
     Ok(Link {
         url,
-        expires_at: now + app.url_ttl,
+        expires_at: expires_at.replace_nanosecond(0).unwrap_or(expires_at),
     })
 }
 

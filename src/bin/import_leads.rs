@@ -40,13 +40,7 @@ async fn main() {
             }
         }
     };
-    let sdk = {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(endpoint) = &endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        loader.load().await
-    };
+    let sdk = aws::sdk_config_for(endpoint.as_deref()).await;
     let store = DynamoStore::new(aws::dynamodb(&sdk), &table);
     let bar = ProgressBar::new(total);
     bar.set_style(

@@ -25,7 +25,9 @@ const CASES: usize = 60;
 fn moto() -> Option<String> {
     match std::env::var("MOTO_ENDPOINT") {
         Ok(e) if !e.is_empty() => Some(e),
-        _ if std::env::var("REQUIRE_MOTO").is_ok() => panic!("REQUIRE_MOTO set without MOTO_ENDPOINT"),
+        _ if std::env::var("REQUIRE_MOTO").is_ok() => {
+            panic!("REQUIRE_MOTO set without MOTO_ENDPOINT")
+        }
         _ => {
             eprintln!("MOTO_ENDPOINT not set: skipping the differential test (run `make test`)");
             None
@@ -40,10 +42,7 @@ fn sample<S: Strategy>(runner: &mut TestRunner, strategy: &S) -> S::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
     let Some(endpoint) = moto() else { return };
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .load()
-        .await;
+    let sdk = crate::aws::sdk_config_for(Some(&endpoint)).await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     let table = format!("diff-{}", uuid::Uuid::new_v4().simple());
     crate::aws::ensure_table(&client, &table).await.unwrap();
@@ -58,7 +57,10 @@ async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
         .map(|i| {
             let mut lead = sample(&mut runner, &lead_strategy);
             // Unique ids whose order is unrelated to insertion order.
-            lead.id = format!("{:08x}-{i}", (i as u64).wrapping_mul(0x9E37_79B9) % (1 << 32));
+            lead.id = format!(
+                "{:08x}-{i}",
+                (i as u64).wrapping_mul(0x9E37_79B9) % (1 << 32)
+            );
             lead
         })
         .collect();
@@ -82,11 +84,17 @@ async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
             .into_iter()
             .filter(|(k, _)| !k.starts_with("s_"))
             .collect();
-        client.put_item().table_name(&table).set_item(Some(item)).send().await.unwrap();
+        client
+            .put_item()
+            .table_name(&table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
     }
     memory.insert(org.as_str(), corpus.clone());
     // Another organization holding some of the same ids: never seen.
-    let foreign: Vec<Lead> = corpus[..200].iter().cloned().collect();
+    let foreign: Vec<Lead> = corpus[..200].to_vec();
     dynamo.put_leads(&other, &foreign).await.unwrap();
 
     let filter_strategy = arb_filter_json();
@@ -122,5 +130,8 @@ async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
         }
     }
     eprintln!("differential: {compared} cases compared, {selective} with a filter matching some but not all leads");
-    assert!(selective >= CASES / 3, "too few selective filters: {selective}");
+    assert!(
+        selective >= CASES / 3,
+        "too few selective filters: {selective}"
+    );
 }

@@ -597,7 +597,11 @@ mod tests {
             accepted: 100,
             ..QueryStats::default()
         };
-        assert_eq!(page_limit(false, 40, &seen), 1000, "5% observed: 40 / 0.05 * 1.25");
+        assert_eq!(
+            page_limit(false, 40, &seen),
+            1000,
+            "5% observed: 40 / 0.05 * 1.25"
+        );
         let none_yet = QueryStats {
             scanned_count: 10_000,
             accepted: 0,
