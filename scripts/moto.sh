@@ -30,3 +30,16 @@ stop_moto() {
     MOTO_PID=
   fi
 }
+
+# For tests and benchmarks: dummy credentials, no local endpoint of the
+# caller's, moto on a free port stopped on exit, MOTO_ENDPOINT exported.
+start_test_moto() {
+  export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+  unset AWS_ENDPOINT_URL AWS_PROFILE
+  local port
+  port="$(free_port)"
+  mkdir -p .local
+  trap stop_moto EXIT
+  start_moto "$port" ".local/moto-$1.log"
+  export MOTO_ENDPOINT="http://127.0.0.1:$port" REQUIRE_MOTO=1
+}

@@ -6,13 +6,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/moto.sh
 scripts/venv.sh
 
-export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
-unset AWS_ENDPOINT_URL AWS_PROFILE
-port="$(free_port)"
-mkdir -p .local
-trap stop_moto EXIT
-start_moto "$port" .local/moto-test.log
-export MOTO_ENDPOINT="http://127.0.0.1:$port" REQUIRE_MOTO=1
+start_test_moto test
 
 echo "== cargo test (moto at $MOTO_ENDPOINT)"
 status=0

@@ -5,13 +5,10 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
-use async_trait::async_trait;
 use lead_export::auth::OrgId;
 use lead_export::config::Config;
 use lead_export::deliver::s3::S3Objects;
-use lead_export::deliver::{ObjectMeta, ObjectStore};
 use lead_export::demo::demo_leads;
 use lead_export::fields::Field;
 use lead_export::filters;
@@ -259,37 +256,6 @@ async fn a_large_export_goes_to_s3_and_the_link_serves_the_same_bytes() {
     assert_eq!(env.leftovers().await, (1, 0));
 }
 
-/// Real S3 (moto) for everything but the second part, which fails.
-struct FailSecondPart(S3Objects);
-
-#[async_trait]
-impl ObjectStore for FailSecondPart {
-    async fn create_multipart(&self, key: &str, meta: &ObjectMeta) -> Result<String, String> {
-        self.0.create_multipart(key, meta).await
-    }
-    async fn upload_part(
-        &self,
-        key: &str,
-        id: &str,
-        n: i32,
-        body: Vec<u8>,
-    ) -> Result<String, String> {
-        if n == 2 {
-            return Err("injected: connection reset".into());
-        }
-        self.0.upload_part(key, id, n, body).await
-    }
-    async fn complete(&self, key: &str, id: &str, parts: Vec<(i32, String)>) -> Result<(), String> {
-        self.0.complete(key, id, parts).await
-    }
-    async fn abort(&self, key: &str, id: &str) -> Result<(), String> {
-        self.0.abort(key, id).await
-    }
-    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, String> {
-        self.0.presign_get(key, ttl).await
-    }
-}
-
 #[tokio::test]
 async fn s3_failures_answer_500_and_leave_nothing_behind() {
     let Some(env) = Env::new(&[("INLINE_MAX_BYTES", "1000")]).await else {
@@ -311,10 +277,10 @@ async fn s3_failures_answer_500_and_leave_nothing_behind() {
     // A failure in the middle of the multipart upload: aborted.
     let mut app = env.app().await;
     app.store = Arc::new(memory);
-    app.objects = Arc::new(FailSecondPart(S3Objects::new(
-        env.s3(),
-        &env.config.exports_bucket,
-    )));
+    app.objects = Arc::new(FailParts {
+        inner: S3Objects::new(env.s3(), &env.config.exports_bucket),
+        from: 2,
+    });
     let resp = handle(&app, post_as(ORG_A, &body)).await;
     assert_eq!(resp.status(), 500);
     assert_eq!(body_json(&resp)["error"]["code"], "INTERNAL_ERROR");

@@ -36,8 +36,8 @@ pub fn render_filter(cond: &Cond) -> Option<FilterExpr> {
         let body = r.render(&Cond::And(conjuncts.clone()));
         match body {
             None => return None,
-            Some(body) => {
-                let text = format!("(NOT ({version} = {current})) OR {body}");
+            Some((body, _)) => {
+                let text = format!("NOT {version} = {current} OR {body}");
                 if text.len() <= MAX_EXPRESSION_CHARS {
                     return Some(FilterExpr {
                         text,
@@ -76,60 +76,90 @@ impl Renderer {
         placeholder
     }
 
-    /// `None` means "always true".
-    fn render(&mut self, cond: &Cond) -> Option<String> {
+    /// `None` means "always true". The text has parentheses only where
+    /// precedence needs them: DynamoDB refuses redundant ones.
+    fn render(&mut self, cond: &Cond) -> Option<(String, Prec)> {
         Some(match cond {
             Cond::True => return None,
             Cond::And(parts) => {
-                let rendered: Vec<String> = parts.iter().filter_map(|p| self.render(p)).collect();
-                match rendered.len() {
-                    0 => return None,
-                    1 => rendered.into_iter().next().unwrap_or_default(),
-                    _ => format!("({})", rendered.join(" AND ")),
+                let rendered: Vec<(String, Prec)> =
+                    parts.iter().filter_map(|p| self.render(p)).collect();
+                if rendered.len() <= 1 {
+                    return rendered.into_iter().next();
                 }
+                let texts: Vec<String> = rendered
+                    .into_iter()
+                    .map(|(text, prec)| wrap(text, prec, Prec::And))
+                    .collect();
+                (texts.join(" AND "), Prec::And)
             }
             Cond::Or(parts) => {
                 if parts.is_empty() {
-                    return Some(self.always_false());
+                    return Some((self.always_false(), Prec::Atom));
                 }
-                let mut rendered = Vec::with_capacity(parts.len());
+                let mut texts = Vec::with_capacity(parts.len());
                 for part in parts {
-                    rendered.push(self.render(part)?);
+                    let (text, prec) = self.render(part)?;
+                    texts.push(wrap(text, prec, Prec::Or));
                 }
-                format!("({})", rendered.join(" OR "))
+                if texts.len() == 1 {
+                    return texts.pop().map(|t| (t, Prec::Or));
+                }
+                (texts.join(" OR "), Prec::Or)
             }
             Cond::Not(inner) => match self.render(inner) {
-                None => self.always_false(),
-                Some(inner) => format!("(NOT ({inner}))"),
+                None => (self.always_false(), Prec::Atom),
+                Some((text, prec)) => (format!("NOT {}", wrap(text, prec, Prec::Not)), Prec::Not),
             },
             Cond::Contains { attr, value } => {
                 let n = self.name(attr);
                 let v = self.value(AttributeValue::S(value.clone()));
-                format!("contains({n}, {v})")
+                (format!("contains({n}, {v})"), Prec::Atom)
             }
             Cond::EqStr { attr, value } => {
                 let n = self.name(attr);
                 let v = self.value(AttributeValue::S(value.clone()));
-                format!("{n} = {v}")
+                (format!("{n} = {v}"), Prec::Atom)
             }
             Cond::Le { attr, value } => {
                 let n = self.name(attr);
                 let v = self.value(AttributeValue::N(number(*value)));
-                format!("{n} <= {v}")
+                (format!("{n} <= {v}"), Prec::Atom)
             }
             Cond::Ge { attr, value } => {
                 let n = self.name(attr);
                 let v = self.value(AttributeValue::N(number(*value)));
-                format!("{n} >= {v}")
+                (format!("{n} >= {v}"), Prec::Atom)
             }
-            Cond::Exists(attr) => format!("attribute_exists({})", self.name(attr)),
-            Cond::NotExists(attr) => format!("attribute_not_exists({})", self.name(attr)),
+            Cond::Exists(attr) => (format!("attribute_exists({})", self.name(attr)), Prec::Atom),
+            Cond::NotExists(attr) => (
+                format!("attribute_not_exists({})", self.name(attr)),
+                Prec::Atom,
+            ),
         })
     }
 
     /// The sort key exists on every item, so this is false for all of them.
     fn always_false(&mut self) -> String {
         format!("attribute_not_exists({})", self.name("leadId"))
+    }
+}
+
+/// Binding strength in a condition expression, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Prec {
+    Or,
+    And,
+    Not,
+    Atom,
+}
+
+/// `text` as an operand of an operator of strength `outer`.
+fn wrap(text: String, prec: Prec, outer: Prec) -> String {
+    if prec < outer {
+        format!("({text})")
+    } else {
+        text
     }
 }
 
@@ -198,7 +228,7 @@ mod tests {
         let r = render_filter(&cond).unwrap();
         assert_eq!(
             r.text,
-            "(NOT (#f0 = :f0)) OR ((contains(#f1, :f1) OR contains(#f1, :f2)) AND (NOT (#f2 = :f3)) AND #f3 >= :f4)"
+            "NOT #f0 = :f0 OR (contains(#f1, :f1) OR contains(#f1, :f2)) AND NOT #f2 = :f3 AND #f3 >= :f4"
         );
         assert_eq!(r.names["#f0"], "s_v");
         assert_eq!(r.names["#f1"], "s_loc");
@@ -207,6 +237,39 @@ mod tests {
             r.values[":f0"],
             AttributeValue::N(SEARCH_VERSION.to_string())
         );
+    }
+
+    #[test]
+    fn parentheses_only_where_precedence_needs_them() {
+        let a = || contains("s_a", "x");
+        let b = || contains("s_b", "y");
+        let c = || contains("s_c", "z");
+        let text = |cond: Cond| render_filter(&cond).unwrap().text;
+        assert_eq!(
+            text(Cond::Not(Box::new(Cond::Or(vec![a(), b()])))),
+            "NOT #f0 = :f0 OR NOT (contains(#f1, :f1) OR contains(#f2, :f2))"
+        );
+        assert_eq!(
+            text(Cond::Or(vec![Cond::And(vec![a(), b()]), c()])),
+            "NOT #f0 = :f0 OR contains(#f1, :f1) AND contains(#f2, :f2) OR contains(#f3, :f3)"
+        );
+        assert_eq!(
+            text(Cond::Not(Box::new(Cond::And(vec![
+                a(),
+                Cond::Not(Box::new(b()))
+            ])))),
+            "NOT #f0 = :f0 OR NOT (contains(#f1, :f1) AND NOT contains(#f2, :f2))"
+        );
+        assert_eq!(
+            text(Cond::Or(vec![])),
+            "NOT #f0 = :f0 OR attribute_not_exists(#f1)"
+        );
+        for t in [
+            text(Cond::Not(Box::new(Cond::Or(vec![a(), b()])))),
+            text(Cond::And(vec![Cond::Or(vec![a(), b()]), c()])),
+        ] {
+            assert!(!t.contains("(("), "{t}");
+        }
     }
 
     #[test]

@@ -5,11 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use lambda_http::{Body, Request, Response};
 use lead_export::auth::{sign_hs256, Authenticator};
 use lead_export::config::Config;
 use lead_export::deliver::memory::MemoryObjects;
-use lead_export::deliver::{inline_limit, ObjectStore};
+use lead_export::deliver::{inline_limit, ObjectMeta, ObjectStore};
 use lead_export::demo::demo_leads;
 use lead_export::http::App;
 use lead_export::store::{LeadStore, MemoryStore};
@@ -139,3 +140,38 @@ pub fn unique(prefix: &str) -> String {
 }
 
 pub const SECOND: Duration = Duration::from_secs(1);
+
+/// An object store whose part uploads fail from part `from` on; everything
+/// else goes to the wrapped store.
+pub struct FailParts<S> {
+    pub inner: S,
+    pub from: i32,
+}
+
+#[async_trait]
+impl<S: ObjectStore> ObjectStore for FailParts<S> {
+    async fn create_multipart(&self, key: &str, meta: &ObjectMeta) -> Result<String, String> {
+        self.inner.create_multipart(key, meta).await
+    }
+    async fn upload_part(
+        &self,
+        key: &str,
+        id: &str,
+        n: i32,
+        body: Vec<u8>,
+    ) -> Result<String, String> {
+        if n >= self.from {
+            return Err(format!("injected failure of part {n}: connection reset"));
+        }
+        self.inner.upload_part(key, id, n, body).await
+    }
+    async fn complete(&self, key: &str, id: &str, parts: Vec<(i32, String)>) -> Result<(), String> {
+        self.inner.complete(key, id, parts).await
+    }
+    async fn abort(&self, key: &str, id: &str) -> Result<(), String> {
+        self.inner.abort(key, id).await
+    }
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, String> {
+        self.inner.presign_get(key, ttl).await
+    }
+}
