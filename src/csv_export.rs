@@ -6,17 +6,37 @@ use std::io::Write;
 use crate::fields::FieldList;
 use crate::model::Lead;
 
-/// Writes the header and one row per lead to `out`.
-pub fn write_csv<W: Write>(out: W, fields: &FieldList, leads: &[Lead]) -> csv::Result<W> {
-    let mut writer = csv::WriterBuilder::new()
+/// A CSV writer with the export's dialect: RFC 4180 quoting where needed,
+/// CRLF line ends.
+pub fn writer<W: Write>(out: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .quote_style(csv::QuoteStyle::Necessary)
-        .from_writer(out);
-    writer.write_record(fields.fields().iter().map(|f| f.label()))?;
+        .from_writer(out)
+}
+
+/// Writes the header row of `fields`.
+pub fn write_header<W: Write>(w: &mut csv::Writer<W>, fields: &FieldList) -> csv::Result<()> {
+    w.write_record(fields.fields().iter().map(|f| f.label()))
+}
+
+/// Writes the row of one lead.
+pub fn write_row<W: Write>(
+    w: &mut csv::Writer<W>,
+    fields: &FieldList,
+    lead: &Lead,
+) -> csv::Result<()> {
+    w.write_record(fields.fields().iter().map(|f| f.cell(lead).into_owned()))
+}
+
+/// Writes the header and one row per lead to `out`.
+pub fn write_csv<W: Write>(out: W, fields: &FieldList, leads: &[Lead]) -> csv::Result<W> {
+    let mut w = writer(out);
+    write_header(&mut w, fields)?;
     for lead in leads {
-        writer.write_record(fields.fields().iter().map(|f| f.cell(lead).into_owned()))?;
+        write_row(&mut w, fields, lead)?;
     }
-    writer.into_inner().map_err(|e| e.into_error().into())
+    w.into_inner().map_err(|e| e.into_error().into())
 }
 
 /// The whole CSV in memory.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use flate2::{write::GzEncoder, Compression};
 
+use crate::csv_export;
 use crate::error::ExportError;
 use crate::fields::FieldList;
 use crate::model::Lead;
@@ -59,34 +60,18 @@ pub fn base64_len(n: usize) -> usize {
     n.div_ceil(3) * 4
 }
 
-fn csv_writer<W: Write>(out: W) -> csv::Writer<W> {
-    csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .quote_style(csv::QuoteStyle::Necessary)
-        .from_writer(out)
-}
-
-fn row<'a>(
-    fields: &'a FieldList,
-    lead: &'a Lead,
-) -> impl Iterator<Item = std::borrow::Cow<'a, str>> {
-    fields.fields().iter().map(move |f| f.cell(lead))
-}
-
-/// The CSV, rows produced one at a time into a sink: `on_chunk` sees the
-/// bytes written so far (after each row) and may take them or stop.
+/// The CSV, row by row, into `out`; after each row `keep_going` sees the
+/// sink and may stop the rendering (then `None`).
 fn render<W: Write>(
     out: W,
     fields: &FieldList,
     leads: &[Lead],
     mut keep_going: impl FnMut(&W) -> bool,
 ) -> Result<Option<W>, ExportError> {
-    let mut w = csv_writer(out);
-    w.write_record(fields.fields().iter().map(|f| f.label()))
-        .map_err(ExportError::internal)?;
+    let mut w = csv_export::writer(out);
+    csv_export::write_header(&mut w, fields).map_err(ExportError::internal)?;
     for lead in leads {
-        w.write_record(row(fields, lead).map(|c| c.into_owned()))
-            .map_err(ExportError::internal)?;
+        csv_export::write_row(&mut w, fields, lead).map_err(ExportError::internal)?;
         w.flush().map_err(ExportError::internal)?;
         if !keep_going(w.get_ref()) {
             return Ok(None);
@@ -201,14 +186,12 @@ async fn upload_parts(
     part_size: usize,
 ) -> Result<(), ExportError> {
     let buffer = PartBuffer::default();
-    let mut w = csv_writer(buffer.clone());
-    w.write_record(fields.fields().iter().map(|f| f.label()))
-        .map_err(ExportError::internal)?;
+    let mut w = csv_export::writer(buffer.clone());
+    csv_export::write_header(&mut w, fields).map_err(ExportError::internal)?;
     let mut parts = Vec::new();
     let mut rows = leads.iter().peekable();
     while let Some(lead) = rows.next() {
-        w.write_record(row(fields, lead).map(|c| c.into_owned()))
-            .map_err(ExportError::internal)?;
+        csv_export::write_row(&mut w, fields, lead).map_err(ExportError::internal)?;
         w.flush().map_err(ExportError::internal)?;
         let last = rows.peek().is_none();
         if buffer.len() >= part_size || last {
