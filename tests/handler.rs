@@ -347,3 +347,67 @@ fn readme_filter_examples_compile() {
         lead_export::filters::compile(&value).unwrap_or_else(|e| panic!("{e}: {example}"));
     }
 }
+
+/// The response as the runtime serializes it for a REST API (v1) and an HTTP
+/// API (v2) event: both must stay within Lambda's 6,291,556 bytes.
+fn serialized_sizes(resp: &lambda_http::Response<lambda_http::Body>) -> (usize, usize) {
+    use lambda_http::aws_lambda_events::apigw::{
+        ApiGatewayProxyResponse, ApiGatewayV2httpResponse,
+    };
+    let binary = matches!(resp.body(), lambda_http::Body::Binary(_));
+    let mut v1 = ApiGatewayProxyResponse::default();
+    v1.status_code = resp.status().as_u16() as i64;
+    v1.headers = resp.headers().clone();
+    v1.multi_value_headers = resp.headers().clone();
+    v1.body = Some(resp.body().clone());
+    v1.is_base64_encoded = binary;
+    let mut v2 = ApiGatewayV2httpResponse::default();
+    v2.status_code = resp.status().as_u16() as i64;
+    v2.headers = resp.headers().clone();
+    v2.multi_value_headers = resp.headers().clone();
+    v2.body = Some(resp.body().clone());
+    v2.is_base64_encoded = binary;
+    (
+        serde_json::to_vec(&v1).unwrap().len(),
+        serde_json::to_vec(&v2).unwrap().len(),
+    )
+}
+
+#[tokio::test]
+async fn inline_responses_fit_lambdas_limit_once_serialized() {
+    const LIMIT: usize = 6_291_556;
+    // Escape-heavy rows (quotes, newlines) of about 2 KB each.
+    let mut leads = demo_leads(5, 3400);
+    for (i, lead) in leads.iter_mut().enumerate() {
+        lead.company.as_mut().unwrap().summary =
+            Some(format!("\"quoted\"\nline\t{i} ").repeat(110));
+    }
+    let store = lead_export::store::MemoryStore::new();
+    store.insert(ORG_A, leads.clone());
+    let store = Arc::new(store);
+    let ids: Vec<String> = leads.iter().map(|l| l.id.clone()).collect();
+    let (mut largest_inline, mut redirects) = (0usize, 0);
+    for n in (1800..=2600).step_by(40) {
+        let app = app_with(&config(&[]), store.clone(), Arc::new(MemoryObjects::new()));
+        let mut body = manual(&ids[..n]);
+        body["exportFields"] = json!(["name", "companySummary"]);
+        let resp = handle(&app, post_as(ORG_A, &body)).await;
+        match resp.status().as_u16() {
+            200 => {
+                let (v1, v2) = serialized_sizes(&resp);
+                assert!(v1 <= LIMIT && v2 <= LIMIT, "{n} leads: {v1} / {v2} bytes");
+                largest_inline = largest_inline.max(v1.max(v2));
+            }
+            303 => redirects += 1,
+            other => panic!("{n} leads: status {other}"),
+        }
+    }
+    println!(
+        "largest inline response serialized: {largest_inline} bytes; {redirects} sizes redirected"
+    );
+    assert!(redirects > 0, "the range crosses the limit");
+    assert!(
+        largest_inline > LIMIT - 150_000,
+        "inline up to near the limit: {largest_inline}"
+    );
+}
