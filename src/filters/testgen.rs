@@ -320,31 +320,22 @@ fn terms(vocab: &'static [&'static str], extra: &'static [&'static str]) -> Boxe
     .boxed()
 }
 
+/// An object of the keys whose value is present.
+fn present<const N: usize>(entries: [(&str, Option<Value>); N]) -> Value {
+    let m: Map<String, Value> = entries
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect();
+    Value::Object(m)
+}
+
 /// `{any?, all?}` × `{include?, exclude?}`, each part from `part`.
 fn parts(part: BoxedStrategy<Value>) -> BoxedStrategy<Value> {
     let side = (option::of(part.clone()), option::of(part))
-        .prop_map(|(include, exclude)| {
-            let mut m = Map::new();
-            if let Some(v) = include {
-                m.insert("include".into(), v);
-            }
-            if let Some(v) = exclude {
-                m.insert("exclude".into(), v);
-            }
-            Value::Object(m)
-        })
+        .prop_map(|(include, exclude)| present([("include", include), ("exclude", exclude)]))
         .boxed();
     (option::of(side.clone()), option::of(side))
-        .prop_map(|(any, all)| {
-            let mut m = Map::new();
-            if let Some(v) = any {
-                m.insert("any".into(), v);
-            }
-            if let Some(v) = all {
-                m.insert("all".into(), v);
-            }
-            Value::Object(m)
-        })
+        .prop_map(|(any, all)| present([("any", any), ("all", all)]))
         .boxed()
 }
 
