@@ -15,6 +15,8 @@ pub mod memory;
 
 #[cfg(test)]
 mod differential;
+#[cfg(test)]
+mod fault_injection;
 
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
