@@ -1,5 +1,5 @@
 # The two commands a new user needs: `make run` and `make test`.
-.PHONY: run test import token lint fmt venv build bench
+.PHONY: run test import token lint fmt venv build bench spreadsheet-check
 
 run:            ## serve the endpoint locally on moto with demo data
 	scripts/run-local.sh
@@ -31,3 +31,6 @@ build:
 
 bench:          ## benchmarks (not tests): bulk query efficiency against moto
 	scripts/bench.sh
+
+spreadsheet-check: ## open an export of hostile leads with LibreOffice; fail on any formula
+	scripts/spreadsheet-check.sh

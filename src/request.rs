@@ -26,7 +26,29 @@ pub struct ExportRequest {
     /// Which columns, or `None` when ids were given and none is known (the
     /// documented `500 No valid export fields specified`).
     pub fields: Option<FieldList>,
+    /// How the file is written (`format`).
+    pub format: CsvFormat,
 }
+
+/// The `format` object: options of the written file. Absent or `null` means
+/// the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvFormat {
+    /// `escapeFormulas` (default `true`): cells a spreadsheet would run as a
+    /// formula get a leading `'` (see `csv_export::escape_formula`).
+    pub escape_formulas: bool,
+}
+
+impl Default for CsvFormat {
+    fn default() -> Self {
+        CsvFormat {
+            escape_formulas: true,
+        }
+    }
+}
+
+/// Longest key quoted back in a message about `format`, in characters.
+const MAX_KEY_CHARS: usize = 100;
 
 /// Which leads to export.
 #[derive(Debug, Clone)]
@@ -92,7 +114,34 @@ pub fn parse(body: &[u8]) -> Result<ExportRequest, ExportError> {
         }
         Some(_) => return Err(invalid("exportFields must be an array of strings")),
     };
-    Ok(ExportRequest { selection, fields })
+    let format = match present(root, "format") {
+        None => CsvFormat::default(),
+        Some(Value::Object(f)) => parse_format(f)?,
+        Some(_) => return Err(invalid("format must be an object")),
+    };
+    Ok(ExportRequest {
+        selection,
+        fields,
+        format,
+    })
+}
+
+fn parse_format(f: &Map<String, Value>) -> Result<CsvFormat, ExportError> {
+    let mut format = CsvFormat::default();
+    for (key, value) in f {
+        match key.as_str() {
+            "escapeFormulas" => {
+                format.escape_formulas = value
+                    .as_bool()
+                    .ok_or_else(|| invalid("format.escapeFormulas: expected true or false"))?;
+            }
+            _ => {
+                let key: String = key.chars().take(MAX_KEY_CHARS).collect();
+                return Err(invalid(format!("format.{key}: unknown key")));
+            }
+        }
+    }
+    Ok(format)
 }
 
 fn parse_selection(s: &Map<String, Value>) -> Result<Selection, ExportError> {
@@ -365,6 +414,40 @@ mod tests {
                 .fields(),
             &[Field::Skills, Field::Name]
         );
+    }
+
+    #[test]
+    fn format_defaults_and_switch() {
+        let format = |f: Value| {
+            parse(
+                json!({"selection": {"mode": "manual", "includedIds": ["a"]}, "format": f})
+                    .to_string()
+                    .as_bytes(),
+            )
+            .map(|r| r.format)
+        };
+        let on = CsvFormat {
+            escape_formulas: true,
+        };
+        assert_eq!(CsvFormat::default(), on);
+        assert_eq!(format(Value::Null).unwrap(), on);
+        assert_eq!(format(json!({})).unwrap(), on);
+        assert_eq!(format(json!({"escapeFormulas": true})).unwrap(), on);
+        assert!(
+            !format(json!({"escapeFormulas": false}))
+                .unwrap()
+                .escape_formulas
+        );
+        let m = message(
+            json!({"selection": {"mode": "manual", "includedIds": ["a"]},
+            "format": {"é".repeat(120): 1}}),
+        );
+        assert_eq!(m, format!("format.{}: unknown key", "é".repeat(100)));
+        let m = message(
+            json!({"selection": {"mode": "manual", "includedIds": ["a"]},
+            "format": {"escapeFormulas": "yes"}}),
+        );
+        assert_eq!(m, "format.escapeFormulas: expected true or false");
     }
 
     #[test]

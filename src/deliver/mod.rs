@@ -12,6 +12,7 @@ use crate::csv_export;
 use crate::error::ExportError;
 use crate::fields::FieldList;
 use crate::model::Lead;
+use crate::request::CsvFormat;
 
 pub mod memory;
 pub mod s3;
@@ -66,12 +67,13 @@ fn render<W: Write>(
     out: W,
     fields: &FieldList,
     leads: &[Lead],
+    format: &CsvFormat,
     mut keep_going: impl FnMut(&W) -> bool,
 ) -> Result<Option<W>, ExportError> {
     let mut w = csv_export::writer(out);
     csv_export::write_header(&mut w, fields).map_err(ExportError::internal)?;
     for lead in leads {
-        csv_export::write_row(&mut w, fields, lead).map_err(ExportError::internal)?;
+        csv_export::write_row(&mut w, fields, lead, format).map_err(ExportError::internal)?;
         w.flush().map_err(ExportError::internal)?;
         if !keep_going(w.get_ref()) {
             return Ok(None);
@@ -86,11 +88,12 @@ fn render<W: Write>(
 pub fn inline_text(
     fields: &FieldList,
     leads: &[Lead],
+    format: &CsvFormat,
     budget: usize,
 ) -> Result<Option<Vec<u8>>, ExportError> {
     let mut escaped = 2usize;
     let mut seen = 0usize;
-    let out = render(Vec::new(), fields, leads, |buf: &Vec<u8>| {
+    let out = render(Vec::new(), fields, leads, format, |buf: &Vec<u8>| {
         escaped += json_string_len(&buf[seen..]) - 2;
         seen = buf.len();
         escaped <= budget
@@ -102,12 +105,17 @@ pub fn inline_text(
 pub fn inline_gzip(
     fields: &FieldList,
     leads: &[Lead],
+    format: &CsvFormat,
     budget: usize,
 ) -> Result<Option<Vec<u8>>, ExportError> {
     let encoder = GzEncoder::new(Vec::new(), Compression::fast());
-    let out = render(encoder, fields, leads, |enc: &GzEncoder<Vec<u8>>| {
-        base64_len(enc.get_ref().len()) <= budget
-    })?;
+    let out = render(
+        encoder,
+        fields,
+        leads,
+        format,
+        |enc: &GzEncoder<Vec<u8>>| base64_len(enc.get_ref().len()) <= budget,
+    )?;
     match out {
         None => Ok(None),
         Some(enc) => {
@@ -160,6 +168,7 @@ pub async fn upload_csv(
     meta: &ObjectMeta,
     fields: &FieldList,
     leads: &[Lead],
+    format: &CsvFormat,
     part_size: usize,
 ) -> Result<(), ExportError> {
     let part_size = part_size.max(MIN_PART_SIZE);
@@ -167,7 +176,7 @@ pub async fn upload_csv(
         .create_multipart(key, meta)
         .await
         .map_err(|e| ExportError::internal(format!("CreateMultipartUpload: {e}")))?;
-    let result = upload_parts(store, key, &upload_id, fields, leads, part_size).await;
+    let result = upload_parts(store, key, &upload_id, fields, leads, format, part_size).await;
     if let Err(err) = &result {
         tracing::error!(error = %err, "export upload failed; aborting it");
         if let Err(abort) = store.abort(key, &upload_id).await {
@@ -183,6 +192,7 @@ async fn upload_parts(
     upload_id: &str,
     fields: &FieldList,
     leads: &[Lead],
+    format: &CsvFormat,
     part_size: usize,
 ) -> Result<(), ExportError> {
     let buffer = PartBuffer::default();
@@ -191,7 +201,7 @@ async fn upload_parts(
     let mut parts = Vec::new();
     let mut rows = leads.iter().peekable();
     while let Some(lead) = rows.next() {
-        csv_export::write_row(&mut w, fields, lead).map_err(ExportError::internal)?;
+        csv_export::write_row(&mut w, fields, lead, format).map_err(ExportError::internal)?;
         w.flush().map_err(ExportError::internal)?;
         let last = rows.peek().is_none();
         if buffer.len() >= part_size || last {
@@ -291,13 +301,14 @@ mod tests {
     fn inline_text_respects_the_budget_exactly() {
         let fields = FieldList::defaults();
         let all = leads(50);
-        let full = crate::csv_export::to_csv(&fields, &all);
+        let fmt = CsvFormat::default();
+        let full = crate::csv_export::to_csv(&fields, &all, &fmt);
         let need = json_string_len(&full);
         assert_eq!(
-            inline_text(&fields, &all, need).unwrap(),
+            inline_text(&fields, &all, &fmt, need).unwrap(),
             Some(full.clone())
         );
-        assert_eq!(inline_text(&fields, &all, need - 1).unwrap(), None);
+        assert_eq!(inline_text(&fields, &all, &fmt, need - 1).unwrap(), None);
     }
 
     #[test]
@@ -305,14 +316,17 @@ mod tests {
         use std::io::Read;
         let fields = FieldList::defaults();
         let all = leads(500);
-        let gz = inline_gzip(&fields, &all, usize::MAX).unwrap().unwrap();
+        let fmt = CsvFormat::default();
+        let gz = inline_gzip(&fields, &all, &fmt, usize::MAX)
+            .unwrap()
+            .unwrap();
         let mut csv = Vec::new();
         flate2::read::GzDecoder::new(&gz[..])
             .read_to_end(&mut csv)
             .unwrap();
-        assert_eq!(csv, crate::csv_export::to_csv(&fields, &all));
+        assert_eq!(csv, crate::csv_export::to_csv(&fields, &all, &fmt));
         assert_eq!(
-            inline_gzip(&fields, &all, base64_len(gz.len()) - 4).unwrap(),
+            inline_gzip(&fields, &all, &fmt, base64_len(gz.len()) - 4).unwrap(),
             None
         );
     }
@@ -375,8 +389,9 @@ mod tests {
     async fn multipart_parts_are_at_least_5_mib_and_rebuild_the_csv() {
         let fields = FieldList::from_ids(crate::fields::Field::ALL.iter().map(|f| f.id())).unwrap();
         let all = leads(120_000);
+        let fmt = CsvFormat::default();
         let store = Failing::default();
-        upload_csv(&store, "k", &meta(all.len()), &fields, &all, 0)
+        upload_csv(&store, "k", &meta(all.len()), &fields, &all, &fmt, 0)
             .await
             .unwrap();
         let sizes = store.part_sizes.lock().unwrap().clone();
@@ -388,7 +403,7 @@ mod tests {
             );
         }
         let (_, bytes) = store.inner.get("k").unwrap();
-        assert_eq!(bytes, crate::csv_export::to_csv(&fields, &all));
+        assert_eq!(bytes, crate::csv_export::to_csv(&fields, &all, &fmt));
     }
 
     #[tokio::test]
@@ -405,9 +420,17 @@ mod tests {
                 ..Failing::default()
             },
         ] {
-            let err = upload_csv(&store, "k", &meta(10), &fields, &all, 0)
-                .await
-                .unwrap_err();
+            let err = upload_csv(
+                &store,
+                "k",
+                &meta(10),
+                &fields,
+                &all,
+                &CsvFormat::default(),
+                0,
+            )
+            .await
+            .unwrap_err();
             assert!(matches!(err, ExportError::Internal(_)));
             assert_eq!(store.inner.open_uploads(), 0, "upload left open");
             assert!(store.inner.keys().is_empty(), "object left behind");
