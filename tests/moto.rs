@@ -32,6 +32,9 @@ impl Env {
             ("AWS_ENDPOINT_URL", endpoint.as_str()),
             ("LEADS_TABLE", table.as_str()),
             ("EXPORTS_BUCKET", bucket.as_str()),
+            // moto on a shared machine reads thousands of items slower than
+            // the default 25 s invocation; these tests are not about the deadline.
+            ("EXPORT_TIMEOUT_SECONDS", "900"),
         ];
         vars.extend_from_slice(extra);
         let config = config(&vars);
