@@ -4,10 +4,14 @@
 use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_types::retry::RetryConfig;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::deliver::{inline_limit, s3::S3Objects};
+use crate::error::FaultKind;
 use crate::http::App;
 use crate::store::DynamoStore;
 
@@ -17,9 +21,18 @@ pub async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
     sdk_config_for(config.endpoint_url.as_deref()).await
 }
 
+/// Calls the SDK makes for one request before giving up on throttling,
+/// timeouts and 5xx (the standard retry mode, exponential backoff with jitter).
+pub const SDK_MAX_ATTEMPTS: u32 = 3;
+
+/// The SDK retry policy of every client: standard mode, [`SDK_MAX_ATTEMPTS`].
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS)
+}
+
 /// The shared SDK configuration for an optional local endpoint.
 pub async fn sdk_config_for(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
     if let Some(endpoint) = endpoint_url {
         loader = loader.endpoint_url(endpoint);
     }
@@ -39,6 +52,50 @@ pub fn s3(sdk: &aws_config::SdkConfig, config: &Config) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(s3_config)
 }
 
+/// Error codes of DynamoDB and S3 that say "slow down" or "try again": the
+/// SDK's own throttling and transient lists, plus the 5xx codes.
+const TRANSIENT_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "SlowDown",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "InternalServerError",
+    "ServiceUnavailable",
+];
+
+/// Whether a failed SDK call (after the SDK's own retries) may pass later:
+/// throttling and timeout codes, 429 and 5xx answers, timeouts and
+/// connection failures are [`FaultKind::Transient`]; anything else (access
+/// denied, validation, a request we could not build) is `Other`.
+pub fn fault_kind<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> FaultKind {
+    let transient_status = |status: u16| status == 429 || status >= 500;
+    let transient = match err {
+        SdkError::TimeoutError(_) => true,
+        SdkError::DispatchFailure(failure) => !failure.is_user(),
+        SdkError::ResponseError(response) => transient_status(response.raw().status().as_u16()),
+        SdkError::ServiceError(service) => {
+            err.code()
+                .is_some_and(|code| TRANSIENT_CODES.contains(&code))
+                || transient_status(service.raw().status().as_u16())
+        }
+        _ => false,
+    };
+    if transient {
+        FaultKind::Transient
+    } else {
+        FaultKind::Other
+    }
+}
+
 /// The handler's dependencies, on DynamoDB and S3.
 pub async fn app(config: &Config) -> App {
     let sdk = sdk_config(config).await;
@@ -48,6 +105,7 @@ pub async fn app(config: &Config) -> App {
         objects: Arc::new(S3Objects::new(s3(&sdk, config), &config.exports_bucket)),
         inline_limit: inline_limit(config.inline_max_bytes),
         url_ttl: config.export_url_ttl,
+        timeout: config.export_timeout,
     }
 }
 

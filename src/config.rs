@@ -8,6 +8,9 @@ use jsonwebtoken::{jwk::JwkSet, Algorithm, DecodingKey};
 /// The largest `EXPORT_URL_TTL_SECONDS` a SigV4 presigned URL allows (7 days).
 pub const MAX_URL_TTL_SECONDS: u64 = 7 * 24 * 3600;
 
+/// The largest `EXPORT_TIMEOUT_SECONDS` (Lambda's own maximum, 15 minutes).
+pub const MAX_EXPORT_TIMEOUT_SECONDS: u64 = 900;
+
 /// Everything the function reads from its environment.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -23,6 +26,9 @@ pub struct Config {
     pub inline_max_bytes: Option<usize>,
     /// `EXPORT_URL_TTL_SECONDS` (default 900, at most 7 days).
     pub export_url_ttl: Duration,
+    /// `EXPORT_TIMEOUT_SECONDS` (default 25, 1..=900): the invocation's
+    /// timeout where no Lambda context gives a deadline (the local server).
+    pub export_timeout: Duration,
 }
 
 /// How tokens are verified. The algorithm comes from here, never from a token.
@@ -101,6 +107,15 @@ impl Config {
                 "EXPORT_URL_TTL_SECONDS must be between 1 and {MAX_URL_TTL_SECONDS}, got {ttl}"
             )));
         }
+        let timeout = match get("EXPORT_TIMEOUT_SECONDS") {
+            Some(v) => parse_number::<u64>("EXPORT_TIMEOUT_SECONDS", &v)?,
+            None => 25,
+        };
+        if timeout == 0 || timeout > MAX_EXPORT_TIMEOUT_SECONDS {
+            return Err(ConfigError(format!(
+                "EXPORT_TIMEOUT_SECONDS must be between 1 and {MAX_EXPORT_TIMEOUT_SECONDS}, got {timeout}"
+            )));
+        }
         Ok(Config {
             leads_table: get("LEADS_TABLE").unwrap_or_else(|| "leads".into()),
             exports_bucket: get("EXPORTS_BUCKET").unwrap_or_else(|| "lead-exports".into()),
@@ -108,6 +123,7 @@ impl Config {
             jwt: JwtConfig::from_lookup(&get)?,
             inline_max_bytes,
             export_url_ttl: Duration::from_secs(ttl),
+            export_timeout: Duration::from_secs(timeout),
         })
     }
 }
@@ -215,6 +231,20 @@ mod tests {
         assert_eq!(c.jwt.algorithm, Algorithm::HS256);
         assert_eq!(c.jwt.org_claim, "org_id");
         assert!(c.inline_max_bytes.is_none());
+        assert_eq!(c.export_timeout, Duration::from_secs(25));
+    }
+
+    #[test]
+    fn export_timeout_is_checked() {
+        let c = config(&[("JWT_SECRET", "a"), ("EXPORT_TIMEOUT_SECONDS", "900")]).unwrap();
+        assert_eq!(c.export_timeout, Duration::from_secs(900));
+        for bad in ["0", "901", "soon", "-1"] {
+            let e = config(&[("JWT_SECRET", "a"), ("EXPORT_TIMEOUT_SECONDS", bad)]).unwrap_err();
+            assert!(
+                e.to_string().contains("EXPORT_TIMEOUT_SECONDS"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -29,14 +29,50 @@ pub enum ExportError {
     /// Only `POST` is served.
     #[error("method {0} is not allowed; use POST")]
     MethodNotAllowed(String),
+    /// The invocation's deadline came before the export was done: 504. The
+    /// stage that was cut goes to the log.
+    #[error("deadline reached while {stage}")]
+    Timeout { stage: &'static str },
+    /// DynamoDB or S3 throttled, timed out or failed on their side, past our
+    /// retries: 503 with `Retry-After`. The cause is logged only.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
     /// Any other failure (DynamoDB, S3, ...). The cause is logged, the client
     /// gets a generic message.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
+/// Whether a failure of DynamoDB or S3 may pass when the client retries
+/// (throttling, timeouts, 5xx) or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Throttling, a timeout, a 5xx or a connection failure: worth a retry.
+    Transient,
+    /// Anything else: a bug, a permission, a bad item.
+    Other,
+}
+
+impl ExportError {
+    /// The error of a backing-service failure of `kind`.
+    pub fn from_fault(kind: FaultKind, cause: impl std::fmt::Display) -> Self {
+        match kind {
+            FaultKind::Transient => ExportError::Unavailable(cause.to_string()),
+            FaultKind::Other => ExportError::Internal(cause.to_string()),
+        }
+    }
+}
+
 /// The message a client sees for an internal failure.
 pub const INTERNAL_MESSAGE: &str = "An internal error occurred while generating the export";
+/// The message a client sees when the deadline cut the export.
+pub const TIMEOUT_MESSAGE: &str =
+    "The export could not be completed in time; try a smaller selection or retry later";
+/// The message a client sees for a transient failure of DynamoDB or S3.
+pub const UNAVAILABLE_MESSAGE: &str =
+    "The export service is temporarily unavailable; retry after the delay in Retry-After";
+/// The `Retry-After` of a 503, in seconds.
+pub const RETRY_AFTER_SECONDS: u32 = 2;
 
 impl ExportError {
     /// Wraps any internal cause.
@@ -52,6 +88,8 @@ impl ExportError {
             ExportError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ExportError::Forbidden(_) => StatusCode::FORBIDDEN,
             ExportError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ExportError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ExportError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ExportError::NoValidFields | ExportError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -68,6 +106,8 @@ impl ExportError {
             ExportError::Forbidden(m) => ("FORBIDDEN", m.clone()),
             ExportError::MethodNotAllowed(_) => ("METHOD_NOT_ALLOWED", self.to_string()),
             ExportError::NoValidFields => ("INTERNAL_ERROR", self.to_string()),
+            ExportError::Timeout { .. } => ("EXPORT_TIMEOUT", TIMEOUT_MESSAGE.to_string()),
+            ExportError::Unavailable(_) => ("SERVICE_UNAVAILABLE", UNAVAILABLE_MESSAGE.to_string()),
             ExportError::Internal(_) => ("INTERNAL_ERROR", INTERNAL_MESSAGE.to_string()),
         };
         json!({ "error": { "code": code, "message": message } })
@@ -94,6 +134,23 @@ mod tests {
             json!({"error": "No data to export"})
         );
         assert_eq!(ExportError::NoData.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn timeouts_and_transient_faults_keep_their_cause_in_the_log() {
+        let err = ExportError::Timeout {
+            stage: "reading the leads",
+        };
+        assert_eq!(err.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(err.body()["error"]["code"], "EXPORT_TIMEOUT");
+        assert!(err.to_string().contains("reading the leads"));
+        let err = ExportError::from_fault(FaultKind::Transient, "Query: ThrottlingException");
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(err.body()["error"]["code"], "SERVICE_UNAVAILABLE");
+        assert!(!err.body().to_string().contains("Throttling"));
+        let err = ExportError::from_fault(FaultKind::Other, "AccessDenied");
+        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(err.body()["error"]["message"], INTERNAL_MESSAGE);
     }
 
     #[test]

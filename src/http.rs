@@ -4,13 +4,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::auth::{Authenticator, OrgId};
+use crate::deadline::{Deadline, FINISH_RESERVE};
 use crate::deliver::{self, ObjectMeta, ObjectStore};
-use crate::error::ExportError;
+use crate::error::{ExportError, RETRY_AFTER_SECONDS};
 use crate::fields::FieldList;
 use crate::model::Lead;
 use crate::request::{self, CsvFormat};
@@ -35,12 +36,18 @@ pub struct App {
     pub inline_limit: usize,
     /// How long a presigned link stays valid.
     pub url_ttl: Duration,
+    /// The invocation's timeout when the request carries no Lambda context
+    /// (the local server: `EXPORT_TIMEOUT_SECONDS`).
+    pub timeout: Duration,
 }
 
-/// Serves one request; never fails: every error is a response.
+/// Serves one request; never fails: every error is a response. The answer
+/// is due 2 s before the invocation's deadline: the Lambda context's, or
+/// `app.timeout` from now without one.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let started = Instant::now();
-    match export(app, &req).await {
+    let deadline = request_deadline(app, &req);
+    match export(app, &req, &deadline).await {
         Ok(resp) => {
             tracing::info!(
                 status = resp.status().as_u16(),
@@ -52,7 +59,12 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Err(err) => {
             let status = err.status();
             if status.is_server_error() {
-                tracing::error!(status = status.as_u16(), error = %err, "export failed");
+                tracing::error!(
+                    status = status.as_u16(),
+                    error = %err,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "export failed"
+                );
             } else {
                 tracing::info!(status = status.as_u16(), error = %err, "export refused");
             }
@@ -61,7 +73,17 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     }
 }
 
-/// The response of an error: its status and JSON body.
+/// The deadline of `req`: the Lambda context's when it has one, otherwise
+/// `app.timeout` from now.
+pub fn request_deadline(app: &App, req: &Request) -> Deadline {
+    match req.lambda_context_ref() {
+        Some(context) if context.deadline > 0 => Deadline::at_epoch_millis(context.deadline),
+        _ => Deadline::after(app.timeout),
+    }
+}
+
+/// The response of an error: its status and JSON body (a 503 carries
+/// `Retry-After`).
 pub fn error_response(err: &ExportError) -> Response<Body> {
     let mut builder = Response::builder()
         .status(err.status())
@@ -72,26 +94,34 @@ pub fn error_response(err: &ExportError) -> Response<Body> {
     if matches!(err, ExportError::MethodNotAllowed(_)) {
         builder = builder.header("allow", "POST");
     }
+    if matches!(err, ExportError::Unavailable(_)) {
+        builder = builder.header("retry-after", RETRY_AFTER_SECONDS.to_string());
+    }
     builder
         .body(Body::Text(err.body().to_string()))
         .expect("static headers are valid")
 }
 
-async fn export(app: &App, req: &Request) -> Result<Response<Body>, ExportError> {
+async fn export(
+    app: &App,
+    req: &Request,
+    deadline: &Deadline,
+) -> Result<Response<Body>, ExportError> {
     if req.method() != http::Method::POST {
         return Err(ExportError::MethodNotAllowed(req.method().to_string()));
     }
     let org = app.auth.authenticate(header(req, "authorization"))?;
     let request = request::parse(req.body().as_ref())?;
     let fields = request.fields.ok_or(ExportError::NoValidFields)?;
-    let leads = resolve(
-        app.store.as_ref(),
-        &org,
-        &request.selection,
-        &fields.lead_attributes(),
-    )
-    .await
-    .map_err(ExportError::internal)?;
+    let attributes = fields.lead_attributes();
+    let read = async {
+        resolve(app.store.as_ref(), &org, &request.selection, &attributes)
+            .await
+            .map_err(ExportError::from)
+    };
+    let leads = deadline
+        .run("reading the leads", FINISH_RESERVE, read)
+        .await?;
     if leads.is_empty() {
         return Err(ExportError::NoData);
     }
@@ -103,7 +133,17 @@ async fn export(app: &App, req: &Request) -> Result<Response<Body>, ExportError>
     };
     let accept = header(req, "accept").unwrap_or("");
     if wants_json_link(accept) {
-        let link = upload(app, &org, &file, &fields, &request.format, &leads, now).await?;
+        let link = upload(
+            app,
+            &org,
+            &file,
+            &fields,
+            &request.format,
+            &leads,
+            now,
+            deadline,
+        )
+        .await?;
         return Ok(link_response(http::StatusCode::OK, &file, &link));
     }
     let gzip = accepts_gzip(header(req, "accept-encoding").unwrap_or(""));
@@ -129,7 +169,17 @@ async fn export(app: &App, req: &Request) -> Result<Response<Body>, ExportError>
             Ok(builder.body(body).map_err(ExportError::internal)?)
         }
         None => {
-            let link = upload(app, &org, &file, &fields, &request.format, &leads, now).await?;
+            let link = upload(
+                app,
+                &org,
+                &file,
+                &fields,
+                &request.format,
+                &leads,
+                now,
+                deadline,
+            )
+            .await?;
             Ok(link_response(http::StatusCode::SEE_OTHER, &file, &link))
         }
     }
@@ -169,6 +219,7 @@ async fn upload(
     format: &CsvFormat,
     leads: &[Lead],
     now: OffsetDateTime,
+    deadline: &Deadline,
 ) -> Result<Link, ExportError> {
     let key = object_key(org, now, &uuid::Uuid::new_v4().to_string());
     let meta = ObjectMeta {
@@ -184,13 +235,10 @@ async fn upload(
         leads,
         format,
         PART_SIZE,
+        deadline,
     )
     .await?;
-    let url = app
-        .objects
-        .presign_get(&key, app.url_ttl)
-        .await
-        .map_err(ExportError::internal)?;
+    let url = app.objects.presign_get(&key, app.url_ttl).await?;
     tracing::info!(key = %key, count = file.count, "export uploaded");
     let expires_at = now + app.url_ttl;
     Ok(Link {

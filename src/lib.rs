@@ -5,6 +5,7 @@ pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod csv_export;
+pub mod deadline;
 pub mod deliver;
 pub mod demo;
 pub mod error;

@@ -158,8 +158,8 @@ impl LeadStore for BrokenStore {
         _: &[String],
         _: &Attributes,
     ) -> Result<Vec<Lead>, StoreError> {
-        Err(StoreError(
-            "dynamodb.eu-west-1.amazonaws.com: connection refused".into(),
+        Err(StoreError::other(
+            "dynamodb.eu-west-1.amazonaws.com: connection refused",
         ))
     }
     async fn find_range(
@@ -170,8 +170,8 @@ impl LeadStore for BrokenStore {
         _: usize,
         _: &Attributes,
     ) -> Result<Vec<Lead>, StoreError> {
-        Err(StoreError(
-            "dynamodb.eu-west-1.amazonaws.com: connection refused".into(),
+        Err(StoreError::other(
+            "dynamodb.eu-west-1.amazonaws.com: connection refused",
         ))
     }
 }

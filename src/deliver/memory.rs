@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{ObjectMeta, ObjectStore};
+use super::{ObjectMeta, ObjectStore, ObjectStoreError};
 
 /// The numbered parts of an open upload.
 type Parts = Vec<(i32, Vec<u8>)>;
@@ -51,7 +51,11 @@ impl MemoryObjects {
 
 #[async_trait]
 impl ObjectStore for MemoryObjects {
-    async fn create_multipart(&self, key: &str, meta: &ObjectMeta) -> Result<String, String> {
+    async fn create_multipart(
+        &self,
+        key: &str,
+        meta: &ObjectMeta,
+    ) -> Result<String, ObjectStoreError> {
         let mut open = self.open.lock().expect("lock poisoned");
         let id = format!("upload-{}", open.len() + 1);
         open.insert(format!("{key}#{id}"), (meta.clone(), Vec::new()));
@@ -64,11 +68,11 @@ impl ObjectStore for MemoryObjects {
         upload_id: &str,
         number: i32,
         body: Vec<u8>,
-    ) -> Result<String, String> {
+    ) -> Result<String, ObjectStoreError> {
         let mut open = self.open.lock().expect("lock poisoned");
         let upload = open
             .get_mut(&format!("{key}#{upload_id}"))
-            .ok_or("no such upload")?;
+            .ok_or_else(|| ObjectStoreError::other("no such upload"))?;
         upload.1.push((number, body));
         Ok(format!("\"etag-{number}\""))
     }
@@ -78,13 +82,13 @@ impl ObjectStore for MemoryObjects {
         key: &str,
         upload_id: &str,
         mut parts: Vec<(i32, String)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ObjectStoreError> {
         let (meta, mut uploaded) = self
             .open
             .lock()
             .expect("lock poisoned")
             .remove(&format!("{key}#{upload_id}"))
-            .ok_or("no such upload")?;
+            .ok_or_else(|| ObjectStoreError::other("no such upload"))?;
         parts.sort();
         uploaded.sort_by_key(|(n, _)| *n);
         if parts
@@ -92,7 +96,9 @@ impl ObjectStore for MemoryObjects {
             .map(|(n, _)| *n)
             .ne(uploaded.iter().map(|(n, _)| *n))
         {
-            return Err("parts do not match the uploaded ones".into());
+            return Err(ObjectStoreError::other(
+                "parts do not match the uploaded ones",
+            ));
         }
         let bytes = uploaded.into_iter().flat_map(|(_, b)| b).collect();
         self.objects
@@ -102,7 +108,7 @@ impl ObjectStore for MemoryObjects {
         Ok(())
     }
 
-    async fn abort(&self, key: &str, upload_id: &str) -> Result<(), String> {
+    async fn abort(&self, key: &str, upload_id: &str) -> Result<(), ObjectStoreError> {
         self.open
             .lock()
             .expect("lock poisoned")
@@ -110,7 +116,7 @@ impl ObjectStore for MemoryObjects {
         Ok(())
     }
 
-    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, String> {
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, ObjectStoreError> {
         Ok(format!(
             "memory://objects/{key}?expires-in={}",
             ttl.as_secs()

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use flate2::{write::GzEncoder, Compression};
 
 use crate::csv_export;
-use crate::error::ExportError;
+use crate::deadline::{Deadline, ABORT_RESERVE, FINISH_RESERVE};
+use crate::error::{ExportError, FaultKind};
 use crate::fields::FieldList;
 use crate::model::Lead;
 use crate::request::CsvFormat;
@@ -125,11 +126,56 @@ pub fn inline_gzip(
     }
 }
 
+/// A failure of the object store: whether a retry may help, and a message
+/// for the log only.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("object store: {message}")]
+pub struct ObjectStoreError {
+    /// Transient (throttling such as `SlowDown`, timeout, 5xx) or not.
+    pub kind: FaultKind,
+    /// What failed, for the log.
+    pub message: String,
+}
+
+impl ObjectStoreError {
+    /// A failure a retry will not fix.
+    pub fn other(message: impl Into<String>) -> Self {
+        ObjectStoreError {
+            kind: FaultKind::Other,
+            message: message.into(),
+        }
+    }
+
+    /// A failure that may pass when retried later.
+    pub fn transient(message: impl Into<String>) -> Self {
+        ObjectStoreError {
+            kind: FaultKind::Transient,
+            message: message.into(),
+        }
+    }
+
+    /// The error prefixed with the step that failed, kind kept.
+    fn during(self, step: impl std::fmt::Display) -> ExportError {
+        ExportError::from_fault(self.kind, format!("{step}: {}", self.message))
+    }
+}
+
+impl From<ObjectStoreError> for ExportError {
+    /// Transient → 503, anything else → 500.
+    fn from(err: ObjectStoreError) -> Self {
+        ExportError::from_fault(err.kind, &err)
+    }
+}
+
 /// The object store an export is uploaded to (S3, or a fake in tests).
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     /// Starts a multipart upload; returns its id.
-    async fn create_multipart(&self, key: &str, meta: &ObjectMeta) -> Result<String, String>;
+    async fn create_multipart(
+        &self,
+        key: &str,
+        meta: &ObjectMeta,
+    ) -> Result<String, ObjectStoreError>;
     /// Uploads part `number` (from 1); returns its ETag.
     async fn upload_part(
         &self,
@@ -137,18 +183,18 @@ pub trait ObjectStore: Send + Sync {
         upload_id: &str,
         number: i32,
         body: Vec<u8>,
-    ) -> Result<String, String>;
+    ) -> Result<String, ObjectStoreError>;
     /// Completes the upload from its parts' numbers and ETags.
     async fn complete(
         &self,
         key: &str,
         upload_id: &str,
         parts: Vec<(i32, String)>,
-    ) -> Result<(), String>;
+    ) -> Result<(), ObjectStoreError>;
     /// Aborts the upload, discarding its parts.
-    async fn abort(&self, key: &str, upload_id: &str) -> Result<(), String>;
+    async fn abort(&self, key: &str, upload_id: &str) -> Result<(), ObjectStoreError>;
     /// A URL that lets anyone holding it GET the object for `ttl`.
-    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, String>;
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, ObjectStoreError>;
 }
 
 /// The headers and metadata stored with an uploaded export.
@@ -160,8 +206,10 @@ pub struct ObjectMeta {
 }
 
 /// Streams the CSV to `key` as a multipart upload in parts of at least
-/// `part_size` bytes (memory holds about one part). Any failure aborts the
-/// upload, so no object and no open upload is left behind.
+/// `part_size` bytes (memory holds about one part). Any failure, or the
+/// `deadline` coming ([`ABORT_RESERVE`] before the answer is due, so that
+/// the abort fits), aborts the upload: no object and no open upload is left
+/// behind.
 pub async fn upload_csv(
     store: &dyn ObjectStore,
     key: &str,
@@ -170,16 +218,32 @@ pub async fn upload_csv(
     leads: &[Lead],
     format: &CsvFormat,
     part_size: usize,
+    deadline: &Deadline,
 ) -> Result<(), ExportError> {
     let part_size = part_size.max(MIN_PART_SIZE);
-    let upload_id = store
-        .create_multipart(key, meta)
-        .await
-        .map_err(|e| ExportError::internal(format!("CreateMultipartUpload: {e}")))?;
-    let result = upload_parts(store, key, &upload_id, fields, leads, format, part_size).await;
+    let upload_id = deadline
+        .run("starting the upload", ABORT_RESERVE, async {
+            store
+                .create_multipart(key, meta)
+                .await
+                .map_err(|e| e.during("CreateMultipartUpload"))
+        })
+        .await?;
+    let parts = upload_parts(store, key, &upload_id, fields, leads, format, part_size);
+    let result = deadline
+        .run("uploading the file", ABORT_RESERVE, parts)
+        .await;
     if let Err(err) = &result {
         tracing::error!(error = %err, "export upload failed; aborting it");
-        if let Err(abort) = store.abort(key, &upload_id).await {
+        let abort = deadline
+            .run("aborting the upload", FINISH_RESERVE, async {
+                store
+                    .abort(key, &upload_id)
+                    .await
+                    .map_err(ExportError::from)
+            })
+            .await;
+        if let Err(abort) = abort {
             tracing::error!(error = %abort, "AbortMultipartUpload failed");
         }
     }
@@ -209,7 +273,7 @@ async fn upload_parts(
             let etag = store
                 .upload_part(key, upload_id, number, buffer.take())
                 .await
-                .map_err(|e| ExportError::internal(format!("UploadPart {number}: {e}")))?;
+                .map_err(|e| e.during(format!("UploadPart {number}")))?;
             parts.push((number, etag));
         }
     }
@@ -219,13 +283,13 @@ async fn upload_parts(
         let etag = store
             .upload_part(key, upload_id, 1, buffer.take())
             .await
-            .map_err(|e| ExportError::internal(format!("UploadPart 1: {e}")))?;
+            .map_err(|e| e.during("UploadPart 1"))?;
         parts.push((1, etag));
     }
     store
         .complete(key, upload_id, parts)
         .await
-        .map_err(|e| ExportError::internal(format!("CompleteMultipartUpload: {e}")))
+        .map_err(|e| e.during("CompleteMultipartUpload"))
 }
 
 /// The bytes of the part being filled, shared with the CSV writer.
@@ -337,12 +401,17 @@ mod tests {
         inner: memory::MemoryObjects,
         fail_part: Option<i32>,
         fail_complete: bool,
+        slow_part: Option<Duration>,
         part_sizes: Mutex<Vec<usize>>,
     }
 
     #[async_trait]
     impl ObjectStore for Failing {
-        async fn create_multipart(&self, key: &str, meta: &ObjectMeta) -> Result<String, String> {
+        async fn create_multipart(
+            &self,
+            key: &str,
+            meta: &ObjectMeta,
+        ) -> Result<String, ObjectStoreError> {
             self.inner.create_multipart(key, meta).await
         }
         async fn upload_part(
@@ -351,9 +420,12 @@ mod tests {
             id: &str,
             number: i32,
             body: Vec<u8>,
-        ) -> Result<String, String> {
+        ) -> Result<String, ObjectStoreError> {
             if self.fail_part == Some(number) {
-                return Err("injected part failure".into());
+                return Err(ObjectStoreError::other("injected part failure"));
+            }
+            if let Some(delay) = self.slow_part {
+                tokio::time::sleep(delay).await;
             }
             self.part_sizes.lock().unwrap().push(body.len());
             self.inner.upload_part(key, id, number, body).await
@@ -363,16 +435,16 @@ mod tests {
             key: &str,
             id: &str,
             parts: Vec<(i32, String)>,
-        ) -> Result<(), String> {
+        ) -> Result<(), ObjectStoreError> {
             if self.fail_complete {
-                return Err("injected complete failure".into());
+                return Err(ObjectStoreError::transient("injected complete failure"));
             }
             self.inner.complete(key, id, parts).await
         }
-        async fn abort(&self, key: &str, id: &str) -> Result<(), String> {
+        async fn abort(&self, key: &str, id: &str) -> Result<(), ObjectStoreError> {
             self.inner.abort(key, id).await
         }
-        async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, String> {
+        async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, ObjectStoreError> {
             self.inner.presign_get(key, ttl).await
         }
     }
@@ -391,9 +463,18 @@ mod tests {
         let all = leads(120_000);
         let fmt = CsvFormat::default();
         let store = Failing::default();
-        upload_csv(&store, "k", &meta(all.len()), &fields, &all, &fmt, 0)
-            .await
-            .unwrap();
+        upload_csv(
+            &store,
+            "k",
+            &meta(all.len()),
+            &fields,
+            &all,
+            &fmt,
+            0,
+            &later(),
+        )
+        .await
+        .unwrap();
         let sizes = store.part_sizes.lock().unwrap().clone();
         assert!(sizes.len() >= 2, "{sizes:?}");
         for size in &sizes[..sizes.len() - 1] {
@@ -410,15 +491,21 @@ mod tests {
     async fn a_failed_part_or_completion_aborts_the_upload() {
         let fields = FieldList::defaults();
         let all = leads(10);
-        for store in [
-            Failing {
-                fail_part: Some(1),
-                ..Failing::default()
-            },
-            Failing {
-                fail_complete: true,
-                ..Failing::default()
-            },
+        for (store, status) in [
+            (
+                Failing {
+                    fail_part: Some(1),
+                    ..Failing::default()
+                },
+                500,
+            ),
+            (
+                Failing {
+                    fail_complete: true,
+                    ..Failing::default()
+                },
+                503,
+            ),
         ] {
             let err = upload_csv(
                 &store,
@@ -428,12 +515,70 @@ mod tests {
                 &all,
                 &CsvFormat::default(),
                 0,
+                &later(),
             )
             .await
             .unwrap_err();
-            assert!(matches!(err, ExportError::Internal(_)));
+            assert_eq!(err.status().as_u16(), status, "{err}");
             assert_eq!(store.inner.open_uploads(), 0, "upload left open");
             assert!(store.inner.keys().is_empty(), "object left behind");
         }
+    }
+
+    fn later() -> Deadline {
+        Deadline::after(Duration::from_secs(60))
+    }
+
+    #[tokio::test]
+    async fn an_upload_cut_by_the_deadline_is_aborted_in_time() {
+        let fields = FieldList::defaults();
+        let all = leads(10);
+        let store = Failing {
+            slow_part: Some(Duration::from_secs(30)),
+            ..Failing::default()
+        };
+        let deadline = Deadline::after(
+            crate::deadline::RESPONSE_MARGIN + ABORT_RESERVE + Duration::from_millis(200),
+        );
+        let err = upload_csv(
+            &store,
+            "k",
+            &meta(10),
+            &fields,
+            &all,
+            &CsvFormat::default(),
+            0,
+            &deadline,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ExportError::Timeout {
+                    stage: "uploading the file"
+                }
+            ),
+            "{err}"
+        );
+        assert!(tokio::time::Instant::now() < deadline.answer_by());
+        assert_eq!(store.inner.open_uploads(), 0, "upload left open");
+        assert!(store.inner.keys().is_empty(), "object left behind");
+        // No time left for an upload: nothing is started.
+        let none = Deadline::after(crate::deadline::RESPONSE_MARGIN);
+        let err = upload_csv(
+            &store,
+            "k2",
+            &meta(10),
+            &fields,
+            &all,
+            &CsvFormat::default(),
+            0,
+            &none,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ExportError::Timeout { .. }), "{err}");
+        assert_eq!(store.inner.open_uploads(), 0);
     }
 }

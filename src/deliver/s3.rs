@@ -4,12 +4,14 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
 use aws_sdk_s3::Client;
 
-use super::{ObjectMeta, ObjectStore};
+use super::{ObjectMeta, ObjectStore, ObjectStoreError};
 
 /// Exports uploaded to one bucket.
 #[derive(Clone)]
@@ -28,22 +30,28 @@ impl S3Objects {
     }
 }
 
-fn err<E, R>(op: &'static str) -> impl Fn(aws_sdk_s3::error::SdkError<E, R>) -> String
+/// A failed SDK call as an `ObjectStoreError`, transient (throttling such as
+/// `SlowDown`, timeouts, 5xx) or not (see [`crate::aws::fault_kind`]).
+fn err<E>(op: &'static str) -> impl Fn(SdkError<E, HttpResponse>) -> ObjectStoreError
 where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    move |e| {
-        format!(
+    move |e| ObjectStoreError {
+        kind: crate::aws::fault_kind(&e),
+        message: format!(
             "{op}: {}",
             aws_smithy_types::error::display::DisplayErrorContext(&e)
-        )
+        ),
     }
 }
 
 #[async_trait]
 impl ObjectStore for S3Objects {
-    async fn create_multipart(&self, key: &str, meta: &ObjectMeta) -> Result<String, String> {
+    async fn create_multipart(
+        &self,
+        key: &str,
+        meta: &ObjectMeta,
+    ) -> Result<String, ObjectStoreError> {
         let out = self
             .client
             .create_multipart_upload()
@@ -57,7 +65,7 @@ impl ObjectStore for S3Objects {
             .await
             .map_err(err("CreateMultipartUpload"))?;
         out.upload_id
-            .ok_or_else(|| "CreateMultipartUpload returned no upload id".to_string())
+            .ok_or_else(|| ObjectStoreError::other("CreateMultipartUpload returned no upload id"))
     }
 
     async fn upload_part(
@@ -66,7 +74,7 @@ impl ObjectStore for S3Objects {
         upload_id: &str,
         number: i32,
         body: Vec<u8>,
-    ) -> Result<String, String> {
+    ) -> Result<String, ObjectStoreError> {
         let out = self
             .client
             .upload_part()
@@ -79,7 +87,7 @@ impl ObjectStore for S3Objects {
             .await
             .map_err(err("UploadPart"))?;
         out.e_tag
-            .ok_or_else(|| "UploadPart returned no ETag".to_string())
+            .ok_or_else(|| ObjectStoreError::other("UploadPart returned no ETag"))
     }
 
     async fn complete(
@@ -87,7 +95,7 @@ impl ObjectStore for S3Objects {
         key: &str,
         upload_id: &str,
         parts: Vec<(i32, String)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ObjectStoreError> {
         let parts = parts
             .into_iter()
             .map(|(n, etag)| CompletedPart::builder().part_number(n).e_tag(etag).build())
@@ -108,7 +116,7 @@ impl ObjectStore for S3Objects {
         Ok(())
     }
 
-    async fn abort(&self, key: &str, upload_id: &str) -> Result<(), String> {
+    async fn abort(&self, key: &str, upload_id: &str) -> Result<(), ObjectStoreError> {
         self.client
             .abort_multipart_upload()
             .bucket(&self.bucket)
@@ -120,8 +128,9 @@ impl ObjectStore for S3Objects {
         Ok(())
     }
 
-    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, String> {
-        let config = PresigningConfig::expires_in(ttl).map_err(|e| e.to_string())?;
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, ObjectStoreError> {
+        let config = PresigningConfig::expires_in(ttl)
+            .map_err(|e| ObjectStoreError::other(e.to_string()))?;
         let request = self
             .client
             .get_object()
@@ -189,5 +198,145 @@ mod tests {
             .presign_get("k", Duration::from_secs(7 * 24 * 3600))
             .await
             .is_ok());
+    }
+
+    /// S3 calls seen by a scripted S3: (operation, part number).
+    type Calls = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<i32>)>>>;
+
+    /// An `S3Objects` over a scripted S3 at the SDK's HTTP layer: every
+    /// UploadPart answers `part_status` with the error `part_code`; the
+    /// other multipart calls succeed. SDK retries wait about 1 ms.
+    fn scripted(part_status: u16, part_code: &'static str) -> (S3Objects, Calls) {
+        use aws_smithy_http_client::test_util::infallible_client_fn;
+        let calls: Calls = Default::default();
+        let log = calls.clone();
+        let http = infallible_client_fn(move |req| {
+            let query = req.uri().query().unwrap_or_default().to_string();
+            let part = query
+                .split('&')
+                .find_map(|p| p.strip_prefix("partNumber="))
+                .and_then(|n| n.parse().ok());
+            let op = match (req.method().as_str(), part.is_some()) {
+                ("POST", _) if query.contains("uploads") => "CreateMultipartUpload",
+                ("PUT", true) => "UploadPart",
+                ("POST", _) => "CompleteMultipartUpload",
+                ("DELETE", _) => "AbortMultipartUpload",
+                (other, _) => panic!("unexpected S3 call {other} ?{query}"),
+            };
+            log.lock().unwrap().push((op.to_string(), part));
+            let xml = |status: u16, body: String| {
+                http::Response::builder()
+                    .status(status)
+                    .header("content-type", "application/xml")
+                    .header("etag", "\"etag-1\"")
+                    .body(body)
+                    .unwrap()
+            };
+            match op {
+                "CreateMultipartUpload" => xml(
+                    200,
+                    "<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key>\
+                     <UploadId>up-1</UploadId></InitiateMultipartUploadResult>"
+                        .into(),
+                ),
+                "UploadPart" => xml(
+                    part_status,
+                    format!("<Error><Code>{part_code}</Code><Message>injected</Message></Error>"),
+                ),
+                "CompleteMultipartUpload" => xml(
+                    200,
+                    "<CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key>\
+                     <ETag>\"e\"</ETag></CompleteMultipartUploadResult>"
+                        .into(),
+                ),
+                _ => xml(204, String::new()),
+            }
+        });
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
+            .retry_config(crate::aws::retry_config().with_initial_backoff(Duration::from_millis(1)))
+            .http_client(http)
+            .build();
+        (S3Objects::new(Client::from_conf(config), "b"), calls)
+    }
+
+    async fn upload(s3: &S3Objects) -> crate::error::ExportError {
+        let fields = crate::fields::FieldList::defaults();
+        let leads = vec![crate::model::Lead {
+            id: "l1".into(),
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            ..Default::default()
+        }];
+        let meta = ObjectMeta {
+            content_type: "text/csv; charset=utf-8".into(),
+            content_disposition: "attachment".into(),
+            count: 1,
+        };
+        let deadline = crate::deadline::Deadline::after(Duration::from_secs(60));
+        super::super::upload_csv(
+            s3,
+            "k",
+            &meta,
+            &fields,
+            &leads,
+            &crate::request::CsvFormat::default(),
+            0,
+            &deadline,
+        )
+        .await
+        .unwrap_err()
+    }
+
+    fn ops(calls: &Calls) -> Vec<String> {
+        calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(op, _)| op.clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn throttled_or_failing_parts_are_a_503_and_the_upload_is_aborted() {
+        for (status, code) in [
+            (503, "SlowDown"),
+            (503, "ServiceUnavailable"),
+            (500, "InternalError"),
+        ] {
+            let (s3, calls) = scripted(status, code);
+            let err = upload(&s3).await;
+            assert_eq!(err.status().as_u16(), 503, "{code}: {err}");
+            assert!(err.to_string().contains(code), "the cause is logged: {err}");
+            assert_eq!(
+                ops(&calls),
+                [
+                    "CreateMultipartUpload",
+                    "UploadPart",
+                    "UploadPart",
+                    "UploadPart",
+                    "AbortMultipartUpload"
+                ],
+                "{code}: the SDK retries the part, then the upload is aborted"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn access_denied_is_a_500_and_the_upload_is_aborted() {
+        let (s3, calls) = scripted(403, "AccessDenied");
+        let err = upload(&s3).await;
+        assert_eq!(err.status().as_u16(), 500, "{err}");
+        assert_eq!(
+            ops(&calls),
+            [
+                "CreateMultipartUpload",
+                "UploadPart",
+                "AbortMultipartUpload"
+            ],
+            "not retried"
+        );
     }
 }

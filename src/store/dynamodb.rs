@@ -7,6 +7,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use futures::{StreamExt, TryStreamExt};
@@ -103,6 +105,12 @@ impl DynamoStore {
         }
     }
 
+    /// The same store, retrying unprocessed batch items with `backoff`.
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
     /// The bulk range read, with what it cost.
     pub async fn query_range(
         &self,
@@ -160,7 +168,7 @@ impl DynamoStore {
                     let put = PutRequest::builder()
                         .set_item(Some(lead_to_item(org, lead)?))
                         .build()
-                        .map_err(|e| StoreError(e.to_string()))?;
+                        .map_err(|e| StoreError::other(e.to_string()))?;
                     requests.push(WriteRequest::builder().put_request(put).build());
                 }
             }
@@ -204,7 +212,7 @@ impl DynamoStore {
             let table = &self.table;
             let client = &self.client;
             async move {
-                let request = request.map_err(|e| StoreError(e.to_string()))?;
+                let request = request.map_err(|e| StoreError::other(e.to_string()))?;
                 let mut out = client
                     .batch_get_item()
                     .request_items(table, request)
@@ -374,7 +382,9 @@ where
             return Ok(done);
         }
         if attempt >= backoff.max_attempts {
-            return Err(StoreError(format!(
+            // DynamoDB leaves items unprocessed when it is short of capacity:
+            // a retry later may succeed.
+            return Err(StoreError::transient(format!(
                 "{} items still unprocessed after {attempt} attempts",
                 unprocessed.len()
             )));
@@ -395,7 +405,8 @@ fn key(org: &OrgId, id: &str) -> Item {
 /// The stored item of a lead: the document (its `id` as the sort key
 /// `leadId`), the partition key and the search attributes.
 pub fn lead_to_item(org: &OrgId, lead: &Lead) -> Result<Item, StoreError> {
-    let mut item: Item = serde_dynamo::to_item(lead).map_err(|e| StoreError(e.to_string()))?;
+    let mut item: Item =
+        serde_dynamo::to_item(lead).map_err(|e| StoreError::other(e.to_string()))?;
     item.remove("id");
     item.extend(key(org, &lead.id));
     for (name, value) in search_attributes(lead) {
@@ -414,26 +425,33 @@ pub fn lead_from_item(org: &OrgId, mut item: Item) -> Result<Lead, StoreError> {
     match item.get("orgId") {
         Some(AttributeValue::S(owner)) if owner == org.as_str() => {}
         _ => {
-            return Err(StoreError(
-                "an item of another organization was returned".into(),
+            return Err(StoreError::other(
+                "an item of another organization was returned",
             ))
         }
     }
     let id = match item.remove("leadId") {
         Some(AttributeValue::S(id)) => id,
-        _ => return Err(StoreError("an item without a leadId was returned".into())),
+        _ => return Err(StoreError::other("an item without a leadId was returned")),
     };
-    let mut lead: Lead = serde_dynamo::from_item(item).map_err(|e| StoreError(e.to_string()))?;
+    let mut lead: Lead =
+        serde_dynamo::from_item(item).map_err(|e| StoreError::other(e.to_string()))?;
     lead.id = id;
     Ok(lead)
 }
 
-fn sdk_error<E: std::error::Error>(op: &'static str) -> impl Fn(E) -> StoreError {
-    move |e| {
-        StoreError(format!(
+/// A failed SDK call as a `StoreError`, transient or not (see
+/// [`crate::aws::fault_kind`]).
+fn sdk_error<E>(op: &'static str) -> impl Fn(SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    move |e| StoreError {
+        kind: crate::aws::fault_kind(&e),
+        message: format!(
             "{op} failed: {}",
             aws_smithy_types::error::display::DisplayErrorContext(&e)
-        ))
+        ),
     }
 }
 
@@ -521,7 +539,8 @@ mod tests {
         })
         .await
         .unwrap_err();
-        assert!(err.0.contains("unprocessed"), "{err}");
+        assert!(err.message.contains("unprocessed"), "{err}");
+        assert_eq!(err.kind, crate::error::FaultKind::Transient);
         assert_eq!(calls.load(Ordering::SeqCst), fast().max_attempts);
     }
 

@@ -1,17 +1,20 @@
 //! The real `DynamoStore` over a fake DynamoDB at the SDK's HTTP layer, for
 //! what moto never does: `UnprocessedKeys`, `UnprocessedItems`, empty pages
-//! that carry a `LastEvaluatedKey`, throttling.
+//! that carry a `LastEvaluatedKey`, throttling, 5xx, and how each failure
+//! is classified (transient → 503, other → 500) and answered in time.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::test_util::infallible_client_fn;
 use serde_json::{json, Value};
 
-use super::dynamodb::DynamoStore;
+use super::dynamodb::{Backoff, DynamoStore};
 use super::LeadStore;
 use crate::auth::OrgId;
+use crate::error::FaultKind;
 use crate::filters;
 use crate::model::Lead;
 
@@ -23,7 +26,20 @@ struct Fake {
     calls: Arc<Mutex<Vec<(String, Value)>>>,
 }
 
+/// The store over a scripted DynamoDB; SDK retries and unprocessed-key
+/// retries wait a few milliseconds at most.
 fn store(responder: Arc<Responder>) -> (DynamoStore, Fake) {
+    store_with(
+        responder,
+        Backoff {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(4),
+            ..Backoff::default()
+        },
+    )
+}
+
+fn store_with(responder: Arc<Responder>, backoff: Backoff) -> (DynamoStore, Fake) {
     let calls: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
     let log = calls.clone();
     let http = infallible_client_fn(move |req| {
@@ -52,10 +68,14 @@ fn store(responder: Arc<Responder>) -> (DynamoStore, Fake) {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
+        .retry_config(crate::aws::retry_config().with_initial_backoff(Duration::from_millis(1)))
         .http_client(http)
         .build();
     let client = aws_sdk_dynamodb::Client::from_conf(config);
-    (DynamoStore::new(client, "leads"), Fake { calls })
+    (
+        DynamoStore::new(client, "leads").with_backoff(backoff),
+        Fake { calls },
+    )
 }
 
 fn org() -> OrgId {
@@ -141,7 +161,8 @@ async fn keys_never_processed_end_in_an_error() {
         .get_many(&org(), &["a".to_string()], &BTreeSet::new())
         .await
         .unwrap_err();
-    assert!(err.0.contains("unprocessed"), "{err}");
+    assert!(err.message.contains("unprocessed"), "{err}");
+    assert_eq!(err.kind, FaultKind::Transient, "answered 503, not 500");
     assert_eq!(fake.calls.lock().unwrap().len(), 8, "max attempts");
 }
 
@@ -201,7 +222,8 @@ async fn throttling_is_retried_by_the_sdk_and_a_foreign_item_is_refused() {
         .query_range(&org(), &filter, 0, 5, &BTreeSet::new())
         .await
         .unwrap_err();
-    assert!(err.0.contains("another organization"), "{err}");
+    assert!(err.message.contains("another organization"), "{err}");
+    assert_eq!(err.kind, FaultKind::Other);
     assert_eq!(
         fake.calls.lock().unwrap().len(),
         2,
@@ -248,4 +270,169 @@ async fn unprocessed_writes_are_written_again() {
         first["s_v"]["N"].is_string(),
         "search attributes are written"
     );
+}
+
+fn error(status: u16, type_: &str) -> (u16, Value) {
+    (status, json!({"__type": type_, "message": "injected"}))
+}
+
+/// The kind of the error of a BatchGetItem and of a Query that always get
+/// `(status, body)`, and how many calls each made.
+async fn fail_both_ways(answer: (u16, Value)) -> Vec<(FaultKind, usize)> {
+    let responder: Arc<Responder> = Arc::new(move |_, _, _| answer.clone());
+    let (store, fake) = store(responder);
+    let filter = filters::compile(&json!({})).unwrap();
+    let mut got = Vec::new();
+    let err = store
+        .get_many(&org(), &["a".to_string()], &BTreeSet::new())
+        .await
+        .unwrap_err();
+    got.push((err.kind, fake.calls.lock().unwrap().len()));
+    fake.calls.lock().unwrap().clear();
+    let err = store
+        .find_range(&org(), &filter, 0, 5, &BTreeSet::new())
+        .await
+        .unwrap_err();
+    got.push((err.kind, fake.calls.lock().unwrap().len()));
+    got
+}
+
+#[tokio::test]
+async fn throttling_past_the_sdk_retries_is_transient() {
+    for type_ in [
+        "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "com.amazon.coral.availability#ThrottlingException",
+        "com.amazonaws.dynamodb.v20120810#RequestLimitExceeded",
+    ] {
+        let got = fail_both_ways(error(400, type_)).await;
+        let attempts = crate::aws::SDK_MAX_ATTEMPTS as usize;
+        assert_eq!(
+            got,
+            [
+                (FaultKind::Transient, attempts),
+                (FaultKind::Transient, attempts)
+            ],
+            "{type_}: retried by the SDK, then transient"
+        );
+    }
+}
+
+#[tokio::test]
+async fn server_errors_are_transient() {
+    let attempts = crate::aws::SDK_MAX_ATTEMPTS as usize;
+    for answer in [
+        error(500, "com.amazonaws.dynamodb.v20120810#InternalServerError"),
+        (503, json!({})),
+        (502, Value::Null),
+    ] {
+        let got = fail_both_ways(answer.clone()).await;
+        assert_eq!(
+            got,
+            [
+                (FaultKind::Transient, attempts),
+                (FaultKind::Transient, attempts)
+            ],
+            "{answer:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn client_errors_are_not_transient_nor_retried() {
+    for type_ in [
+        "com.amazon.coral.validate#ValidationException",
+        "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
+        "com.amazon.coral.service#AccessDeniedException",
+    ] {
+        let got = fail_both_ways(error(400, type_)).await;
+        assert_eq!(
+            got,
+            [(FaultKind::Other, 1), (FaultKind::Other, 1)],
+            "{type_}"
+        );
+    }
+}
+
+/// An app over the scripted store, with in-memory objects and an
+/// invocation timeout of `timeout`.
+fn app(store: DynamoStore, timeout: Duration) -> crate::http::App {
+    let config = crate::config::Config::from_lookup(|k| {
+        (k == "JWT_SECRET").then(|| "test-secret".to_string())
+    })
+    .unwrap();
+    crate::http::App {
+        auth: crate::auth::Authenticator::new(config.jwt),
+        store: Arc::new(store),
+        objects: Arc::new(crate::deliver::memory::MemoryObjects::new()),
+        inline_limit: crate::deliver::inline_limit(None),
+        url_ttl: Duration::from_secs(60),
+        timeout,
+    }
+}
+
+fn manual_export(ids: &[&str]) -> lambda_http::Request {
+    let token =
+        crate::auth::sign_hs256(b"test-secret", "org_id", "org-a", 600, None, None).unwrap();
+    let body = json!({"selection": {"mode": "manual", "includedIds": ids}});
+    http::Request::builder()
+        .method("POST")
+        .header("authorization", format!("Bearer {token}"))
+        .body(lambda_http::Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn throttled_dynamodb_answers_503_with_retry_after() {
+    let responder: Arc<Responder> = Arc::new(|_, _, _| {
+        error(
+            400,
+            "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        )
+    });
+    let (store, _) = store(responder);
+    let resp = crate::http::handle(
+        &app(store, Duration::from_secs(25)),
+        manual_export(&["a", "b"]),
+    )
+    .await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "2");
+    let body: Value = match resp.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE");
+    assert!(!body.to_string().contains("Throughput"), "{body}");
+}
+
+#[tokio::test]
+async fn unprocessed_key_retries_stop_at_the_deadline() {
+    // Keys never processed, retried after up to 1 s each: the 8 attempts
+    // would take seconds; the answer is due 0.4 s after the start.
+    let responder: Arc<Responder> = Arc::new(|_, _, body| {
+        let keys: Vec<Value> = requested_ids(body)
+            .iter()
+            .map(|id| json!({"orgId": {"S": "org-a"}, "leadId": {"S": id}}))
+            .collect();
+        (
+            200,
+            json!({"Responses": {"leads": []}, "UnprocessedKeys": {"leads": {"Keys": keys}}}),
+        )
+    });
+    let slow = Backoff {
+        base: Duration::from_secs(1),
+        cap: Duration::from_secs(1),
+        ..Backoff::default()
+    };
+    let (store, fake) = store_with(responder, slow);
+    let timeout = crate::deadline::RESPONSE_MARGIN + Duration::from_millis(400);
+    let started = std::time::Instant::now();
+    let resp = crate::http::handle(&app(store, timeout), manual_export(&["a"])).await;
+    let elapsed = started.elapsed();
+    assert_eq!(resp.status(), 504);
+    assert!(
+        elapsed < Duration::from_millis(400),
+        "answered {elapsed:?} after the start"
+    );
+    assert!(fake.calls.lock().unwrap().len() < 8);
 }

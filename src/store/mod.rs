@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 
 use crate::auth::OrgId;
+use crate::error::{ExportError, FaultKind};
 use crate::filters::CompiledFilter;
 use crate::model::Lead;
 
@@ -25,10 +26,41 @@ pub use memory::MemoryStore;
 /// always returned.
 pub type Attributes = BTreeSet<&'static str>;
 
-/// A failure of the backing store; the message is for the log only.
+/// A failure of the backing store: whether a retry may help, and a message
+/// for the log only.
 #[derive(Debug, thiserror::Error)]
-#[error("lead store: {0}")]
-pub struct StoreError(pub String);
+#[error("lead store: {message}")]
+pub struct StoreError {
+    /// Transient (throttling, timeout, 5xx, unprocessed keys) or not.
+    pub kind: FaultKind,
+    /// What failed, for the log.
+    pub message: String,
+}
+
+impl StoreError {
+    /// A failure a retry will not fix.
+    pub fn other(message: impl Into<String>) -> Self {
+        StoreError {
+            kind: FaultKind::Other,
+            message: message.into(),
+        }
+    }
+
+    /// A failure that may pass when retried later.
+    pub fn transient(message: impl Into<String>) -> Self {
+        StoreError {
+            kind: FaultKind::Transient,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ExportError {
+    /// Transient → 503, anything else → 500.
+    fn from(err: StoreError) -> Self {
+        ExportError::from_fault(err.kind, &err)
+    }
+}
 
 /// Reads an organization's leads. Implementations never return a lead of
 /// another organization.

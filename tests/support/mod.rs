@@ -10,7 +10,7 @@ use lambda_http::{Body, Request, Response};
 use lead_export::auth::{sign_hs256, Authenticator};
 use lead_export::config::Config;
 use lead_export::deliver::memory::MemoryObjects;
-use lead_export::deliver::{inline_limit, ObjectMeta, ObjectStore};
+use lead_export::deliver::{inline_limit, ObjectMeta, ObjectStore, ObjectStoreError};
 use lead_export::demo::demo_leads;
 use lead_export::http::App;
 use lead_export::store::{LeadStore, MemoryStore};
@@ -47,6 +47,7 @@ pub fn app_with(config: &Config, store: Arc<dyn LeadStore>, objects: Arc<dyn Obj
         objects,
         inline_limit: inline_limit(config.inline_max_bytes),
         url_ttl: config.export_url_ttl,
+        timeout: config.export_timeout,
     }
 }
 
@@ -150,7 +151,11 @@ pub struct FailParts<S> {
 
 #[async_trait]
 impl<S: ObjectStore> ObjectStore for FailParts<S> {
-    async fn create_multipart(&self, key: &str, meta: &ObjectMeta) -> Result<String, String> {
+    async fn create_multipart(
+        &self,
+        key: &str,
+        meta: &ObjectMeta,
+    ) -> Result<String, ObjectStoreError> {
         self.inner.create_multipart(key, meta).await
     }
     async fn upload_part(
@@ -159,19 +164,26 @@ impl<S: ObjectStore> ObjectStore for FailParts<S> {
         id: &str,
         n: i32,
         body: Vec<u8>,
-    ) -> Result<String, String> {
+    ) -> Result<String, ObjectStoreError> {
         if n >= self.from {
-            return Err(format!("injected failure of part {n}: connection reset"));
+            return Err(ObjectStoreError::other(format!(
+                "injected failure of part {n}: connection reset"
+            )));
         }
         self.inner.upload_part(key, id, n, body).await
     }
-    async fn complete(&self, key: &str, id: &str, parts: Vec<(i32, String)>) -> Result<(), String> {
+    async fn complete(
+        &self,
+        key: &str,
+        id: &str,
+        parts: Vec<(i32, String)>,
+    ) -> Result<(), ObjectStoreError> {
         self.inner.complete(key, id, parts).await
     }
-    async fn abort(&self, key: &str, id: &str) -> Result<(), String> {
+    async fn abort(&self, key: &str, id: &str) -> Result<(), ObjectStoreError> {
         self.inner.abort(key, id).await
     }
-    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, String> {
+    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, ObjectStoreError> {
         self.inner.presign_get(key, ttl).await
     }
 }

@@ -1,0 +1,141 @@
+//! The one notion of an invocation's deadline: when the answer is due, and
+//! until when each stage may run. Built once per request in `http::handle`
+//! (from the Lambda context, or the configured timeout) and passed down.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+
+use crate::error::ExportError;
+
+/// The answer goes out at least this long before the invocation's deadline,
+/// so the gateway gets our 504 rather than timing out itself.
+pub const RESPONSE_MARGIN: Duration = Duration::from_secs(2);
+/// Work stops this long before the answer is due, to build and log it.
+pub const FINISH_RESERVE: Duration = Duration::from_millis(100);
+/// An upload stops this long before the answer is due, so that aborting it
+/// still fits.
+pub const ABORT_RESERVE: Duration = Duration::from_secs(1);
+
+/// When the answer of one request is due (the invocation's deadline less
+/// [`RESPONSE_MARGIN`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    answer_by: Instant,
+}
+
+impl Deadline {
+    /// The invocation ends `timeout` from now.
+    pub fn after(timeout: Duration) -> Self {
+        let now = Instant::now();
+        Deadline {
+            answer_by: now + timeout.saturating_sub(RESPONSE_MARGIN),
+        }
+    }
+
+    /// The invocation ends at `millis` milliseconds since the Unix epoch (the
+    /// Lambda context's `deadline`); a deadline already past leaves no time.
+    pub fn at_epoch_millis(millis: u64) -> Self {
+        let end = UNIX_EPOCH + Duration::from_millis(millis);
+        Self::after(end.duration_since(SystemTime::now()).unwrap_or_default())
+    }
+
+    /// When the answer is due.
+    pub fn answer_by(&self) -> Instant {
+        self.answer_by
+    }
+
+    /// Time left until the answer is due.
+    pub fn remaining(&self) -> Duration {
+        self.answer_by.saturating_duration_since(Instant::now())
+    }
+
+    /// The instant `reserve` before the answer is due.
+    fn stop_at(&self, reserve: Duration) -> Instant {
+        self.answer_by
+            .checked_sub(reserve)
+            .unwrap_or(self.answer_by)
+    }
+
+    /// Runs `work` until it ends, or until `reserve` before the answer is
+    /// due: then `work` is dropped (cancelled) and the result is
+    /// `ExportError::Timeout { stage }`. Work is not started when that time
+    /// has already come.
+    pub async fn run<T>(
+        &self,
+        stage: &'static str,
+        reserve: Duration,
+        work: impl Future<Output = Result<T, ExportError>>,
+    ) -> Result<T, ExportError> {
+        let stop = self.stop_at(reserve);
+        if Instant::now() >= stop {
+            return Err(ExportError::Timeout { stage });
+        }
+        tokio::time::timeout_at(stop, work)
+            .await
+            .unwrap_or(Err(ExportError::Timeout { stage }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_answer_is_due_two_seconds_before_the_end() {
+        let d = Deadline::after(Duration::from_secs(10));
+        let left = d.remaining();
+        assert!(left <= Duration::from_secs(8) && left > Duration::from_millis(7900));
+        assert_eq!(
+            Deadline::after(Duration::from_secs(1)).remaining(),
+            Duration::ZERO
+        );
+        let past = Deadline::at_epoch_millis(1_000);
+        assert_eq!(past.remaining(), Duration::ZERO);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let lambda = Deadline::at_epoch_millis(now_ms + 29_000);
+        let left = lambda.remaining();
+        assert!(left <= Duration::from_secs(27) && left > Duration::from_millis(26_500));
+    }
+
+    #[tokio::test]
+    async fn slow_work_is_cut_before_the_answer_is_due() {
+        let d = Deadline::after(RESPONSE_MARGIN + Duration::from_millis(300));
+        let started = Instant::now();
+        let got: Result<(), _> = d
+            .run("reading", FINISH_RESERVE, async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok(())
+            })
+            .await;
+        assert!(matches!(
+            got,
+            Err(ExportError::Timeout { stage: "reading" })
+        ));
+        assert!(Instant::now() < d.answer_by());
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        // Once the stop has come, work is not even started; before, quick
+        // work finishes.
+        let quick = Deadline::after(RESPONSE_MARGIN + Duration::from_secs(5));
+        assert_eq!(
+            quick
+                .run("x", FINISH_RESERVE, async { Ok(7) })
+                .await
+                .unwrap(),
+            7
+        );
+        let started = std::sync::atomic::AtomicBool::new(false);
+        let late = d
+            .run("uploading", Duration::from_secs(1), async {
+                started.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            })
+            .await;
+        assert!(matches!(late, Err(ExportError::Timeout { .. })));
+        assert!(!started.load(std::sync::atomic::Ordering::SeqCst));
+    }
+}
