@@ -106,6 +106,6 @@ async fn missing_token_fixtures() {
         assert_eq!(header(&resp, "www-authenticate"), "Bearer");
         let body = body_json(&resp);
         assert_eq!(body["error"]["code"], "UNAUTHORIZED");
-        assert_eq!(body["error"]["message"], "Missing bearer token");
+        assert_eq!(body["error"]["message"], "Invalid or missing bearer token");
     }
 }
