@@ -87,10 +87,8 @@ impl Authenticator {
                 &jwks_key
             }
         };
-        let data = decode::<Map<String, Value>>(token, key, &self.validation).map_err(|e| {
-            tracing::info!(reason = %e, "token rejected");
-            ExportError::Unauthorized(format!("Invalid token: {}", describe(&e)))
-        })?;
+        let data = decode::<Map<String, Value>>(token, key, &self.validation)
+            .map_err(|e| unauthorized(&describe(&e)))?;
         match data.claims.get(&self.config.org_claim) {
             Some(Value::String(org)) => OrgId::new(org.clone()).ok_or_else(|| {
                 ExportError::Forbidden("The token's organization is empty or too long".into())
@@ -107,14 +105,11 @@ impl Authenticator {
         set: &jsonwebtoken::jwk::JwkSet,
         token: &str,
     ) -> Result<DecodingKey, ExportError> {
-        let header = decode_header(token)
-            .map_err(|_| ExportError::Unauthorized("Invalid token: malformed header".into()))?;
+        let header = decode_header(token).map_err(|_| unauthorized("malformed token header"))?;
         let kid = header
             .kid
-            .ok_or_else(|| ExportError::Unauthorized("Invalid token: no kid".into()))?;
-        let jwk = set
-            .find(&kid)
-            .ok_or_else(|| ExportError::Unauthorized("Invalid token: unknown kid".into()))?;
+            .ok_or_else(|| unauthorized("no kid in the header"))?;
+        let jwk = set.find(&kid).ok_or_else(|| unauthorized("unknown kid"))?;
         let family_ok = matches!(
             (&jwk.algorithm, self.config.algorithm),
             (AlgorithmParameters::RSA(_), jsonwebtoken::Algorithm::RS256)
@@ -124,42 +119,54 @@ impl Authenticator {
                 )
         );
         if !family_ok {
-            return Err(ExportError::Unauthorized(
-                "Invalid token: key type does not match the configured algorithm".into(),
+            return Err(unauthorized(
+                "the kid's key type does not match the configured algorithm",
             ));
         }
-        DecodingKey::from_jwk(jwk)
-            .map_err(|_| ExportError::Unauthorized("Invalid token: unusable key".into()))
+        DecodingKey::from_jwk(jwk).map_err(|_| unauthorized("the kid's key is unusable"))
     }
+}
+
+/// A 401 whose `reason` goes to the log only (the client sees
+/// [`crate::error::UNAUTHORIZED_MESSAGE`]). A reason never quotes the token.
+fn unauthorized(reason: &str) -> ExportError {
+    ExportError::Unauthorized(format!("token rejected: {reason}"))
 }
 
 fn bearer_token(header: Option<&str>) -> Result<&str, ExportError> {
     let header = header
         .map(str::trim)
         .filter(|h| !h.is_empty())
-        .ok_or_else(|| ExportError::Unauthorized("Missing bearer token".into()))?;
+        .ok_or_else(|| unauthorized("no Authorization header"))?;
     let (scheme, token) = header
         .split_once(' ')
-        .ok_or_else(|| ExportError::Unauthorized("Malformed Authorization header".into()))?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(ExportError::Unauthorized(
-            "Malformed Authorization header; expected: Bearer <token>".into(),
-        ));
+        .ok_or_else(|| unauthorized("malformed Authorization header (expected: Bearer <token>)"))?;
+    // `header` is trimmed, so `token` holds a non-blank character.
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(unauthorized("Authorization scheme is not Bearer"));
     }
     Ok(token.trim())
 }
 
-fn describe(err: &jsonwebtoken::errors::Error) -> &'static str {
+/// Why jsonwebtoken refused a token, from a fixed vocabulary (its own
+/// messages may quote parts of the token).
+fn describe(err: &jsonwebtoken::errors::Error) -> String {
     use jsonwebtoken::errors::ErrorKind::*;
     match err.kind() {
-        ExpiredSignature => "expired",
-        ImmatureSignature => "not yet valid",
-        InvalidSignature => "bad signature",
-        InvalidAlgorithm | InvalidAlgorithmName => "algorithm not accepted",
-        InvalidIssuer => "wrong issuer",
-        InvalidAudience => "wrong audience",
-        MissingRequiredClaim(_) => "missing a required claim",
-        _ => "malformed",
+        ExpiredSignature => "expired".into(),
+        ImmatureSignature => "not yet valid (nbf)".into(),
+        InvalidSignature => "bad signature".into(),
+        InvalidAlgorithm | InvalidAlgorithmName | MissingAlgorithm => {
+            "algorithm not accepted".into()
+        }
+        InvalidIssuer => "wrong issuer".into(),
+        InvalidAudience => "wrong audience".into(),
+        MissingRequiredClaim(claim) => format!("missing required claim {claim}"),
+        InvalidToken => "malformed token".into(),
+        Base64(_) => "malformed token (not base64url)".into(),
+        Json(_) => "malformed token (not JSON)".into(),
+        Utf8(_) => "malformed token (not UTF-8)".into(),
+        _ => "unverifiable token".into(),
     }
 }
 

@@ -11,6 +11,17 @@ pub const MAX_URL_TTL_SECONDS: u64 = 7 * 24 * 3600;
 /// The largest `EXPORT_TIMEOUT_SECONDS` (Lambda's own maximum, 15 minutes).
 pub const MAX_EXPORT_TIMEOUT_SECONDS: u64 = 900;
 
+/// The documented development secret of `make run` and the `events/`
+/// fixtures: public, so the Lambda refuses it (see [`Config::check_production`]).
+pub const DEV_SECRET: &str = "dev-secret-change-me";
+
+/// The shortest `JWT_SECRET` the Lambda accepts, in bytes (HS256 wants a key
+/// at least as long as its 256-bit output).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The largest `JWT_LEEWAY_SECONDS`: clock skew, not a token lifetime extension.
+pub const MAX_LEEWAY_SECONDS: u64 = 300;
+
 /// Everything the function reads from its environment.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -85,6 +96,13 @@ impl std::fmt::Debug for JwtConfig {
 pub struct ConfigError(pub String);
 
 impl Config {
+    /// The rules only a deployed function enforces (see
+    /// [`JwtConfig::check_production`]); `from_lookup` alone is the lenient
+    /// configuration of local runs and tests.
+    pub fn check_production(&self) -> Result<(), ConfigError> {
+        self.jwt.check_production()
+    }
+
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -129,10 +147,33 @@ impl Config {
 }
 
 impl JwtConfig {
+    /// The production rules on top of what [`Config::from_lookup`] checks:
+    /// an HS256 `JWT_SECRET` must not be the documented development secret
+    /// and must be at least [`MIN_SECRET_BYTES`] long. The Lambda refuses to
+    /// start otherwise; the local server only warns.
+    pub fn check_production(&self) -> Result<(), ConfigError> {
+        let JwtKey::Secret(secret) = &self.key else {
+            return Ok(());
+        };
+        if secret.as_slice() == DEV_SECRET.as_bytes() {
+            return Err(ConfigError(format!(
+                "JWT_SECRET is the documented development secret; set at least {MIN_SECRET_BYTES} random bytes"
+            )));
+        }
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError(format!(
+                "JWT_SECRET is {} bytes; at least {MIN_SECRET_BYTES} random bytes are required",
+                secret.len()
+            )));
+        }
+        Ok(())
+    }
+
     fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let secret = get("JWT_SECRET");
         let pem = get("JWT_PUBLIC_KEY");
         let jwks = get("JWT_JWKS");
+        let pem_given = pem.is_some();
         let sources = [secret.is_some(), pem.is_some(), jwks.is_some()];
         match sources.iter().filter(|s| **s).count() {
             0 => {
@@ -191,11 +232,38 @@ impl JwtConfig {
             Some(v) => parse_number::<u64>("JWT_LEEWAY_SECONDS", &v)?,
             None => 0,
         };
+        if leeway_seconds > MAX_LEEWAY_SECONDS {
+            return Err(ConfigError(format!(
+                "JWT_LEEWAY_SECONDS must be at most {MAX_LEEWAY_SECONDS}, got {leeway_seconds}"
+            )));
+        }
+        let (issuer, audience) = (get("JWT_ISSUER"), get("JWT_AUDIENCE"));
+        if !matches!(key, JwtKey::Secret(_)) {
+            // A public key usually belongs to a shared identity provider that
+            // signs tokens for other applications too: only iss and aud tell
+            // this function's tokens apart.
+            let source = if pem_given {
+                "JWT_PUBLIC_KEY"
+            } else {
+                "JWT_JWKS"
+            };
+            let missing: Vec<&str> = [("JWT_ISSUER", &issuer), ("JWT_AUDIENCE", &audience)]
+                .into_iter()
+                .filter(|(_, value)| value.is_none())
+                .map(|(name, _)| name)
+                .collect();
+            if !missing.is_empty() {
+                return Err(ConfigError(format!(
+                    "{source} requires JWT_ISSUER and JWT_AUDIENCE (tokens of a shared identity provider are told apart by iss and aud); missing: {}",
+                    missing.join(", ")
+                )));
+            }
+        }
         Ok(JwtConfig {
             algorithm,
             key,
-            issuer: get("JWT_ISSUER"),
-            audience: get("JWT_AUDIENCE"),
+            issuer,
+            audience,
             org_claim: get("JWT_ORG_CLAIM").unwrap_or_else(|| "org_id".into()),
             leeway_seconds,
         })
@@ -266,6 +334,91 @@ mod tests {
         assert!(e.to_string().contains("EXPORT_URL_TTL_SECONDS"));
         let c = config(&[("JWT_SECRET", "a"), ("EXPORT_URL_TTL_SECONDS", "604800")]).unwrap();
         assert_eq!(c.export_url_ttl.as_secs(), 604800);
+    }
+
+    fn production(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let c = config(vars)?;
+        c.check_production().map(|()| c)
+    }
+
+    const RSA_PUBLIC: &str = include_str!("../tests/data/rsa_public.pem");
+    const JWKS: &str = include_str!("../tests/data/jwks.json");
+
+    #[test]
+    fn production_refuses_short_and_dev_secrets() {
+        let e = production(&[("JWT_SECRET", "abc")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("JWT_SECRET is 3 bytes"), "{e}");
+        let e = production(&[("JWT_SECRET", DEV_SECRET)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("development secret"), "{e}");
+        assert!(!e.contains(DEV_SECRET), "the message names no secret: {e}");
+        let e = production(&[("JWT_SECRET", &"x".repeat(31))]).unwrap_err();
+        assert!(e.to_string().contains("31 bytes"), "{e}");
+        // Bytes, not characters: 11 three-byte characters are 33 bytes.
+        assert!(production(&[("JWT_SECRET", &"€".repeat(11))]).is_ok());
+        let c = production(&[("JWT_SECRET", &"k".repeat(32))]).unwrap();
+        assert_eq!(c.jwt.algorithm, Algorithm::HS256);
+        // The lenient configuration (local server, tests) still reads them.
+        assert!(config(&[("JWT_SECRET", DEV_SECRET)]).is_ok());
+        assert!(config(&[("JWT_SECRET", "abc")]).is_ok());
+    }
+
+    #[test]
+    fn production_accepts_public_keys() {
+        let c = production(&[
+            ("JWT_PUBLIC_KEY", RSA_PUBLIC),
+            ("JWT_ISSUER", "https://idp.example"),
+            ("JWT_AUDIENCE", "lead-export"),
+        ])
+        .unwrap();
+        assert_eq!(c.jwt.algorithm, Algorithm::RS256);
+    }
+
+    #[test]
+    fn leeway_is_at_most_300_seconds() {
+        let secret = ("JWT_SECRET", "a");
+        let e = config(&[secret, ("JWT_LEEWAY_SECONDS", "301")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: JWT_LEEWAY_SECONDS must be at most 300, got 301"
+        );
+        let c = config(&[secret, ("JWT_LEEWAY_SECONDS", "300")]).unwrap();
+        assert_eq!(c.jwt.leeway_seconds, 300);
+        assert_eq!(config(&[secret]).unwrap().jwt.leeway_seconds, 0);
+    }
+
+    #[test]
+    fn public_keys_require_issuer_and_audience() {
+        for (source, value) in [("JWT_PUBLIC_KEY", RSA_PUBLIC), ("JWT_JWKS", JWKS)] {
+            let e = config(&[(source, value)]).unwrap_err().to_string();
+            assert!(
+                e.contains(source) && e.contains("missing: JWT_ISSUER, JWT_AUDIENCE"),
+                "{e}"
+            );
+            let e = config(&[(source, value), ("JWT_ISSUER", "https://idp.example")])
+                .unwrap_err()
+                .to_string();
+            assert!(e.ends_with("missing: JWT_AUDIENCE"), "{e}");
+            let e = config(&[(source, value), ("JWT_AUDIENCE", "lead-export")])
+                .unwrap_err()
+                .to_string();
+            assert!(e.ends_with("missing: JWT_ISSUER"), "{e}");
+            let e = config(&[(source, value), ("JWT_AUDIENCE", " "), ("JWT_ISSUER", "i")])
+                .unwrap_err()
+                .to_string();
+            assert!(e.ends_with("missing: JWT_AUDIENCE"), "blank is unset: {e}");
+            let c = config(&[
+                (source, value),
+                ("JWT_ISSUER", "https://idp.example"),
+                ("JWT_AUDIENCE", "lead-export"),
+            ])
+            .unwrap();
+            assert_eq!(c.jwt.issuer.as_deref(), Some("https://idp.example"));
+            assert_eq!(c.jwt.audience.as_deref(), Some("lead-export"));
+        }
     }
 
     #[test]

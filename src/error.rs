@@ -13,7 +13,8 @@ pub enum ExportError {
     /// The request body is larger than the documented maximum: 413.
     #[error("request body exceeds {limit} bytes")]
     PayloadTooLarge { limit: usize },
-    /// Missing, malformed, expired or badly signed token: 401.
+    /// Missing, malformed, expired or badly signed token: 401. The reason is
+    /// for the log only; every client gets [`UNAUTHORIZED_MESSAGE`].
     #[error("{0}")]
     Unauthorized(String),
     /// A valid token that does not grant access to an organization: 403.
@@ -63,6 +64,9 @@ impl ExportError {
     }
 }
 
+/// The one message a client sees for any token failure.
+pub const UNAUTHORIZED_MESSAGE: &str = "Invalid or missing bearer token";
+
 /// The message a client sees for an internal failure.
 pub const INTERNAL_MESSAGE: &str = "An internal error occurred while generating the export";
 /// The message a client sees when the deadline cut the export.
@@ -102,7 +106,7 @@ impl ExportError {
             ExportError::NoData => return json!({ "error": "No data to export" }),
             ExportError::Validation(m) => ("VALIDATION_ERROR", m.clone()),
             ExportError::PayloadTooLarge { .. } => ("VALIDATION_ERROR", self.to_string()),
-            ExportError::Unauthorized(m) => ("UNAUTHORIZED", m.clone()),
+            ExportError::Unauthorized(_) => ("UNAUTHORIZED", UNAUTHORIZED_MESSAGE.to_string()),
             ExportError::Forbidden(m) => ("FORBIDDEN", m.clone()),
             ExportError::MethodNotAllowed(_) => ("METHOD_NOT_ALLOWED", self.to_string()),
             ExportError::NoValidFields => ("INTERNAL_ERROR", self.to_string()),

@@ -106,6 +106,44 @@ async fn missing_token_fixtures() {
         assert_eq!(header(&resp, "www-authenticate"), "Bearer");
         let body = body_json(&resp);
         assert_eq!(body["error"]["code"], "UNAUTHORIZED");
-        assert_eq!(body["error"]["message"], "Missing bearer token");
+        assert_eq!(body["error"]["message"], "Invalid or missing bearer token");
     }
+}
+
+/// The committed fixtures carry dev-secret tokens: a production configuration
+/// (a 32+ byte secret, which `check_production` accepts) answers them 401,
+/// and the same event re-signed with that secret (what the README's
+/// cargo-lambda recipe does with `make token`) is served.
+#[tokio::test]
+async fn fixtures_do_not_replay_against_a_production_secret() {
+    let secret = "a-production-secret-of-at-least-32-bytes";
+    let cfg = config(&[("JWT_SECRET", secret)]);
+    cfg.check_production().expect("a production configuration");
+    let app = app_with(
+        &cfg,
+        demo_store(),
+        std::sync::Arc::new(lead_export::deliver::memory::MemoryObjects::new()),
+    );
+    let path = format!(
+        "{}/events/http-manual-export.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let json = std::fs::read_to_string(&path).unwrap();
+    let request = lambda_http::request::from_str(&json).unwrap();
+    assert_eq!(handle(&app, request).await.status(), 401);
+
+    let token =
+        lead_export::auth::sign_hs256(secret.as_bytes(), "org_id", ORG_A, 60, None, None).unwrap();
+    let old = json
+        .split("Bearer ")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let resigned = json.replace(old, &token);
+    let request = lambda_http::request::from_str(&resigned).unwrap();
+    let resp = handle(&app, request).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-export-count"), "2");
 }

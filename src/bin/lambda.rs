@@ -6,10 +6,13 @@ use lead_export::{aws, config::Config, http::handle, init_tracing};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_tracing(true);
-    let config = Config::from_env().map_err(|e| {
-        tracing::error!(error = %e, "refusing to start");
-        e
-    })?;
+    // Strict: the production token rules on top of the configuration checks.
+    let config = Config::from_env()
+        .and_then(|c| c.check_production().map(|()| c))
+        .map_err(|e| {
+            tracing::error!(error = %e, "refusing to start");
+            e
+        })?;
     let app = aws::app(&config).await;
     let app = &app;
     lambda_http::run(service_fn(move |req: Request| async move {

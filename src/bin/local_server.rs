@@ -28,6 +28,12 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    // Lenient: `make run` uses the documented dev secret on purpose.
+    if let Err(e) = config.check_production() {
+        tracing::warn!(
+            "{e}: fine for local runs, the Lambda (lead-export) refuses to start with it"
+        );
+    }
     let port: u16 = match std::env::var("PORT").ok().filter(|p| !p.is_empty()) {
         None => 3000,
         Some(p) => p.parse().unwrap_or_else(|_| {
