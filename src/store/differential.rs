@@ -101,9 +101,10 @@ async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
     dynamo.put_leads(&other, &foreign).await.unwrap();
 
     // A third of the cases combine several keys, the rest exercise one key
-    // alone. Nine cases in ten redraw the filter until it matches at least
-    // MIN_MATCHES leads (the generators are selective); the tenth takes the
-    // first draw, which may match nothing.
+    // alone. The generators often give filters that match nothing or, with
+    // empty parts, everything: seven cases in ten redraw until the filter
+    // matches at least MIN_MATCHES leads but not all, two until it matches
+    // at least MIN_MATCHES, the tenth takes the first draw.
     let combined = arb_filter_json();
     let single = arb_single_filter_json(false);
     let ids: Vec<String> = corpus.iter().map(|l| l.id.clone()).collect();
@@ -120,14 +121,17 @@ async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
         };
         let mut filters = draw(&mut runner);
         let mut matching = matching_ids(&corpus, &filters);
-        if case % 10 != 9 {
-            for _ in 1..DRAWS {
-                if matching.len() >= MIN_MATCHES {
-                    break;
-                }
-                filters = draw(&mut runner);
-                matching = matching_ids(&corpus, &filters);
+        let wanted = |n: usize| match case % 10 {
+            0..=6 => n >= MIN_MATCHES && n < corpus.len(),
+            7 | 8 => n >= MIN_MATCHES,
+            _ => true,
+        };
+        for _ in 1..DRAWS {
+            if wanted(matching.len()) {
+                break;
             }
+            filters = draw(&mut runner);
+            matching = matching_ids(&corpus, &filters);
         }
         let matches = matching.len();
         let count = sample(&mut runner, &(1usize..=400));
@@ -196,7 +200,7 @@ async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
         "only {deep} cases read to the end of the matches"
     );
     assert!(
-        selective >= CASES / 3,
+        selective >= CASES / 2,
         "too few selective filters: {selective}"
     );
 }
