@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `make bench`: the bulk Query efficiency figures (round trips, Count,
-# ScannedCount) on 20,000 leads in moto, built in release mode.
+# ScannedCount) on the issue's 20,000 leads with a 5% filter, in moto, built
+# in release mode. `make test` runs the same assertions on 2,000 leads.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/moto.sh
 scripts/venv.sh
 start_test_moto bench
-cargo test --release --test efficiency -- --nocapture
+EFFICIENCY_LEADS="${EFFICIENCY_LEADS:-20000}" \
+  cargo test --release --test efficiency -- --include-ignored --nocapture

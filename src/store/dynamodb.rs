@@ -29,6 +29,8 @@ pub const BATCH_GET_KEYS: usize = 100;
 pub const BATCH_WRITE_ITEMS: usize = 25;
 /// BatchGetItem requests in flight at once for one export.
 const BATCH_GET_CONCURRENCY: usize = 16;
+/// BatchWriteItem requests in flight at once in `put_leads`.
+const BATCH_WRITE_CONCURRENCY: usize = 8;
 
 /// Capped exponential backoff with full jitter, for unprocessed batch items.
 #[derive(Debug, Clone, Copy)]
@@ -156,41 +158,55 @@ impl DynamoStore {
         collect_range(fetch, org, filter, skip, take).await
     }
 
-    /// Writes leads of `org` with their search attributes (BatchWriteItem,
-    /// unprocessed items retried with backoff).
+    /// Writes leads of `org` with their search attributes: BatchWriteItem
+    /// requests of 25, up to 8 in flight, unprocessed items retried with
+    /// backoff. A lead id given twice is written once, the last one winning.
     pub async fn put_leads(&self, org: &OrgId, leads: &[Lead]) -> Result<(), StoreError> {
-        for chunk in leads.chunks(BATCH_WRITE_ITEMS) {
-            let mut requests = Vec::with_capacity(chunk.len());
-            let mut seen = std::collections::HashSet::new();
-            // A batch may not write the same key twice: the last one wins.
-            for lead in chunk.iter().rev() {
-                if seen.insert(lead.id.as_str()) {
-                    let put = PutRequest::builder()
-                        .set_item(Some(lead_to_item(org, lead)?))
-                        .build()
-                        .map_err(|e| StoreError::other(e.to_string()))?;
-                    requests.push(WriteRequest::builder().put_request(put).build());
-                }
+        // A batch may not write the same key twice, and concurrent batches
+        // must not race on one key: keep each id's last lead.
+        let mut seen = std::collections::HashSet::new();
+        let mut requests = Vec::with_capacity(leads.len());
+        for lead in leads.iter().rev() {
+            if seen.insert(lead.id.as_str()) {
+                let put = PutRequest::builder()
+                    .set_item(Some(lead_to_item(org, lead)?))
+                    .build()
+                    .map_err(|e| StoreError::other(e.to_string()))?;
+                requests.push(WriteRequest::builder().put_request(put).build());
             }
-            retry_unprocessed(requests, self.backoff, |requests| {
-                let call = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send();
-                let table = &self.table;
-                async move {
-                    let mut out = call.await.map_err(sdk_error("BatchWriteItem"))?;
-                    let unprocessed = out
-                        .unprocessed_items
-                        .as_mut()
-                        .and_then(|u| u.remove(table))
-                        .unwrap_or_default();
-                    Ok((Vec::new(), unprocessed))
-                }
-            })
-            .await?;
         }
+        requests.reverse();
+        let batches: Vec<Vec<WriteRequest>> = requests
+            .chunks(BATCH_WRITE_ITEMS)
+            .map(<[_]>::to_vec)
+            .collect();
+        futures::stream::iter(batches)
+            .map(|batch| self.write_batch(batch))
+            .buffer_unordered(BATCH_WRITE_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn write_batch(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        retry_unprocessed(requests, self.backoff, |requests| {
+            let call = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send();
+            let table = &self.table;
+            async move {
+                let mut out = call.await.map_err(sdk_error("BatchWriteItem"))?;
+                let unprocessed = out
+                    .unprocessed_items
+                    .as_mut()
+                    .and_then(|u| u.remove(table))
+                    .unwrap_or_default();
+                Ok((Vec::new(), unprocessed))
+            }
+        })
+        .await?;
         Ok(())
     }
 

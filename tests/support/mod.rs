@@ -117,19 +117,16 @@ pub fn csv_rows(bytes: &[u8]) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The moto endpoint `make test` started, or None (then moto tests skip,
-/// unless REQUIRE_MOTO is set, when they fail).
-pub fn moto_endpoint() -> Option<String> {
-    match std::env::var("MOTO_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ if std::env::var("REQUIRE_MOTO").is_ok() => {
-            panic!("REQUIRE_MOTO is set but MOTO_ENDPOINT is not")
-        }
-        _ => {
-            eprintln!("MOTO_ENDPOINT not set: skipping (run `make test`)");
-            None
-        }
-    }
+/// The moto endpoint `make test` started. The tests that call this are
+/// `#[ignore = "needs moto: run make test"]`; run without moto (say with
+/// `--include-ignored`) they fail with a message naming `make test`.
+pub fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| {
+            panic!("MOTO_ENDPOINT is not set: this test needs moto; run `make test`, which starts moto and runs the ignored tests")
+        })
 }
 
 /// A unique name for a table or bucket of one test.
@@ -186,4 +183,62 @@ impl<S: ObjectStore> ObjectStore for FailParts<S> {
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, ObjectStoreError> {
         self.inner.presign_get(key, ttl).await
     }
+}
+
+/// The date (year, month, day) of a day number counted from 1970-01-01
+/// (Howard Hinnant's `civil_from_days`), for expectations computed
+/// independently of the code under test.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March first
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The spec's export filename (`lance-prospects-YYYY-MM-DD.csv`, the UTC
+/// date) at `unix_seconds`.
+pub fn spec_filename(unix_seconds: i64) -> String {
+    let (y, m, d) = civil_from_days(unix_seconds.div_euclid(86_400));
+    format!("lance-prospects-{y:04}-{m:02}-{d:02}.csv")
+}
+
+/// Seconds since the UNIX epoch, from the system clock.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+/// The spec's export fields (`tests/data/spec_fields.json`, copied by hand
+/// from `export-to-csv.md`): (id, label, default) in the spec's order, and the
+/// default ids in the spec's order.
+pub fn spec_fields() -> (Vec<(String, String, bool)>, Vec<String>) {
+    let text = include_str!("../data/spec_fields.json");
+    let v: serde_json::Value = serde_json::from_str(text).expect("spec_fields.json");
+    let fields = v["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().expect("id").to_string(),
+                f["label"].as_str().expect("label").to_string(),
+                f["default"].as_bool().expect("default"),
+            )
+        })
+        .collect();
+    let defaults = v["defaultOrder"]
+        .as_array()
+        .expect("defaultOrder")
+        .iter()
+        .map(|d| d.as_str().expect("a default id").to_string())
+        .collect();
+    (fields, defaults)
 }
