@@ -18,7 +18,7 @@ use lead_export::store::expression::render_filter;
 const LEADS: usize = 5_000;
 const RUNS: usize = 15;
 
-/// The largest filter the limits allow, built so that every lead passes:
+/// The largest filter the limits allow, built so that no term hits a lead:
 /// `MAX_FILTER_TERMS` terms of `MAX_TERM_CHARS` characters spread over the
 /// `any` and `all` exclude lists of every text, list and location key (text
 /// keys rotate through SMART, WORD with two words, and STRICT), and three

@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use super::compile::{Mode, Parts, TextTerm};
 use super::normalize::words;
@@ -261,7 +261,11 @@ impl TextList {
         let smart = if patterns.is_empty() {
             None
         } else {
+            // A contiguous NFA: linear to build and to search. (The default
+            // builds a DFA for up to 100 patterns, whose construction grows
+            // with states x alphabet: slow for long terms.)
             let automaton = AhoCorasick::builder()
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
                 .match_kind(MatchKind::Standard)
                 .build(&patterns)
                 .map_err(|e| format!("terms too large to compile ({e})"))?;

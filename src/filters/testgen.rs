@@ -674,7 +674,7 @@ pub(crate) fn arb_exact_filter_json() -> impl Strategy<Value = Value> {
     filters_json(true)
 }
 
-/// The largest filter the limits allow, built so that every lead passes:
+/// The largest filter the limits allow, built so that no term hits a lead:
 /// `MAX_FILTER_TERMS` terms of `MAX_TERM_CHARS` characters spread over the
 /// `any` and `all` exclude lists of every text, list and location key (text
 /// keys rotate through SMART, WORD with two words, and STRICT), and three
