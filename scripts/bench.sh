@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: the bulk Query efficiency figures (round trips, Count,
-# ScannedCount) on the issue's 20,000 leads with a 5% filter, in moto, built
-# in release mode. `make test` runs the same assertions on 2,000 leads.
+# ScannedCount) on the issue's 20,000 leads with a 5% filter, in moto, and the
+# filter limits benchmark (the largest legal filter), built in release mode.
+# `make test` runs the same efficiency assertions on 2,000 leads.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/moto.sh
@@ -9,3 +10,4 @@ scripts/venv.sh
 start_test_moto bench
 EFFICIENCY_LEADS="${EFFICIENCY_LEADS:-20000}" \
   cargo test --release --test efficiency -- --include-ignored --nocapture
+cargo bench --bench filter_limits

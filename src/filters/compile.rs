@@ -1,6 +1,6 @@
 //! The compiled form of a filter and the exact predicate on a lead.
 
-use super::normalize::words;
+use super::matcher::{ExactList, Lists, SubsetList, TextList};
 use super::values::{
     list_attributes, list_values, location_parts, place_attributes, range_value, text_attributes,
     text_values, ListField, Place, RangeField, TextField,
@@ -8,7 +8,7 @@ use super::values::{
 use crate::model::Lead;
 
 /// How a text term matches a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Mode {
     /// The term is a substring of the value.
     Smart,
@@ -31,18 +31,8 @@ pub(crate) struct TextTerm {
 
 impl TextTerm {
     pub(crate) fn new(mode: Mode, text: String) -> Self {
-        let words = words(&text).map(str::to_string).collect();
+        let words = super::normalize::words(&text).map(str::to_string).collect();
         TextTerm { mode, text, words }
-    }
-
-    fn hits(&self, values: &[String], value_words: &[Vec<&str>]) -> bool {
-        match self.mode {
-            Mode::Smart => values.iter().any(|v| v.contains(self.text.as_str())),
-            Mode::Strict => values.contains(&self.text),
-            Mode::Word => value_words
-                .iter()
-                .any(|vw| self.words.iter().all(|w| vw.contains(&w.as_str()))),
-        }
     }
 }
 
@@ -73,22 +63,6 @@ impl<T> Parts<T> {
             && self.any_exclude.is_empty()
             && self.all_exclude.is_empty()
     }
-
-    pub(crate) fn terms(&self) -> impl Iterator<Item = &T> {
-        self.any_include
-            .iter()
-            .chain(&self.all_include)
-            .chain(&self.any_exclude)
-            .chain(&self.all_exclude)
-    }
-
-    /// Combines the parts given "term hits the lead's values".
-    pub(crate) fn eval(&self, hits: impl Fn(&T) -> bool) -> bool {
-        (self.any_include.is_empty() || self.any_include.iter().any(&hits))
-            && self.all_include.iter().all(&hits)
-            && !self.any_exclude.iter().any(&hits)
-            && (self.all_exclude.is_empty() || !self.all_exclude.iter().all(&hits))
-    }
 }
 
 /// One inclusive range; `None` ends are unbounded.
@@ -114,38 +88,32 @@ pub(crate) enum RangeRule {
 }
 
 /// One filter key, compiled. A filter is the AND of its clauses; clauses that
-/// impose nothing are never built.
-#[derive(Debug, Clone, PartialEq)]
+/// impose nothing are never built. Each keeps its terms (for the push-down)
+/// and their compiled lists (for `matches`).
+#[derive(Debug, Clone)]
 pub(crate) enum Clause {
-    Text(TextField, Parts<TextTerm>),
+    Text(TextField, Parts<TextTerm>, Box<Lists<TextList>>),
     /// Terms canonicalized like the field's values.
-    List(ListField, Parts<String>),
+    List(ListField, Parts<String>, Box<Lists<ExactList>>),
     /// Terms as their normalized comma-separated components.
-    Location(Place, Parts<Vec<String>>),
+    Location(Place, Parts<Vec<String>>, Box<Lists<SubsetList>>),
     Range(RangeField, RangeRule),
 }
 
 impl Clause {
     pub(crate) fn matches(&self, lead: &Lead) -> bool {
         match self {
-            Clause::Text(field, parts) => {
+            Clause::Text(field, _, lists) => {
                 let values = text_values(*field, lead);
-                let value_words: Vec<Vec<&str>> = if parts.terms().any(|t| t.mode == Mode::Word) {
-                    values.iter().map(|v| words(v).collect()).collect()
-                } else {
-                    Vec::new()
-                };
-                parts.eval(|t| t.hits(&values, &value_words))
+                lists.eval(|l| l.hits(&values))
             }
-            Clause::List(field, parts) => {
+            Clause::List(field, _, lists) => {
                 let values = list_values(*field, lead);
-                parts.eval(|t| values.contains(t))
+                lists.eval(|l| l.hits(&values))
             }
-            Clause::Location(place, parts) => {
+            Clause::Location(place, _, lists) => {
                 let lead_parts = location_parts(*place, lead);
-                parts.eval(|components| {
-                    !components.is_empty() && components.iter().all(|c| lead_parts.contains(c))
-                })
+                lists.eval(|l| l.hits(&lead_parts))
             }
             Clause::Range(field, rule) => match (rule, range_value(*field, lead)) {
                 (RangeRule::Unknown, value) => value.is_none(),
@@ -157,9 +125,9 @@ impl Clause {
 
     pub(crate) fn lead_attributes(&self) -> &'static [&'static str] {
         match self {
-            Clause::Text(field, _) => text_attributes(*field),
-            Clause::List(field, _) => list_attributes(*field),
-            Clause::Location(place, _) => place_attributes(*place),
+            Clause::Text(field, ..) => text_attributes(*field),
+            Clause::List(field, ..) => list_attributes(*field),
+            Clause::Location(place, ..) => place_attributes(*place),
             Clause::Range(..) => &["company"],
         }
     }

@@ -23,9 +23,17 @@
 //! - `mode` and range `type` are read case-insensitively;
 //! - a location term with no non-empty component, and a `STRICT` or list term
 //!   that normalizes to `""`, match nothing.
+//!
+//! What one filter may ask for is bounded ([`MAX_LIST_TERMS`],
+//! [`MAX_FILTER_TERMS`], [`MAX_TERM_CHARS`], [`MAX_RANGES`],
+//! [`MAX_RANGE_BOUND`]), checked while parsing; each list of terms is
+//! compiled once (an Aho-Corasick automaton, hash maps, a word index), so
+//! evaluating a lead does not loop over the terms.
 
 mod compile;
 mod cond;
+mod limits;
+mod matcher;
 mod normalize;
 mod parse;
 mod pushdown;
@@ -43,6 +51,10 @@ use std::fmt;
 
 use crate::model::Lead;
 
+pub use limits::{
+    clip, MAX_ECHO_CHARS, MAX_FILTER_TERMS, MAX_LIST_TERMS, MAX_RANGES, MAX_RANGE_BOUND,
+    MAX_TERM_CHARS,
+};
 pub use search_attrs::search_attributes;
 
 /// A filter that does not parse: `path` like

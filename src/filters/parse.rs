@@ -3,6 +3,8 @@
 use serde_json::{Map, Value};
 
 use super::compile::{Clause, Mode, Parts, RangeRule, Span, TextTerm};
+use super::limits::{check_bound, check_list_len, check_ranges, check_term, clip, Budget};
+use super::matcher::{ExactList, Lists, SubsetList, TextList};
 use super::normalize::{bare_host, location_components, looks_like_domain, norm};
 use super::values::{list_term, ListField, Place, RangeField, Tense, TextField};
 use super::FilterError;
@@ -28,6 +30,11 @@ fn error(path: &str, message: impl Into<String>) -> FilterError {
     }
 }
 
+/// `path.key`, with a client-supplied `key` cut to a readable length.
+fn child(path: &str, key: &str) -> String {
+    format!("{path}.{}", clip(key))
+}
+
 /// An object, or `None` for `null` (absent).
 fn object<'a>(value: &'a Value, path: &str) -> Result<Option<&'a Map<String, Value>>> {
     match value {
@@ -41,25 +48,29 @@ fn object<'a>(value: &'a Value, path: &str) -> Result<Option<&'a Map<String, Val
 fn check_keys(map: &Map<String, Value>, path: &str, allowed: &[&str], what: &str) -> Result<()> {
     match map.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(k) => Err(error(
-            &format!("{path}.{k}"),
+            &child(path, k),
             format!("unknown {what} (expected {})", allowed.join(", ")),
         )),
         None => Ok(()),
     }
 }
 
-/// An array of strings (`null` = empty).
+/// An array of at most [`MAX_LIST_TERMS`](super::MAX_LIST_TERMS) strings
+/// (`null` = empty).
 fn strings<'a>(value: &'a Value, path: &str) -> Result<Vec<&'a str>> {
     match value {
         Value::Null => Ok(Vec::new()),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                item.as_str()
-                    .ok_or_else(|| error(&format!("{path}[{i}]"), "expected a string"))
-            })
-            .collect(),
+        Value::Array(items) => {
+            check_list_len(items.len()).map_err(|m| error(path, m))?;
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    item.as_str()
+                        .ok_or_else(|| error(&format!("{path}[{i}]"), "expected a string"))
+                })
+                .collect()
+        }
         _ => Err(error(path, "expected an array")),
     }
 }
@@ -77,13 +88,13 @@ fn parts<T>(
     };
     check_keys(map, path, &["any", "all"], "key")?;
     for (quantifier, inner) in map {
-        let qpath = format!("{path}.{quantifier}");
+        let qpath = child(path, quantifier);
         let Some(inner) = object(inner, &qpath)? else {
             continue;
         };
         check_keys(inner, &qpath, &["include", "exclude"], "key")?;
         for (side, terms) in inner {
-            let terms = part(terms, &format!("{qpath}.{side}"))?;
+            let terms = part(terms, &child(&qpath, side))?;
             let slot = match (quantifier.as_str(), side.as_str()) {
                 ("any", "include") => &mut parts.any_include,
                 ("all", "include") => &mut parts.all_include,
@@ -96,24 +107,71 @@ fn parts<T>(
     Ok(parts)
 }
 
-fn list_filter(field: ListField, value: &Value, path: &str) -> Result<Option<Clause>> {
-    let parts = parts(value, path, &|v, p| {
-        Ok(strings(v, p)?
-            .into_iter()
-            .map(|s| list_term(field, s))
-            .collect())
-    })?;
-    Ok((!parts.is_empty()).then_some(Clause::List(field, parts)))
+/// `{path}[{i}]`: the path of a list entry, built only for an error.
+fn item(path: &str, i: usize) -> impl Fn(String) -> FilterError + '_ {
+    move |message| error(&format!("{path}[{i}]"), message)
 }
 
-fn location_filter(place: Place, value: &Value, path: &str) -> Result<Option<Clause>> {
+fn list_filter(
+    field: ListField,
+    value: &Value,
+    path: &str,
+    budget: &Budget,
+) -> Result<Option<Clause>> {
     let parts = parts(value, path, &|v, p| {
-        Ok(strings(v, p)?
-            .into_iter()
-            .map(|s| location_components(s).collect())
-            .collect())
+        let mut out = Vec::new();
+        for (i, s) in strings(v, p)?.into_iter().enumerate() {
+            let term = list_term(field, s);
+            check_term(&term).map_err(item(p, i))?;
+            budget.take(1).map_err(item(p, i))?;
+            out.push(term);
+        }
+        Ok(out)
     })?;
-    Ok((!parts.is_empty()).then_some(Clause::Location(place, parts)))
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    let lists = Lists::new(&parts, ExactList::new);
+    Ok(Some(Clause::List(field, parts, Box::new(lists))))
+}
+
+/// The components of a location term; each counts one term. Stops at the
+/// first component over a limit, so a huge string is refused in linear time.
+fn location_term(
+    s: &str,
+    budget: &Budget,
+    fail: impl Fn(String) -> FilterError,
+) -> Result<Vec<String>> {
+    let mut components = Vec::new();
+    for c in location_components(s) {
+        check_term(&c).map_err(&fail)?;
+        budget.take(1).map_err(&fail)?;
+        components.push(c);
+    }
+    if components.is_empty() {
+        budget.take(1).map_err(&fail)?;
+    }
+    Ok(components)
+}
+
+fn location_filter(
+    place: Place,
+    value: &Value,
+    path: &str,
+    budget: &Budget,
+) -> Result<Option<Clause>> {
+    let parts = parts(value, path, &|v, p| {
+        strings(v, p)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| location_term(s, budget, item(p, i)))
+            .collect()
+    })?;
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    let lists = Lists::new(&parts, SubsetList::new);
+    Ok(Some(Clause::Location(place, parts, Box::new(lists))))
 }
 
 fn mode(value: Option<&Value>, path: &str) -> Result<Mode> {
@@ -125,7 +183,10 @@ fn mode(value: Option<&Value>, path: &str) -> Result<Mode> {
             "STRICT" => Ok(Mode::Strict),
             _ => Err(error(
                 path,
-                format!("unknown mode {s:?} (expected SMART, WORD or STRICT)"),
+                format!(
+                    "unknown mode {:?} (expected SMART, WORD or STRICT)",
+                    clip(s)
+                ),
             )),
         },
         Some(_) => Err(error(path, "expected a string")),
@@ -133,45 +194,70 @@ fn mode(value: Option<&Value>, path: &str) -> Result<Mode> {
 }
 
 /// One text part: a plain array (mode `SMART`) or `{ "mode", "content" }`.
-fn text_part(field: TextField, value: &Value, path: &str) -> Result<Vec<TextTerm>> {
-    let (mode, content) = match value {
+fn text_part(
+    field: TextField,
+    value: &Value,
+    path: &str,
+    budget: &Budget,
+) -> Result<Vec<TextTerm>> {
+    let content_path;
+    let (mode, content, list_path) = match value {
         Value::Object(map) => {
             check_keys(map, path, &["mode", "content"], "key")?;
             let mode = mode(map.get("mode"), &format!("{path}.mode"))?;
+            content_path = format!("{path}.content");
             let content = match map.get("content") {
-                Some(content) => strings(content, &format!("{path}.content"))?,
+                Some(content) => strings(content, &content_path)?,
                 None => Vec::new(),
             };
-            (mode, content)
+            (mode, content, content_path.as_str())
         }
-        Value::Array(_) | Value::Null => (Mode::Smart, strings(value, path)?),
+        Value::Array(_) | Value::Null => (Mode::Smart, strings(value, path)?, path),
         _ => return Err(error(path, "expected an array or an object")),
     };
-    Ok(content
-        .into_iter()
-        .map(|s| {
-            let mut text = norm(s);
-            if field == TextField::NameOrDomain && looks_like_domain(&text) {
-                text = bare_host(&text);
-            }
-            TextTerm::new(mode, text)
-        })
-        .collect())
+    let mut out = Vec::with_capacity(content.len());
+    for (i, s) in content.into_iter().enumerate() {
+        let mut text = norm(s);
+        check_term(&text).map_err(item(list_path, i))?;
+        if field == TextField::NameOrDomain && looks_like_domain(&text) {
+            text = bare_host(&text);
+        }
+        let term = TextTerm::new(mode, text);
+        let count = match mode {
+            Mode::Word => term.words.len().max(1),
+            Mode::Smart | Mode::Strict => 1,
+        };
+        budget.take(count).map_err(item(list_path, i))?;
+        out.push(term);
+    }
+    Ok(out)
 }
 
-fn text_filter(field: TextField, value: &Value, path: &str) -> Result<Option<Clause>> {
-    let parts = parts(value, path, &|v, p| text_part(field, v, p))?;
-    Ok((!parts.is_empty()).then_some(Clause::Text(field, parts)))
+fn text_filter(
+    field: TextField,
+    value: &Value,
+    path: &str,
+    budget: &Budget,
+) -> Result<Option<Clause>> {
+    let parts = parts(value, path, &|v, p| text_part(field, v, p, budget))?;
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    let lists = Lists::try_new(&parts, TextList::new).map_err(|m| error(path, m))?;
+    Ok(Some(Clause::Text(field, parts, Box::new(lists))))
 }
 
 fn number(value: Option<&Value>, path: &str) -> Result<Option<f64>> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .filter(|x| x.is_finite())
-            .map(Some)
-            .ok_or_else(|| error(path, "expected a number")),
+        Some(Value::Number(n)) => {
+            let x = n
+                .as_f64()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| error(path, "expected a number"))?;
+            check_bound(x).map_err(|m| error(path, m))?;
+            Ok(Some(x))
+        }
         Some(_) => Err(error(path, "expected a number")),
     }
 }
@@ -202,11 +288,14 @@ fn range_filter(field: RangeField, value: &Value, path: &str) -> Result<Option<C
     let spans = match map.get("range") {
         None | Some(Value::Null) => Vec::new(),
         Some(one @ Value::Object(_)) => vec![span(one, &range_path)?],
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| span(item, &format!("{range_path}[{i}]")))
-            .collect::<Result<_>>()?,
+        Some(Value::Array(items)) => {
+            check_ranges(items.len()).map_err(|m| error(&range_path, m))?;
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| span(item, &format!("{range_path}[{i}]")))
+                .collect::<Result<_>>()?
+        }
         Some(_) => return Err(error(&range_path, "expected an object or an array")),
     };
     match kind.as_str() {
@@ -218,14 +307,17 @@ fn range_filter(field: RangeField, value: &Value, path: &str) -> Result<Option<C
             let shown = map.get("type").and_then(Value::as_str).unwrap_or_default();
             Err(error(
                 &type_path,
-                format!("unknown range type {shown:?} (expected RANGE, ALL or NONE)"),
+                format!(
+                    "unknown range type {:?} (expected RANGE, ALL or NONE)",
+                    clip(shown)
+                ),
             ))
         }
     }
 }
 
 /// `education`: independent text filters over the lead's educations.
-fn education(value: &Value, path: &str, out: &mut Vec<Clause>) -> Result<()> {
+fn education(value: &Value, path: &str, budget: &Budget, out: &mut Vec<Clause>) -> Result<()> {
     let Some(map) = object(value, path)? else {
         return Ok(());
     };
@@ -236,14 +328,14 @@ fn education(value: &Value, path: &str, out: &mut Vec<Clause>) -> Result<()> {
             "degree" => TextField::Degree,
             _ => TextField::FieldOfStudy,
         };
-        out.extend(text_filter(field, v, &format!("{path}.{key}"))?);
+        out.extend(text_filter(field, v, &child(path, key), budget)?);
     }
     Ok(())
 }
 
 /// `experience`: `current` / `previous` / `any`, each with independent
 /// `title` and `company` text filters.
-fn experience(value: &Value, path: &str, out: &mut Vec<Clause>) -> Result<()> {
+fn experience(value: &Value, path: &str, budget: &Budget, out: &mut Vec<Clause>) -> Result<()> {
     let Some(map) = object(value, path)? else {
         return Ok(());
     };
@@ -254,7 +346,7 @@ fn experience(value: &Value, path: &str, out: &mut Vec<Clause>) -> Result<()> {
             "previous" => Tense::Previous,
             _ => Tense::Any,
         };
-        let tpath = format!("{path}.{key}");
+        let tpath = child(path, key);
         let Some(inner) = object(v, &tpath)? else {
             continue;
         };
@@ -265,7 +357,7 @@ fn experience(value: &Value, path: &str, out: &mut Vec<Clause>) -> Result<()> {
             } else {
                 TextField::Employer(tense)
             };
-            out.extend(text_filter(field, f, &format!("{tpath}.{sub}"))?);
+            out.extend(text_filter(field, f, &child(&tpath, sub), budget)?);
         }
     }
     Ok(())
@@ -291,6 +383,7 @@ fn filter(
     key: &str,
     value: &Value,
     path: &str,
+    budget: &Budget,
     out: &mut Vec<Clause>,
 ) -> Result<()> {
     let bare = match key.split_once('.') {
@@ -304,24 +397,28 @@ fn filter(
         _ => key,
     };
     let clause = match (section, bare) {
-        (Section::Contact, "fullName") => text_filter(TextField::FullName, value, path)?,
-        (Section::Contact, "location") => location_filter(Place::Person, value, path)?,
-        (Section::Contact, "seniority") => list_filter(ListField::Seniority, value, path)?,
+        (Section::Contact, "fullName") => text_filter(TextField::FullName, value, path, budget)?,
+        (Section::Contact, "location") => location_filter(Place::Person, value, path, budget)?,
+        (Section::Contact, "seniority") => list_filter(ListField::Seniority, value, path, budget)?,
         (Section::Contact, "departmentAndFunction") => {
-            list_filter(ListField::Department, value, path)?
+            list_filter(ListField::Department, value, path, budget)?
         }
-        (Section::Contact, "skill") => text_filter(TextField::Skill, value, path)?,
-        (Section::Contact, "language") => text_filter(TextField::Language, value, path)?,
-        (Section::Contact, "certification") => text_filter(TextField::Certification, value, path)?,
-        (Section::Contact, "education") => return education(value, path, out),
-        (Section::Contact, "experience") => return experience(value, path, out),
-        (Section::Account, "nameOrDomain") => text_filter(TextField::NameOrDomain, value, path)?,
-        (Section::Account, "industry") => list_filter(ListField::Industry, value, path)?,
-        (Section::Account, "location") => location_filter(Place::Company, value, path)?,
+        (Section::Contact, "skill") => text_filter(TextField::Skill, value, path, budget)?,
+        (Section::Contact, "language") => text_filter(TextField::Language, value, path, budget)?,
+        (Section::Contact, "certification") => {
+            text_filter(TextField::Certification, value, path, budget)?
+        }
+        (Section::Contact, "education") => return education(value, path, budget, out),
+        (Section::Contact, "experience") => return experience(value, path, budget, out),
+        (Section::Account, "nameOrDomain") => {
+            text_filter(TextField::NameOrDomain, value, path, budget)?
+        }
+        (Section::Account, "industry") => list_filter(ListField::Industry, value, path, budget)?,
+        (Section::Account, "location") => location_filter(Place::Company, value, path, budget)?,
         (Section::Account, "employeeSize") => range_filter(RangeField::Headcount, value, path)?,
         (Section::Account, "revenue") => range_filter(RangeField::Revenue, value, path)?,
         (Section::Account, "foundedYear") => range_filter(RangeField::FoundedYear, value, path)?,
-        (Section::Account, "type") => list_filter(ListField::CompanyType, value, path)?,
+        (Section::Account, "type") => list_filter(ListField::CompanyType, value, path, budget)?,
         (_, k) if UNSUPPORTED.contains(&k) => return Err(error(path, "unsupported filter")),
         _ => return Err(error(path, "unknown filter")),
     };
@@ -336,8 +433,9 @@ pub(crate) fn parse(value: &Value) -> Result<Vec<Clause>> {
         return Ok(Vec::new());
     };
     let mut clauses = Vec::new();
+    let budget = Budget::default();
     for (key, section_value) in map {
-        let path = format!("{root}.{key}");
+        let path = child(root, key);
         let section = match key.as_str() {
             "contact" => Section::Contact,
             "account" => Section::Account,
@@ -347,7 +445,14 @@ pub(crate) fn parse(value: &Value) -> Result<Vec<Clause>> {
             continue;
         };
         for (key, value) in filters {
-            filter(section, key, value, &format!("{path}.{key}"), &mut clauses)?;
+            filter(
+                section,
+                key,
+                value,
+                &child(&path, key),
+                &budget,
+                &mut clauses,
+            )?;
         }
     }
     Ok(clauses)

@@ -76,18 +76,37 @@ fn push_parts<T>(parts: &Parts<T>, hit: impl Fn(&T) -> (Cond, bool)) -> Cond {
     Cond::And(out)
 }
 
+/// Smallest non-zero magnitude of a pushed bound: DynamoDB numbers stop at
+/// 1e-130, and a plain decimal of a bound between this and
+/// [`MAX_RANGE_BOUND`](super::MAX_RANGE_BOUND) stays within its 38 digits.
+const MIN_PUSHED_MAGNITUDE: f64 = 1e-6;
+
+/// A lower bound at most `start` that DynamoDB can hold (weaker when moved).
+fn pushed_start(start: f64) -> f64 {
+    match start {
+        s if s == 0.0 || s.abs() >= MIN_PUSHED_MAGNITUDE => s,
+        s if s > 0.0 => 0.0,
+        _ => -1.0,
+    }
+}
+
+/// An upper bound at least `end` that DynamoDB can hold (weaker when moved).
+fn pushed_end(end: f64) -> f64 {
+    -pushed_start(-end)
+}
+
 fn push_span(span: &Span, lo: &str, hi: &str) -> Cond {
     let mut out = Vec::new();
     if let Some(start) = span.start {
         out.push(Cond::Ge {
             attr: lo.to_string(),
-            value: start,
+            value: pushed_start(start),
         });
     }
     if let Some(end) = span.end {
         out.push(Cond::Le {
             attr: hi.to_string(),
-            value: end,
+            value: pushed_end(end),
         });
     }
     if out.is_empty() {
@@ -100,13 +119,13 @@ impl Clause {
     /// A condition over the search attributes implied by [`Clause::matches`].
     pub(crate) fn pushdown(&self) -> Cond {
         match self {
-            Clause::Text(field, parts) => push_parts(parts, |term| {
+            Clause::Text(field, parts, _) => push_parts(parts, |term| {
                 let stores = text_stores(*field);
                 let hits: Vec<(Cond, bool)> = stores.iter().map(|s| store_hit(*s, term)).collect();
                 let exact = hits.iter().all(|(_, e)| *e);
                 (Cond::Or(hits.into_iter().map(|(c, _)| c).collect()), exact)
             }),
-            Clause::List(field, parts) => {
+            Clause::List(field, parts, _) => {
                 let (attr, single) = list_attr(*field);
                 push_parts(parts, |value| {
                     let cond = if value.is_empty() {
@@ -122,7 +141,7 @@ impl Clause {
                     (cond, true)
                 })
             }
-            Clause::Location(place, parts) => {
+            Clause::Location(place, parts, _) => {
                 let attr = place_attr(*place);
                 push_parts(parts, |components| {
                     let cond = if components.is_empty() {
@@ -143,5 +162,51 @@ impl Clause {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::filters::{compile, Cond};
+
+    fn bounds(range: serde_json::Value) -> Cond {
+        compile(&json!({"account": {"revenue": {"range": range}}}))
+            .expect("valid")
+            .pushdown()
+    }
+
+    fn ge(value: f64) -> Cond {
+        Cond::Ge {
+            attr: "s_rev_lo".into(),
+            value,
+        }
+    }
+
+    fn le(value: f64) -> Cond {
+        Cond::Le {
+            attr: "s_rev_hi".into(),
+            value,
+        }
+    }
+
+    /// DynamoDB cannot hold 1e-9's neighbours below 1e-130, and plain
+    /// decimals of tiny numbers run past its 38 digits: such bounds are
+    /// pushed widened (the exact test stays in Rust).
+    #[test]
+    fn tiny_bounds_are_widened_outward() {
+        assert_eq!(
+            bounds(json!({"start": 1e-9, "end": 1e-9})),
+            Cond::And(vec![ge(0.0), le(1.0)])
+        );
+        assert_eq!(
+            bounds(json!({"start": -1e-200, "end": -1e-9})),
+            Cond::And(vec![ge(-1.0), le(0.0)])
+        );
+        assert_eq!(
+            bounds(json!({"start": 0.5, "end": 1e15})),
+            Cond::And(vec![ge(0.5), le(1e15)])
+        );
     }
 }

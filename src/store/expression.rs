@@ -10,6 +10,10 @@ use crate::filters::{Cond, SEARCH_VERSION, SEARCH_VERSION_ATTR};
 /// DynamoDB refuses expressions over 4 KB; stay well below.
 const MAX_EXPRESSION_CHARS: usize = 3_500;
 
+/// DynamoDB refuses more than 2 MB of expression attribute names and values
+/// together; stay well below.
+const MAX_SUBSTITUTION_BYTES: usize = 1 << 20;
+
 /// A rendered FilterExpression with its placeholders.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct FilterExpr {
@@ -21,73 +25,155 @@ pub struct FilterExpr {
 /// Renders the push-down of a compiled filter, or `None` when nothing can be
 /// pushed. Items written without the current search attributes always pass
 /// (`NOT s_v = :current OR ...`), so the Rust predicate decides for them.
-/// When the expression is too long, trailing conjuncts are dropped: a
-/// weaker filter lets more items through but never drops one.
+///
+/// The top-level conjuncts are rendered once each, in order, and kept while
+/// the text stays within [`MAX_EXPRESSION_CHARS`] and the placeholders within
+/// [`MAX_SUBSTITUTION_BYTES`]; a conjunct that does not fit is left out (a
+/// weaker filter lets more items through but never drops one). The work is
+/// linear in the size of the condition.
 pub fn render_filter(cond: &Cond) -> Option<FilterExpr> {
-    let mut conjuncts = match cond.clone().simplify() {
+    let conjuncts = match cond.clone().simplify() {
         Cond::True => return None,
         Cond::And(parts) => parts,
         other => vec![other],
     };
-    while !conjuncts.is_empty() {
-        let mut r = Renderer::default();
-        let version = r.name(SEARCH_VERSION_ATTR);
-        let current = r.value(AttributeValue::N(SEARCH_VERSION.to_string()));
-        let body = r.render(&Cond::And(conjuncts.clone()));
-        match body {
-            None => return None,
-            Some((body, _)) => {
-                let text = format!("NOT {version} = {current} OR {body}");
-                if text.len() <= MAX_EXPRESSION_CHARS {
-                    return Some(FilterExpr {
-                        text,
-                        names: r.names,
-                        values: r.values,
-                    });
-                }
+    let mut r = Renderer::default();
+    let version = r.name(SEARCH_VERSION_ATTR);
+    let current = r.value(AttributeValue::N(SEARCH_VERSION.to_string()));
+    let guard = format!("NOT {version} = {current} OR ");
+    // Each kept conjunct is counted with the parentheses and the " AND " it
+    // needs among several, so the text assembled at the end never exceeds
+    // the limit, whether one or several are kept.
+    let mut used = guard.len();
+    let mut kept: Vec<(String, Prec)> = Vec::new();
+    for conjunct in &conjuncts {
+        let mark = r.mark();
+        let room = MAX_EXPRESSION_CHARS.saturating_sub(used + " AND ".len() + 2);
+        match r.render(conjunct, room) {
+            Ok(None) => {}
+            Ok(Some((text, prec))) if r.substitution_bytes <= MAX_SUBSTITUTION_BYTES => {
+                used += text.len() + " AND ".len() + if prec < Prec::And { 2 } else { 0 };
+                kept.push((text, prec));
             }
+            Ok(Some(_)) | Err(TooLong) => r.rollback(mark),
         }
-        conjuncts.pop();
     }
-    None
+    let body = match kept.len() {
+        0 => return None,
+        1 => kept.pop().map(|(text, _)| text).unwrap_or_default(),
+        _ => kept
+            .into_iter()
+            .map(|(text, prec)| wrap(text, prec, Prec::And))
+            .collect::<Vec<_>>()
+            .join(" AND "),
+    };
+    Some(FilterExpr {
+        text: format!("{guard}{body}"),
+        names: r.names.into_iter().collect(),
+        values: r.values.into_iter().collect(),
+    })
 }
 
+/// A rendering that outgrew the room it was given.
+#[derive(Debug)]
+struct TooLong;
+
+/// Placeholders in order of creation, so that a conjunct left out can be
+/// taken back.
 #[derive(Default)]
 struct Renderer {
-    names: HashMap<String, String>,
+    names: Vec<(String, String)>,
     by_attr: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
+    values: Vec<(String, AttributeValue)>,
+    substitution_bytes: usize,
+}
+
+/// How many placeholders existed at some point.
+#[derive(Clone, Copy)]
+struct Mark {
+    names: usize,
+    values: usize,
+    substitution_bytes: usize,
 }
 
 impl Renderer {
+    fn mark(&self) -> Mark {
+        Mark {
+            names: self.names.len(),
+            values: self.values.len(),
+            substitution_bytes: self.substitution_bytes,
+        }
+    }
+
+    /// Forgets the placeholders created since `mark`.
+    fn rollback(&mut self, mark: Mark) {
+        for (_, attr) in self.names.drain(mark.names..) {
+            self.by_attr.remove(&attr);
+        }
+        self.values.truncate(mark.values);
+        self.substitution_bytes = mark.substitution_bytes;
+    }
+
     fn name(&mut self, attr: &str) -> String {
         if let Some(p) = self.by_attr.get(attr) {
             return p.clone();
         }
-        let placeholder = format!("#f{}", self.by_attr.len());
+        let placeholder = format!("#f{}", self.names.len());
         self.by_attr.insert(attr.to_string(), placeholder.clone());
-        self.names.insert(placeholder.clone(), attr.to_string());
+        self.substitution_bytes += placeholder.len() + attr.len();
+        self.names.push((placeholder.clone(), attr.to_string()));
         placeholder
     }
 
     fn value(&mut self, value: AttributeValue) -> String {
         let placeholder = format!(":f{}", self.values.len());
-        self.values.insert(placeholder.clone(), value);
+        let size = match &value {
+            AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+            _ => 0,
+        };
+        self.substitution_bytes += placeholder.len() + size;
+        self.values.push((placeholder.clone(), value));
         placeholder
     }
 
-    /// `None` means "always true". The text has parentheses only where
-    /// precedence needs them: DynamoDB refuses redundant ones.
-    fn render(&mut self, cond: &Cond) -> Option<(String, Prec)> {
-        Some(match cond {
-            Cond::True => return None,
+    /// `Ok(None)` means "always true" (and leaves no placeholder behind);
+    /// `Err(TooLong)` that the text would exceed `room` characters (rendering
+    /// stops there). The text has parentheses only where precedence needs
+    /// them: DynamoDB refuses redundant ones.
+    fn render(&mut self, cond: &Cond, room: usize) -> Result<Option<(String, Prec)>, TooLong> {
+        let mark = self.mark();
+        let rendered = self.render_unchecked(cond, room);
+        if let Ok(None) = rendered {
+            // DynamoDB refuses placeholders the expression does not use.
+            self.rollback(mark);
+        }
+        rendered
+    }
+
+    fn render_unchecked(
+        &mut self,
+        cond: &Cond,
+        room: usize,
+    ) -> Result<Option<(String, Prec)>, TooLong> {
+        let rendered = match cond {
+            Cond::True => return Ok(None),
             Cond::And(parts) => {
-                let rendered: Vec<(String, Prec)> =
-                    parts.iter().filter_map(|p| self.render(p)).collect();
-                if rendered.len() <= 1 {
-                    return rendered.into_iter().next();
+                let mut texts = Vec::with_capacity(parts.len());
+                let mut len = 0;
+                for part in parts {
+                    if let Some(r) = self.render(part, room)? {
+                        // A lower bound of the final length (parentheses aside).
+                        len += r.0.len() + " AND ".len();
+                        if len > room + " AND ".len() {
+                            return Err(TooLong);
+                        }
+                        texts.push(r);
+                    }
                 }
-                let texts: Vec<String> = rendered
+                if texts.len() <= 1 {
+                    return Ok(texts.pop());
+                }
+                let texts: Vec<String> = texts
                     .into_iter()
                     .map(|(text, prec)| wrap(text, prec, Prec::And))
                     .collect();
@@ -95,19 +181,27 @@ impl Renderer {
             }
             Cond::Or(parts) => {
                 if parts.is_empty() {
-                    return Some((self.always_false(), Prec::Atom));
+                    return Ok(Some((self.always_false(), Prec::Atom)));
                 }
                 let mut texts = Vec::with_capacity(parts.len());
+                let mut len = 0;
                 for part in parts {
-                    let (text, prec) = self.render(part)?;
-                    texts.push(wrap(text, prec, Prec::Or));
+                    let Some((text, prec)) = self.render(part, room)? else {
+                        return Ok(None);
+                    };
+                    let text = wrap(text, prec, Prec::Or);
+                    len += text.len() + " OR ".len();
+                    if len > room + " OR ".len() {
+                        return Err(TooLong);
+                    }
+                    texts.push(text);
                 }
                 if texts.len() == 1 {
-                    return texts.pop().map(|t| (t, Prec::Or));
+                    return Ok(texts.pop().map(|t| (t, Prec::Or)));
                 }
                 (texts.join(" OR "), Prec::Or)
             }
-            Cond::Not(inner) => match self.render(inner) {
+            Cond::Not(inner) => match self.render(inner, room)? {
                 None => (self.always_false(), Prec::Atom),
                 Some((text, prec)) => (format!("NOT {}", wrap(text, prec, Prec::Not)), Prec::Not),
             },
@@ -136,7 +230,11 @@ impl Renderer {
                 format!("attribute_not_exists({})", self.name(attr)),
                 Prec::Atom,
             ),
-        })
+        };
+        if rendered.0.len() > room {
+            return Err(TooLong);
+        }
+        Ok(Some(rendered))
     }
 
     /// The sort key exists on every item, so this is false for all of them.
@@ -290,6 +388,110 @@ mod tests {
             None,
             "an OR cannot be weakened by cutting"
         );
+    }
+
+    /// Every placeholder of the text is defined, and every definition used
+    /// (DynamoDB refuses both kinds of mismatch).
+    fn assert_placeholders_match(r: &FilterExpr) {
+        let used: std::collections::BTreeSet<&str> = r
+            .text
+            .split(|c: char| !(c.is_alphanumeric() || c == '#' || c == ':'))
+            .filter(|t| t.starts_with('#') || t.starts_with(':'))
+            .collect();
+        let defined: std::collections::BTreeSet<&str> = r
+            .names
+            .keys()
+            .chain(r.values.keys())
+            .map(String::as_str)
+            .collect();
+        assert_eq!(used, defined, "{}", r.text);
+    }
+
+    #[test]
+    fn eight_thousand_conjuncts_render_once_within_the_limit() {
+        let many: Vec<Cond> = (0..8_000)
+            .map(|i| contains("s_sk", &format!("skill-{i}")))
+            .collect();
+        let r = render_filter(&Cond::And(many)).unwrap();
+        assert!(r.text.len() <= MAX_EXPRESSION_CHARS, "{}", r.text.len());
+        assert!(
+            r.text.len() > MAX_EXPRESSION_CHARS - 40,
+            "filled: {}",
+            r.text.len()
+        );
+        assert!(r.text.contains("contains(#f1, :f1) AND contains(#f1, :f2)"));
+        assert_placeholders_match(&r);
+    }
+
+    #[test]
+    fn a_conjunct_left_out_leaves_no_placeholder_and_later_ones_still_fit() {
+        let big_or = Cond::Or(
+            (0..400)
+                .map(|i| contains("s_big", &format!("skill-{i}")))
+                .collect(),
+        );
+        let cond = Cond::And(vec![
+            contains("s_a", "x"),
+            big_or,
+            Cond::Or(vec![contains("s_b", "y"), contains("s_c", "z")]),
+        ]);
+        let r = render_filter(&cond).unwrap();
+        assert_eq!(
+            r.text,
+            "NOT #f0 = :f0 OR contains(#f1, :f1) AND (contains(#f2, :f2) OR contains(#f3, :f3))"
+        );
+        assert_eq!(r.names.len(), 4);
+        assert_eq!(r.values.len(), 4);
+        assert_placeholders_match(&r);
+    }
+
+    #[test]
+    fn substituted_values_stay_within_dynamodbs_total() {
+        let huge = |attr: &str, c: &str| contains(attr, &c.repeat(600_000));
+        let cond = Cond::And(vec![
+            huge("s_a", "a"),
+            huge("s_b", "b"),
+            contains("s_c", "c"),
+        ]);
+        let r = render_filter(&cond).unwrap();
+        assert_eq!(
+            r.text,
+            "NOT #f0 = :f0 OR contains(#f1, :f1) AND contains(#f2, :f2)"
+        );
+        assert_eq!(r.names["#f2"], "s_c");
+        let bytes: usize = r
+            .values
+            .values()
+            .map(|v| match v {
+                AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+                _ => 0,
+            })
+            .sum();
+        assert!(bytes <= MAX_SUBSTITUTION_BYTES, "{bytes}");
+    }
+
+    #[test]
+    fn the_largest_legal_filter_renders_within_4_kb() {
+        let filter = crate::filters::compile(&crate::filters::testgen::largest_legal_filter())
+            .expect("the largest legal filter is legal");
+        let r = render_filter(&filter.pushdown()).expect("something is pushed");
+        assert!(r.text.len() <= 4096, "{}", r.text.len());
+        assert!(r.text.len() <= MAX_EXPRESSION_CHARS);
+        assert_placeholders_match(&r);
+        for value in r.values.values() {
+            if let AttributeValue::S(s) = value {
+                assert!(!s.is_empty() && s.chars().count() <= crate::filters::MAX_TERM_CHARS);
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_are_plain_decimals() {
+        assert_eq!(number(51.0), "51");
+        assert_eq!(number(-1e15), "-1000000000000000");
+        assert_eq!(number(1e15), "1000000000000000");
+        assert_eq!(number(0.5), "0.5");
+        assert_eq!(number(-0.0), "0");
     }
 
     #[test]
