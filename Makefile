@@ -1,5 +1,5 @@
 # The two commands a new user needs: `make run` and `make test`.
-.PHONY: run test import token lint fmt venv build bench
+.PHONY: run test import token lint fmt venv build bench load fuzz
 
 run:            ## serve the endpoint locally on moto with demo data
 	scripts/run-local.sh
@@ -31,3 +31,9 @@ build:
 
 bench:          ## benchmarks (not tests): bulk query efficiency against moto
 	scripts/bench.sh
+
+load:           ## load test of the local server over moto (not part of make test)
+	scripts/load.sh $(LOAD_ARGS)
+
+fuzz:           ## proptest fuzzing, 100,000 cases per target (not part of make test)
+	scripts/fuzz.sh
