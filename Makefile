@@ -1,5 +1,5 @@
 # The two commands a new user needs: `make run` and `make test`.
-.PHONY: run test import token lint fmt venv build bench spreadsheet-check
+.PHONY: run test import token lint fmt venv build bench spreadsheet-check load fuzz
 
 run:            ## serve the endpoint locally on moto with demo data
 	scripts/run-local.sh
@@ -34,3 +34,9 @@ bench:          ## benchmarks (not tests): bulk query efficiency against moto
 
 spreadsheet-check: ## open an export of hostile leads with LibreOffice; fail on any formula
 	scripts/spreadsheet-check.sh
+
+load:           ## load test of the local server over moto (not part of make test)
+	scripts/load.sh $(LOAD_ARGS)
+
+fuzz:           ## proptest fuzzing, 100,000 cases per target (not part of make test)
+	scripts/fuzz.sh

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `make fuzz`: the proptest fuzz targets of src/fuzz.rs (ignored in
+# `cargo test`), PROPTEST_CASES cases each (default 100,000).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PROPTEST_CASES="${PROPTEST_CASES:-100000}"
+started=$(date +%s)
+cargo test --lib fuzz:: -- --ignored
+echo "fuzz: $PROPTEST_CASES cases per target in $(( $(date +%s) - started )) s (including the build)"
