@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # `make run`: moto (unless AWS_ENDPOINT_URL is set), the table and bucket,
-# demo leads (unless SEED=none), then the endpoint on 127.0.0.1:$PORT.
+# demo leads (unless SEED=none; SEED_LEADS=N seeds N in org-demo-a, N/3 in
+# org-demo-b, default 3000), then the endpoint on 127.0.0.1:$PORT.
 # Ctrl-C stops everything it started.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/local-env.sh
 source scripts/moto.sh
 scripts/venv.sh
-cargo build --quiet --bins
+# BUILD=0: use the binaries already in $CARGO_TARGET_DIR/debug (as built by
+# `cargo build` or `cargo test`) instead of building them.
+[[ "${BUILD:-1}" == 0 ]] || cargo build --quiet --bins
+bin="${CARGO_TARGET_DIR:-target}/debug"
 
-cleanup() { stop_moto; }
+cleanup() { kill "${ANNOUNCER:-}" 2>/dev/null || true; stop_moto; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -20,19 +24,40 @@ if [[ -z "${AWS_ENDPOINT_URL:-}" ]]; then
   export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 fi
 
-target/debug/seed-demo
-token="$(target/debug/dev-token org-demo-a 86400)"
+"$bin/seed-demo"
+token="$("$bin/dev-token" org-demo-a 86400)"
 url="http://127.0.0.1:$PORT/api/v1/operations/export"
-cat <<MSG
+body='{"selection":{"mode":"bulk","startIndex":0,"targetCount":25,"filters":{"contact":{"location":{"any":{"include":["Berlin"]}}}}},"exportFields":["name","emails","jobTitle","city","companyName"]}'
+# The rows the curl returns, from the seeded data through the handler's code.
+count="$("$bin/seed-demo" --count org-demo-a "$body")"
+if [[ "$count" == 0 ]]; then
+  expect="answers 400 No data to export: nothing is seeded"
+else
+  expect="answers X-Export-Count: $count, a header row and $count rows"
+fi
+# The curl is printed once the server answers, so it works as soon as pasted.
+announce() {
+  for _ in $(seq 1 300); do
+    if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then
+      cat <<MSG
 
-Export endpoint: $url  (org-demo-a has 3000 demo leads, org-demo-b 1000)
-Try it (a bulk export of the first 25 leads in Berlin, as CSV):
+Export endpoint: $url
+Try it (a bulk export of the first 25 leads in Berlin, as CSV; with this demo
+data it $expect):
 
 curl -sS -D - -X POST '$url' \\
   -H 'Authorization: Bearer $token' \\
   -H 'Content-Type: application/json' \\
-  -d '{"selection":{"mode":"bulk","startIndex":0,"targetCount":25,"filters":{"contact":{"location":{"any":{"include":["Berlin"]}}}}},"exportFields":["name","emails","jobTitle","city","companyName"]}'
+  -d '$body'
 
 Ctrl-C stops the server and moto.
 MSG
-target/debug/local-server
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "local-server did not answer on 127.0.0.1:$PORT" >&2
+}
+announce &
+ANNOUNCER=$!
+"$bin/local-server"
