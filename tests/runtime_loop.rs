@@ -608,7 +608,10 @@ async fn every_fixture_through_the_lambda_runtime_loop() {
     assert_eq!(link["filename"], today);
     let url = link["url"].as_str().unwrap();
     assert!(
-        url.contains(&format!("/{bucket}/exports/{ORG_A}/")),
+        url.contains(&format!(
+            "/{bucket}/exports/{}/",
+            lead_export::http::org_key_part(&lead_export::auth::OrgId::new(ORG_A).unwrap())
+        )),
         "{url}"
     );
     let mut file = Vec::new();
