@@ -7,124 +7,16 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use lead_export::demo::demo_leads;
-use lead_export::filters::{MAX_FILTER_TERMS, MAX_RANGES, MAX_TERM_CHARS};
+use lead_export::filters::largest_legal_filter;
 use lead_export::model::Lead;
 use lead_export::request::{parse, Selection};
 use lead_export::store::expression::render_filter;
 
 const LEADS: usize = 5_000;
 const RUNS: usize = 15;
-
-/// The largest filter the limits allow, built so that no term hits a lead:
-/// `MAX_FILTER_TERMS` terms of `MAX_TERM_CHARS` characters spread over the
-/// `any` and `all` exclude lists of every text, list and location key (text
-/// keys rotate through SMART, WORD with two words, and STRICT), and three
-/// range filters of `MAX_RANGES` ranges whose first one is open-ended.
-fn largest_legal_filter() -> Value {
-    // (section, path inside the section, kind): 0 list or location, 1.. text mode.
-    let text = |path: &'static [&'static str]| (path, true);
-    let plain = |path: &'static [&'static str]| (path, false);
-    let keys: Vec<(&str, (&[&str], bool))> = vec![
-        ("contact", text(&["fullName"])),
-        ("contact", text(&["skill"])),
-        ("contact", text(&["language"])),
-        ("contact", text(&["certification"])),
-        ("contact", text(&["education", "school"])),
-        ("contact", text(&["education", "degree"])),
-        ("contact", text(&["education", "fieldOfStudy"])),
-        ("contact", text(&["experience", "current", "title"])),
-        ("contact", text(&["experience", "current", "company"])),
-        ("contact", text(&["experience", "previous", "title"])),
-        ("contact", text(&["experience", "previous", "company"])),
-        ("contact", text(&["experience", "any", "title"])),
-        ("contact", text(&["experience", "any", "company"])),
-        ("account", text(&["nameOrDomain"])),
-        ("contact", plain(&["seniority"])),
-        ("contact", plain(&["departmentAndFunction"])),
-        ("contact", plain(&["location"])),
-        ("account", plain(&["industry"])),
-        ("account", plain(&["type"])),
-        ("account", plain(&["location"])),
-    ];
-    const MODES: [&str; 3] = ["SMART", "WORD", "STRICT"];
-    // One slot per (key, exclude list): its mode and its terms.
-    let mut slots: Vec<(usize, &str, &str, Vec<String>)> = Vec::new();
-    for (k, (_, (_, is_text))) in keys.iter().enumerate() {
-        let mode = if *is_text { MODES[k % MODES.len()] } else { "" };
-        for quantifier in ["any", "all"] {
-            slots.push((k, quantifier, mode, Vec::new()));
-        }
-    }
-    let term = |n: usize, words: bool| -> String {
-        let head = format!("q{n}z");
-        let mut s = head.clone();
-        let mut letters = (b'a'..=b'y').cycle();
-        while s.len() < MAX_TERM_CHARS {
-            if words && s.len() == MAX_TERM_CHARS / 2 {
-                s.push(' ');
-            } else {
-                s.push(char::from(letters.next().unwrap_or(b'a')));
-            }
-        }
-        s
-    };
-    let mut left = MAX_FILTER_TERMS;
-    let mut n = 0;
-    while left > 0 {
-        for (_, _, mode, terms) in slots.iter_mut() {
-            let cost = if *mode == "WORD" { 2 } else { 1 };
-            if cost <= left {
-                terms.push(term(n, *mode == "WORD"));
-                n += 1;
-                left -= cost;
-            }
-        }
-    }
-    let mut root = Map::new();
-    for (k, quantifier, mode, terms) in slots {
-        let (section, (path, _)) = keys[k];
-        let list = if mode.is_empty() {
-            json!(terms)
-        } else {
-            json!({"mode": mode, "content": terms})
-        };
-        let mut node = root
-            .entry(section)
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .expect("object");
-        for segment in path {
-            node = node
-                .entry(*segment)
-                .or_insert_with(|| json!({}))
-                .as_object_mut()
-                .expect("object");
-        }
-        node.entry(quantifier)
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .expect("object")
-            .insert("exclude".into(), list);
-    }
-    let ranges: Vec<Value> = (0..MAX_RANGES)
-        .map(|i| match i {
-            0 => json!({"start": 0}),
-            _ => json!({"start": i as f64 * 1e13, "end": (i + 1) as f64 * 1e13}),
-        })
-        .collect();
-    let account = root
-        .entry("account")
-        .or_insert_with(|| json!({}))
-        .as_object_mut()
-        .expect("object");
-    for key in ["employeeSize", "revenue", "foundedYear"] {
-        account.insert(key.into(), json!({"type": "RANGE", "range": ranges}));
-    }
-    Value::Object(root)
-}
 
 /// The compiled filter of a bulk request body.
 fn compiled(body: &[u8]) -> lead_export::filters::CompiledFilter {

@@ -52,8 +52,8 @@ use std::fmt;
 use crate::model::Lead;
 
 pub use limits::{
-    clip, MAX_ECHO_CHARS, MAX_FILTER_TERMS, MAX_LIST_TERMS, MAX_RANGES, MAX_RANGE_BOUND,
-    MAX_TERM_CHARS,
+    clip, largest_legal_filter, MAX_ECHO_CHARS, MAX_FILTER_TERMS, MAX_LIST_TERMS, MAX_RANGES,
+    MAX_RANGE_BOUND, MAX_TERM_CHARS,
 };
 pub use search_attrs::search_attributes;
 

@@ -472,7 +472,7 @@ mod tests {
 
     #[test]
     fn the_largest_legal_filter_renders_within_4_kb() {
-        let filter = crate::filters::compile(&crate::filters::testgen::largest_legal_filter())
+        let filter = crate::filters::compile(&crate::filters::largest_legal_filter())
             .expect("the largest legal filter is legal");
         let r = render_filter(&filter.pushdown()).expect("something is pushed");
         assert!(r.text.len() <= 4096, "{}", r.text.len());
