@@ -7,12 +7,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/moto.sh
+step() { printf '== %s (%ds so far)\n' "$1" "$SECONDS"; }
+SECONDS=0
+step "venv"
 scripts/venv.sh
 
 start_test_moto test
 
-step() { printf '== %s (%ds so far)\n' "$1" "$SECONDS"; }
-SECONDS=0
 step "build"
 # Library, binaries and integration tests; benches are `make bench`, the
 # ignored fuzz targets `make fuzz`, the spreadsheet writer `make
