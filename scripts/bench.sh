@@ -9,5 +9,5 @@ source scripts/moto.sh
 scripts/venv.sh
 start_test_moto bench
 EFFICIENCY_LEADS="${EFFICIENCY_LEADS:-20000}" \
-  cargo test --release --test efficiency -- --include-ignored --nocapture
+  cargo test --release --test it -- --include-ignored --nocapture efficiency::
 cargo bench --bench filter_limits

@@ -29,8 +29,8 @@ trap 'rm -rf "$work"' EXIT
 
 echo "== writing the hostile export through the handler (escapeFormulas: $escape)"
 SPREADSHEET_CHECK_DIR="$work" SPREADSHEET_CHECK_ESCAPE="$escape" \
-  cargo test --quiet --test formula -- --ignored --exact \
-  write_hostile_export_for_the_spreadsheet_check >"$work/cargo.log" 2>&1 \
+  cargo test --quiet --test it -- --ignored --exact \
+  formula::write_hostile_export_for_the_spreadsheet_check >"$work/cargo.log" 2>&1 \
   || { cat "$work/cargo.log" >&2; exit 1; }
 
 # CSV import options: separator 44 (,), quote 34 ("), UTF-8 (76), from line 1,

@@ -9,18 +9,29 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/moto.sh
 step() { printf '== %s (%ds so far)\n' "$1" "$SECONDS"; }
 SECONDS=0
-step "venv"
-scripts/venv.sh
+step "venv and build, in parallel"
+# The venv (pip, mostly network) installs while cargo compiles.
+venv_log=$(mktemp)
+scripts/venv.sh >"$venv_log" 2>&1 &
+venv_pid=$!
+# The library and the integration tests (which build the binaries they run);
+# benches are `make bench`, the ignored fuzz targets `make fuzz`, the
+# spreadsheet writer `make spreadsheet-check`: every other ignored test (moto,
+# make run) runs here.
+targets=(--lib --tests)
+skip=(fuzz:: formula::write_hostile_export_for_the_spreadsheet_check)
+build_status=0
+cargo test "${targets[@]}" --no-run --quiet || build_status=$?
+venv_status=0
+wait "$venv_pid" || venv_status=$?
+cat "$venv_log"
+rm -f "$venv_log"
+[[ $venv_status -eq 0 ]] || { echo "the venv failed" >&2; exit "$venv_status"; }
+[[ $build_status -eq 0 ]] || { echo "the build failed" >&2; exit "$build_status"; }
+step "build done"
 
 start_test_moto test
 
-step "build"
-# Library, binaries and integration tests; benches are `make bench`, the
-# ignored fuzz targets `make fuzz`, the spreadsheet writer `make
-# spreadsheet-check`: every other ignored test (moto, make run) runs here.
-targets=(--lib --bins --tests)
-skip=(fuzz:: write_hostile_export_for_the_spreadsheet_check)
-cargo test "${targets[@]}" --no-run --quiet
 step "tests (moto at $MOTO_ENDPOINT)"
 status=0
 if cargo nextest --version >/dev/null 2>&1; then

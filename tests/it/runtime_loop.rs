@@ -5,7 +5,7 @@
 //! headers (`multiValueHeaders` for REST v1, `headers` for HTTP API v2),
 //! `isBase64Encoded` and the body. Data in moto (`make test` starts it).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;

@@ -13,7 +13,7 @@
 //! that is not JSON (400 `VALIDATION_ERROR`, serde_json's position); clients
 //! send JSON without a BOM (RFC 8259 section 8.1).
 
-mod support;
+use crate::support;
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use lambda_http::{Body, Request, Response};

@@ -1,7 +1,7 @@
 //! Integration tests against the moto server that `make test` starts
 //! (MOTO_ENDPOINT): the DynamoDB store, the import tool, and S3 delivery.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! counts, never times. `make test` runs it on 2,000 leads; `make bench` on
 //! the 20,000 (`EFFICIENCY_LEADS`).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

@@ -4,7 +4,7 @@
 //! of real exports, and the filename against a date computed independently
 //! (civil-from-days, cross-checked with `date -u`).
 
-mod support;
+use crate::support;
 
 use lead_export::demo::demo_leads;
 use lead_export::fields::{Field, FieldList};

@@ -2,7 +2,7 @@
 //! aud, the organization claim; 401 for bad tokens (always the same message,
 //! the reason in the log only), 403 without an org.
 
-mod support;
+use crate::support;
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use lead_export::auth::Authenticator;

@@ -2,7 +2,7 @@
 //! `"format": {"escapeFormulas": false}`, the same for inline, gzip and
 //! S3-delivered files; and the `format` validation messages.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::sync::Arc;

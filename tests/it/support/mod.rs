@@ -220,7 +220,7 @@ pub fn unix_now() -> i64 {
 /// from `export-to-csv.md`): (id, label, default) in the spec's order, and the
 /// default ids in the spec's order.
 pub fn spec_fields() -> (Vec<(String, String, bool)>, Vec<String>) {
-    let text = include_str!("../data/spec_fields.json");
+    let text = include_str!("../../data/spec_fields.json");
     let v: serde_json::Value = serde_json::from_str(text).expect("spec_fields.json");
     let fields = v["fields"]
         .as_array()

@@ -1,7 +1,7 @@
 //! The API Gateway fixtures of `events/`, parsed by lambda_http exactly as
 //! the runtime parses them, through the handler, over the demo data.
 
-mod support;
+use crate::support;
 
 use lead_export::demo::demo_leads;
 use lead_export::http::handle;

@@ -3,7 +3,7 @@
 //! slow upload a 504 sent at least 2 s before the invocation's deadline, with
 //! no object and no open upload left.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

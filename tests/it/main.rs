@@ -1,0 +1,18 @@
+//! The integration tests, one binary: each module was its own test binary,
+//! and linking a dozen binaries against the AWS SDK was a large share of
+//! `make test`'s build. Run one module with `cargo test --test it -- NAME::`.
+
+mod support;
+
+mod auth;
+mod efficiency;
+mod events;
+mod faults;
+mod formula;
+mod handler;
+mod hostile;
+mod make_run;
+mod moto;
+mod runtime_loop;
+mod spec;
+mod template;
