@@ -156,7 +156,7 @@ pub struct FakeStore {
     pub delay: Duration,
     pub fail: Option<(FaultKind, String)>,
     pub reverse_chunks: bool,
-    handed: Mutex<HashMap<String, usize>>,
+    pub handed: Mutex<HashMap<String, usize>>,
 }
 
 impl FakeStore {
