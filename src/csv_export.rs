@@ -71,6 +71,75 @@ pub fn write_row<W: Write>(
     w.write_record(None::<&[u8]>)
 }
 
+/// Renders the CSV a row at a time, handing back each row's bytes (the
+/// same bytes as [`write_csv`]), for a sink that takes them as they come.
+pub struct RowWriter<'f> {
+    w: csv::Writer<SharedBuf>,
+    out: SharedBuf,
+    row: Vec<u8>,
+    fields: &'f FieldList,
+    format: &'f CsvFormat,
+    rows: usize,
+}
+
+impl<'f> RowWriter<'f> {
+    /// A writer of `fields` with `format`.
+    pub fn new(fields: &'f FieldList, format: &'f CsvFormat) -> Self {
+        let out = SharedBuf::default();
+        RowWriter {
+            w: writer(out.clone()),
+            out,
+            row: Vec::new(),
+            fields,
+            format,
+            rows: 0,
+        }
+    }
+
+    /// The bytes of the header row.
+    pub fn header(&mut self) -> csv::Result<&[u8]> {
+        write_header(&mut self.w, self.fields)?;
+        self.take()
+    }
+
+    /// The bytes of the row of `lead`.
+    pub fn row(&mut self, lead: &Lead) -> csv::Result<&[u8]> {
+        write_row(&mut self.w, self.fields, lead, self.format)?;
+        self.rows += 1;
+        self.take()
+    }
+
+    /// Lead rows rendered so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn take(&mut self) -> csv::Result<&[u8]> {
+        self.w.flush()?;
+        self.row.clear();
+        std::mem::swap(
+            &mut *self.out.0.lock().expect("lock poisoned"),
+            &mut self.row,
+        );
+        Ok(&self.row)
+    }
+}
+
+/// The bytes the CSV writer has flushed, taken by [`RowWriter`].
+#[derive(Clone, Default)]
+struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock poisoned").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Writes the header and one row per lead to `out`.
 pub fn write_csv<W: Write>(
     out: W,

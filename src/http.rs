@@ -8,15 +8,17 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 use time::OffsetDateTime;
 
+use futures::{TryFutureExt, TryStreamExt};
+
 use crate::auth::{Authenticator, OrgId};
-use crate::deadline::{Deadline, FINISH_RESERVE};
-use crate::deliver::{self, ObjectMeta, ObjectStore};
+use crate::csv_export;
+use crate::deadline::Deadline;
+use crate::deliver::{self, Delivered, Encoding, Inline, ObjectMeta, ObjectStore, Sink, Target};
 use crate::error::{ExportError, RETRY_AFTER_SECONDS};
 use crate::fields::FieldList;
-use crate::model::Lead;
-use crate::request::{self, CsvFormat};
+use crate::request::{self, CsvFormat, Selection};
 use crate::resolve::resolve;
-use crate::store::LeadStore;
+use crate::store::{LeadPages, LeadStore};
 
 /// `Content-Type` of an exported file.
 pub const CSV_CONTENT_TYPE: &str = "text/csv; charset=utf-8";
@@ -114,143 +116,145 @@ async fn export(
     let request = request::parse(req.body().as_ref())?;
     let fields = request.fields.ok_or(ExportError::NoValidFields)?;
     let attributes = fields.lead_attributes();
-    let read = async {
-        resolve(app.store.as_ref(), &org, &request.selection, &attributes)
-            .await
-            .map_err(ExportError::from)
-    };
-    let leads = deadline
-        .run("reading the leads", FINISH_RESERVE, read)
-        .await?;
-    if leads.is_empty() {
-        return Err(ExportError::NoData);
-    }
-    tracing::info!(org = %org, count = leads.len(), "selection resolved");
     let now = OffsetDateTime::now_utc();
-    let file = ExportFile {
-        filename: filename(now),
-        count: leads.len(),
-    };
-    let accept = header(req, "accept").unwrap_or("");
-    if wants_json_link(accept) {
-        let link = upload(
-            app,
-            &org,
-            &file,
-            &fields,
-            &request.format,
-            &leads,
-            now,
-            deadline,
-        )
-        .await?;
-        return Ok(link_response(http::StatusCode::OK, &file, &link));
+    let filename = filename(now);
+    let link = wants_json_link(header(req, "accept").unwrap_or(""));
+    let gzip = !link && accepts_gzip(header(req, "accept-encoding").unwrap_or(""));
+    // The count is known at the end: the budget holds its longest value.
+    let most = most_leads(&request.selection);
+    let inline = (!link).then(|| {
+        let headers = file_headers(&filename, most, gzip);
+        Inline {
+            budget: app.inline_limit.saturating_sub(deliver::envelope_bytes(
+                headers.iter().map(|(k, v)| (*k, v.as_str())),
+            )),
+            encoding: if gzip { Encoding::Gzip } else { Encoding::Text },
+        }
+    });
+    let key = object_key(&org, now, &uuid::Uuid::new_v4().to_string());
+    let mut sink = Sink::new(Target {
+        objects: app.objects.as_ref(),
+        key: key.clone(),
+        meta: ObjectMeta {
+            content_type: CSV_CONTENT_TYPE.into(),
+            content_disposition: content_disposition(&filename),
+        },
+        inline,
+        part_size: PART_SIZE,
+        deadline,
+    });
+    let leads = resolve(app.store.as_ref(), &org, &request.selection, &attributes);
+    let result = async {
+        let count = render_csv(&mut sink, leads, &fields, &request.format).await?;
+        if count == 0 {
+            return Err(ExportError::NoData);
+        }
+        tracing::info!(org = %org, count, "selection written");
+        Ok((count, sink.finish().await?))
     }
-    let gzip = accepts_gzip(header(req, "accept-encoding").unwrap_or(""));
-    let mut headers = file.headers();
-    if gzip {
-        headers.push(("content-encoding", "gzip".into()));
-    }
-    let budget = app.inline_limit.saturating_sub(deliver::envelope_bytes(
-        headers.iter().map(|(k, v)| (*k, v.as_str())),
-    ));
-    let inline = if gzip {
-        deliver::inline_gzip(&fields, &leads, &request.format, budget)?.map(Body::Binary)
-    } else {
-        deliver::inline_text(&fields, &leads, &request.format, budget)?
-            .map(|csv| Body::Text(String::from_utf8(csv).expect("csv of UTF-8 strings")))
+    .await;
+    let (count, delivered) = match result {
+        Ok(done) => done,
+        Err(err) => {
+            sink.abort().await;
+            return Err(err);
+        }
     };
-    match inline {
-        Some(body) => {
+    match delivered {
+        Delivered::Inline(bytes) => {
+            let body = if gzip {
+                Body::Binary(bytes)
+            } else {
+                Body::Text(String::from_utf8(bytes).map_err(ExportError::internal)?)
+            };
             let mut builder = Response::builder().status(200);
-            for (name, value) in headers {
+            for (name, value) in file_headers(&filename, count, gzip) {
                 builder = builder.header(name, value);
             }
             Ok(builder.body(body).map_err(ExportError::internal)?)
         }
-        None => {
-            let link = upload(
-                app,
-                &org,
-                &file,
-                &fields,
-                &request.format,
-                &leads,
-                now,
-                deadline,
-            )
-            .await?;
-            Ok(link_response(http::StatusCode::SEE_OTHER, &file, &link))
+        Delivered::Uploaded => {
+            let url = app.objects.presign_get(&key, app.url_ttl).await?;
+            tracing::info!(key = %key, count, "export uploaded");
+            let expires_at = now + app.url_ttl;
+            let link_info = Link {
+                url,
+                expires_at: expires_at.replace_nanosecond(0).unwrap_or(expires_at),
+                count,
+                filename,
+            };
+            let status = if link {
+                http::StatusCode::OK
+            } else {
+                http::StatusCode::SEE_OTHER
+            };
+            Ok(link_response(status, &link_info))
         }
     }
 }
 
-struct ExportFile {
-    filename: String,
-    count: usize,
+/// Renders the CSV of `leads` into `sink` as they arrive, each lead once
+/// (the header before the first row; nothing for an empty selection);
+/// returns the number of rows.
+pub async fn render_csv(
+    sink: &mut Sink<'_>,
+    mut leads: LeadPages<'_>,
+    fields: &FieldList,
+    format: &CsvFormat,
+) -> Result<usize, ExportError> {
+    let mut csv = csv_export::RowWriter::new(fields, format);
+    loop {
+        let next = leads.try_next().map_err(ExportError::from);
+        let Some(page) = sink.alongside("reading the leads", next).await? else {
+            return Ok(csv.rows());
+        };
+        for lead in &page {
+            if csv.rows() == 0 {
+                sink.write(csv.header().map_err(ExportError::internal)?)
+                    .await?;
+            }
+            sink.write(csv.row(lead).map_err(ExportError::internal)?)
+                .await?;
+        }
+    }
 }
 
-impl ExportFile {
-    fn content_disposition(&self) -> String {
-        format!("attachment; filename=\"{}\"", self.filename)
-    }
-
-    fn headers(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("content-type", CSV_CONTENT_TYPE.into()),
-            ("content-disposition", self.content_disposition()),
-            ("x-export-count", self.count.to_string()),
-            ("cache-control", "no-store".into()),
-            ("vary", "Accept, Accept-Encoding".into()),
-        ]
+/// The most leads `selection` can export.
+fn most_leads(selection: &Selection) -> usize {
+    match selection {
+        Selection::Manual { ids } => ids.len(),
+        Selection::Bulk(bulk) => bulk.count.saturating_add(bulk.included.len()),
     }
 }
 
+fn content_disposition(filename: &str) -> String {
+    format!("attachment; filename=\"{filename}\"")
+}
+
+/// The headers of an inline file of `count` leads.
+fn file_headers(filename: &str, count: usize, gzip: bool) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("content-type", CSV_CONTENT_TYPE.into()),
+        ("content-disposition", content_disposition(filename)),
+        ("x-export-count", count.to_string()),
+        ("cache-control", "no-store".into()),
+        ("vary", "Accept, Accept-Encoding".into()),
+    ];
+    if gzip {
+        headers.push(("content-encoding", "gzip".into()));
+    }
+    headers
+}
+
+/// An uploaded export: its presigned link and what the answer says of it.
 struct Link {
     url: String,
     expires_at: OffsetDateTime,
+    count: usize,
+    filename: String,
 }
 
-// One argument per independent input; the one-pass rendering planned in
-// issue 9 will gather them into a sink.
-#[allow(clippy::too_many_arguments)]
-async fn upload(
-    app: &App,
-    org: &OrgId,
-    file: &ExportFile,
-    fields: &FieldList,
-    format: &CsvFormat,
-    leads: &[Lead],
-    now: OffsetDateTime,
-    deadline: &Deadline,
-) -> Result<Link, ExportError> {
-    let key = object_key(org, now, &uuid::Uuid::new_v4().to_string());
-    let meta = ObjectMeta {
-        content_type: CSV_CONTENT_TYPE.into(),
-        content_disposition: file.content_disposition(),
-        count: file.count,
-    };
-    deliver::upload_csv(
-        app.objects.as_ref(),
-        &key,
-        &meta,
-        fields,
-        leads,
-        format,
-        PART_SIZE,
-        deadline,
-    )
-    .await?;
-    let url = app.objects.presign_get(&key, app.url_ttl).await?;
-    tracing::info!(key = %key, count = file.count, "export uploaded");
-    let expires_at = now + app.url_ttl;
-    Ok(Link {
-        url,
-        expires_at: expires_at.replace_nanosecond(0).unwrap_or(expires_at),
-    })
-}
-
-fn link_response(status: http::StatusCode, file: &ExportFile, link: &Link) -> Response<Body> {
+fn link_response(status: http::StatusCode, link: &Link) -> Response<Body> {
     let expires_at = link
         .expires_at
         .format(&time::format_description::well_known::Rfc3339)
@@ -258,13 +262,13 @@ fn link_response(status: http::StatusCode, file: &ExportFile, link: &Link) -> Re
     let body = json!({
         "url": link.url,
         "expiresAt": expires_at,
-        "count": file.count,
-        "filename": file.filename,
+        "count": link.count,
+        "filename": link.filename,
     });
     let mut builder = Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .header("x-export-count", file.count.to_string())
+        .header("x-export-count", link.count.to_string())
         .header("cache-control", "no-store")
         .header("vary", "Accept, Accept-Encoding");
     if status == http::StatusCode::SEE_OTHER {

@@ -1,71 +1,217 @@
-//! Selection semantics: which leads an export holds, and in which order.
+//! Selection semantics: which leads an export holds, and in which order,
+//! handed out as they arrive from the store.
 
 use std::collections::{HashMap, HashSet};
+
+use async_stream::try_stream;
+use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::auth::OrgId;
 use crate::model::Lead;
 use crate::request::{BulkSelection, Selection};
-use crate::store::{Attributes, LeadStore, StoreError};
+use crate::store::{Attributes, Chunk, LeadPages, LeadStore, StoreError};
 
 /// The leads of `selection`, in export order, reading only `attributes`
-/// (plus what the filter needs).
+/// (plus what the filter needs), as a stream of batches released as soon
+/// as the order allows.
 ///
 /// - manual: the given ids in order, each once, ids that are not leads of
-///   `org` skipped;
+///   `org` skipped; a lead is released once it and every earlier id are
+///   decided (found, or known absent), so only what the order must wait
+///   for is held;
 /// - bulk: the matching leads at `[start, start + count)` in ascending id
-///   order, minus `excluded` (no backfill), then `included` in order,
-///   skipping ids already present or excluded and ids that are not leads of
-///   `org`.
-pub async fn resolve(
+///   order, page by page, minus `excluded` (no backfill), then `included`
+///   in order, skipping ids already present or excluded and ids that are
+///   not leads of `org`. The included ids are read alongside the range and
+///   released when the range has ended.
+pub fn resolve<'a>(
+    store: &'a dyn LeadStore,
+    org: &'a OrgId,
+    selection: &'a Selection,
+    attributes: &'a Attributes,
+) -> LeadPages<'a> {
+    match selection {
+        Selection::Manual { ids } => Box::pin(try_stream! {
+            let mut order = InOrder::new(ids);
+            let mut chunks = store.get_many(org, ids, attributes);
+            while let Some(chunk) = chunks.try_next().await? {
+                order.add(chunk);
+                let ready = order.release(|_| true);
+                if !ready.is_empty() {
+                    yield ready;
+                }
+            }
+            let rest = order.flush(|_| true);
+            if !rest.is_empty() {
+                yield rest;
+            }
+        }),
+        Selection::Bulk(bulk) => resolve_bulk(store, org, bulk, attributes),
+    }
+}
+
+/// All the leads of `selection` at once (tools, tests): [`resolve`] collected.
+pub async fn resolve_all(
     store: &dyn LeadStore,
     org: &OrgId,
     selection: &Selection,
     attributes: &Attributes,
 ) -> Result<Vec<Lead>, StoreError> {
-    match selection {
-        Selection::Manual { ids } => {
-            let found = store.get_many(org, ids, attributes).await?;
-            Ok(in_order(ids, found))
-        }
-        Selection::Bulk(bulk) => resolve_bulk(store, org, bulk, attributes).await,
-    }
+    let pages: Vec<Vec<Lead>> = resolve(store, org, selection, attributes)
+        .try_collect()
+        .await?;
+    Ok(pages.into_iter().flatten().collect())
 }
 
-async fn resolve_bulk(
-    store: &dyn LeadStore,
-    org: &OrgId,
-    bulk: &BulkSelection,
-    attributes: &Attributes,
-) -> Result<Vec<Lead>, StoreError> {
-    // The range and the explicit inclusions are read concurrently.
-    let range = store.find_range(org, &bulk.filter, bulk.start, bulk.count, attributes);
-    let extra = async {
-        if bulk.included.is_empty() {
-            Ok(Vec::new())
+/// What the bulk resolution waits on: a range page, the range's end, or a
+/// chunk of the included ids.
+enum Event {
+    Page(Vec<Lead>),
+    RangeDone,
+    Included(Chunk),
+}
+
+fn resolve_bulk<'a>(
+    store: &'a dyn LeadStore,
+    org: &'a OrgId,
+    bulk: &'a BulkSelection,
+    attributes: &'a Attributes,
+) -> LeadPages<'a> {
+    Box::pin(try_stream! {
+        let wanted: Vec<&String> = bulk
+            .included
+            .iter()
+            .filter(|id| !bulk.excluded.contains(*id))
+            .collect();
+        let mut order = InOrder::new(wanted.iter().copied());
+        let range = store
+            .find_range(org, &bulk.filter, bulk.start, bulk.count, attributes)
+            .map_ok(Event::Page)
+            .chain(stream::iter([Ok(Event::RangeDone)]))
+            .boxed();
+        let included = if bulk.included.is_empty() {
+            stream::empty().boxed()
         } else {
-            store.get_many(org, &bulk.included, attributes).await
+            store
+                .get_many(org, &bulk.included, attributes)
+                .map_ok(Event::Included)
+                .boxed()
+        };
+        // Both are read concurrently; the range is handed out page by page.
+        let mut events = stream::select(range, included);
+        // Included ids that the range holds.
+        let mut present: HashSet<String> = HashSet::new();
+        let mut range_done = false;
+        while let Some(event) = events.try_next().await? {
+            let ready: Vec<Lead> = match event {
+                Event::Page(leads) => leads
+                    .into_iter()
+                    .filter(|lead| !bulk.excluded.contains(&lead.id))
+                    .inspect(|lead| {
+                        if order.wants(&lead.id) {
+                            present.insert(lead.id.clone());
+                        }
+                    })
+                    .collect(),
+                Event::RangeDone => {
+                    range_done = true;
+                    order.release(|lead| !present.contains(&lead.id))
+                }
+                Event::Included(chunk) => {
+                    order.add(chunk);
+                    if range_done {
+                        order.release(|lead| !present.contains(&lead.id))
+                    } else {
+                        Vec::new()
+                    }
+                }
+            };
+            if !ready.is_empty() {
+                yield ready;
+            }
         }
-    };
-    let (range, extra) = futures::try_join!(range, extra)?;
-    let mut leads: Vec<Lead> = range
-        .into_iter()
-        .filter(|lead| !bulk.excluded.contains(&lead.id))
-        .collect();
-    let present: HashSet<String> = leads.iter().map(|l| l.id.clone()).collect();
-    let wanted: Vec<String> = bulk
-        .included
-        .iter()
-        .filter(|id| !present.contains(*id) && !bulk.excluded.contains(*id))
-        .cloned()
-        .collect();
-    leads.extend(in_order(&wanted, extra));
-    Ok(leads)
+        let rest = order.flush(|lead| !present.contains(&lead.id));
+        if !rest.is_empty() {
+            yield rest;
+        }
+    })
 }
 
-/// `found` re-ordered as `ids`, each id once, missing ids skipped.
-fn in_order(ids: &[String], found: Vec<Lead>) -> Vec<Lead> {
-    let mut by_id: HashMap<String, Lead> = found.into_iter().map(|l| (l.id.clone(), l)).collect();
-    ids.iter().filter_map(|id| by_id.remove(id)).collect()
+/// Releases leads in the order of a list of ids as chunks of them are
+/// decided: holds only the leads that wait for an earlier, undecided id.
+struct InOrder {
+    /// Position of each id (first occurrence).
+    index: HashMap<String, usize>,
+    /// Whether each position is decided (its chunk has completed).
+    decided: Vec<bool>,
+    /// Leads found and not yet released, by position.
+    held: HashMap<usize, Lead>,
+    /// The first position not yet released.
+    next: usize,
+}
+
+impl InOrder {
+    fn new<'s>(ids: impl IntoIterator<Item = &'s String>) -> Self {
+        let mut index = HashMap::new();
+        for id in ids {
+            let at = index.len();
+            index.entry(id.clone()).or_insert(at);
+        }
+        InOrder {
+            decided: vec![false; index.len()],
+            index,
+            held: HashMap::new(),
+            next: 0,
+        }
+    }
+
+    fn wants(&self, id: &str) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// Records a completed chunk: its ids are decided, its leads held.
+    fn add(&mut self, chunk: Chunk) {
+        for id in &chunk.ids {
+            if let Some(&at) = self.index.get(id) {
+                self.decided[at] = true;
+            }
+        }
+        for lead in chunk.leads {
+            if let Some(&at) = self.index.get(&lead.id) {
+                if at >= self.next {
+                    self.held.entry(at).or_insert(lead);
+                }
+            }
+        }
+    }
+
+    /// The held leads from the first unreleased position up to the first
+    /// undecided one, those that `keep` accepts.
+    fn release(&mut self, keep: impl Fn(&Lead) -> bool) -> Vec<Lead> {
+        let mut out = Vec::new();
+        while self.next < self.decided.len() && self.decided[self.next] {
+            if let Some(lead) = self.held.remove(&self.next) {
+                if keep(&lead) {
+                    out.push(lead);
+                }
+            }
+            self.next += 1;
+        }
+        out
+    }
+
+    /// Everything still held, in order (the store has answered for all
+    /// ids; an id it never reported is absent).
+    fn flush(&mut self, keep: impl Fn(&Lead) -> bool) -> Vec<Lead> {
+        self.decided.iter_mut().for_each(|d| *d = true);
+        self.release(keep)
+    }
+
+    /// Leads held now.
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.held.len()
+    }
 }
 
 #[cfg(test)]
@@ -108,7 +254,7 @@ mod tests {
 
     async fn ids(org: &str, selection: Selection) -> Vec<String> {
         let org = OrgId::new(org).unwrap();
-        resolve(&store(), &org, &selection, &Attributes::new())
+        resolve_all(&store(), &org, &selection, &Attributes::new())
             .await
             .unwrap()
             .into_iter()
@@ -145,5 +291,113 @@ mod tests {
     async fn a_range_past_the_end_is_empty() {
         assert!(ids("a", bulk(6, 10, &[], &[])).await.is_empty());
         assert!(ids("zzz", bulk(0, 10, &[], &[])).await.is_empty());
+    }
+
+    /// A store over `store()` whose lookups by id come back in chunks of 2
+    /// ids, last chunk first; counts the leads it hands out.
+    struct Reversed {
+        inner: MemoryStore,
+        handed: std::sync::Mutex<HashMap<String, usize>>,
+    }
+
+    impl Reversed {
+        fn new() -> Self {
+            Reversed {
+                inner: store(),
+                handed: Default::default(),
+            }
+        }
+    }
+
+    impl LeadStore for Reversed {
+        fn get_many<'a>(
+            &'a self,
+            org: &'a OrgId,
+            ids: &'a [String],
+            attributes: &'a Attributes,
+        ) -> crate::store::Chunks<'a> {
+            Box::pin(try_stream! {
+                let mut chunks = Vec::new();
+                for ids in crate::store::unique_in_order(ids).chunks(2) {
+                    let ids = ids.to_vec();
+                    let leads = self.inner.get_all(org, &ids, attributes).await?;
+                    chunks.push(Chunk { ids, leads });
+                }
+                for chunk in chunks.into_iter().rev() {
+                    for lead in &chunk.leads {
+                        *self.handed.lock().unwrap().entry(lead.id.clone()).or_default() += 1;
+                    }
+                    yield chunk;
+                }
+            })
+        }
+
+        fn find_range<'a>(
+            &'a self,
+            org: &'a OrgId,
+            filter: &'a crate::filters::CompiledFilter,
+            skip: usize,
+            take: usize,
+            attributes: &'a Attributes,
+        ) -> LeadPages<'a> {
+            self.inner.find_range(org, filter, skip, take, attributes)
+        }
+    }
+
+    #[tokio::test]
+    async fn manual_order_holds_only_what_waits_for_an_earlier_chunk() {
+        let store = Reversed::new();
+        let org = OrgId::new("a").unwrap();
+        let sel = Selection::Manual {
+            ids: ["l05", "l01", "nope", "l03", "l01", "l99", "l02", "l06"]
+                .map(String::from)
+                .to_vec(),
+        };
+        let attrs = Attributes::new();
+        let mut pages = resolve(&store, &org, &sel, &attrs);
+        let mut got = Vec::new();
+        while let Some(page) = pages.try_next().await.unwrap() {
+            got.push(page.into_iter().map(|l| l.id).collect::<Vec<_>>());
+        }
+        // Chunks [l05 l01] [nope l03] [l99 l02] [l06] arrive last first:
+        // nothing can go before the first chunk, then everything at once.
+        assert_eq!(got, [vec!["l05", "l01", "l03", "l02", "l06"]]);
+        let handed = store.handed.lock().unwrap();
+        assert!(handed.values().all(|n| *n == 1), "{handed:?}");
+        assert_eq!(handed.len(), 5);
+    }
+
+    #[test]
+    fn in_order_releases_each_lead_once_its_predecessors_are_decided() {
+        let ids: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
+        let mut order = InOrder::new(&ids);
+        let chunk = |ids: &[&str], found: &[&str]| Chunk {
+            ids: ids.iter().map(|s| s.to_string()).collect(),
+            leads: found.iter().map(|id| lead(id)).collect(),
+        };
+        let names = |leads: Vec<Lead>| leads.into_iter().map(|l| l.id).collect::<Vec<_>>();
+        order.add(chunk(&["d", "e"], &["d", "e"]));
+        assert!(order.release(|_| true).is_empty());
+        assert_eq!(order.held(), 2, "d and e wait for a, b, c");
+        order.add(chunk(&["a"], &[]));
+        assert!(order.release(|_| true).is_empty(), "a is absent");
+        order.add(chunk(&["b", "c"], &["c", "b"]));
+        assert_eq!(names(order.release(|_| true)), ["b", "c", "d", "e"]);
+        assert_eq!(order.held(), 0);
+        assert!(order.flush(|_| true).is_empty());
+    }
+
+    #[tokio::test]
+    async fn bulk_inclusions_read_out_of_order_still_come_after_the_range_in_order() {
+        let store = Reversed::new();
+        let org = OrgId::new("a").unwrap();
+        let sel = bulk(0, 2, &["l05"], &["l06", "l01", "l05", "l99", "l04", "l03"]);
+        let got: Vec<String> = resolve_all(&store, &org, &sel, &Attributes::new())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| l.id)
+            .collect();
+        assert_eq!(got, ["l01", "l02", "l06", "l04", "l03"]);
     }
 }

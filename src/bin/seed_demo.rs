@@ -11,7 +11,7 @@ use lead_export::auth::OrgId;
 use lead_export::demo::demo_leads;
 use lead_export::model::Lead;
 use lead_export::store::{DynamoStore, MemoryStore};
-use lead_export::{aws, config::Config, request, resolve::resolve};
+use lead_export::{aws, config::Config, request, resolve::resolve_all};
 
 /// Leads of `org-demo-a` unless `SEED_LEADS` says otherwise.
 const DEFAULT_LEADS: usize = 3000;
@@ -67,7 +67,7 @@ async fn expected_count(org: &str, body: &str, leads: usize) -> usize {
         .unwrap_or_else(|| fail(2, "no valid export fields in BODY"));
     let store = MemoryStore::new();
     store.insert(org, seeded(org, leads));
-    resolve(
+    resolve_all(
         &store,
         &org_id,
         &parsed.selection,

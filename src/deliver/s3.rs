@@ -60,7 +60,6 @@ impl ObjectStore for S3Objects {
             .content_type(&meta.content_type)
             .content_disposition(&meta.content_disposition)
             .server_side_encryption(ServerSideEncryption::Aes256)
-            .metadata("export-count", meta.count.to_string())
             .send()
             .await
             .map_err(err("CreateMultipartUpload"))?;
@@ -263,31 +262,21 @@ mod tests {
     }
 
     async fn upload(s3: &S3Objects) -> crate::error::ExportError {
-        let fields = crate::fields::FieldList::defaults();
-        let leads = vec![crate::model::Lead {
-            id: "l1".into(),
-            first_name: "Ada".into(),
-            last_name: "Lovelace".into(),
-            ..Default::default()
-        }];
-        let meta = ObjectMeta {
-            content_type: "text/csv; charset=utf-8".into(),
-            content_disposition: "attachment".into(),
-            count: 1,
-        };
         let deadline = crate::deadline::Deadline::after(Duration::from_secs(60));
-        super::super::upload_csv(
-            s3,
-            "k",
-            &meta,
-            &fields,
-            &leads,
-            &crate::request::CsvFormat::default(),
-            0,
-            &deadline,
-        )
-        .await
-        .unwrap_err()
+        let target = super::super::Target {
+            objects: s3,
+            key: "k".into(),
+            meta: ObjectMeta {
+                content_type: "text/csv; charset=utf-8".into(),
+                content_disposition: "attachment".into(),
+            },
+            inline: None,
+            part_size: 0,
+            deadline: &deadline,
+        };
+        super::super::deliver_bytes(target, b"First Name\r\nAda\r\n")
+            .await
+            .unwrap_err()
     }
 
     fn ops(calls: &Calls) -> Vec<String> {

@@ -20,7 +20,7 @@ use crate::auth::OrgId;
 use crate::filters::testgen::{arb_filter_json, arb_lead, arb_single_filter_json};
 use crate::model::Lead;
 use crate::request::{parse, Selection};
-use crate::resolve::resolve;
+use crate::resolve::resolve_all;
 
 const CORPUS: usize = 400;
 const CASES: usize = 48;
@@ -160,8 +160,8 @@ async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
             .unwrap_or_else(|e| panic!("case {case}: generated filter refused: {e:?}\n{body}"));
         let selection: &Selection = &request.selection;
         let attrs = request.fields.unwrap().lead_attributes();
-        let from_dynamo = resolve(&dynamo, &org, selection, &attrs).await.unwrap();
-        let from_memory = resolve(&memory, &org, selection, &attrs).await.unwrap();
+        let from_dynamo = resolve_all(&dynamo, &org, selection, &attrs).await.unwrap();
+        let from_memory = resolve_all(&memory, &org, selection, &attrs).await.unwrap();
         let a: Vec<&str> = from_dynamo.iter().map(|l| l.id.as_str()).collect();
         let b: Vec<&str> = from_memory.iter().map(|l| l.id.as_str()).collect();
         assert_eq!(a, b, "case {case}: {body}");

@@ -6,16 +6,15 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use rand::Rng;
 
 use super::expression::{projection, render_filter};
-use super::{Attributes, LeadStore, StoreError};
+use super::{unique_in_order, Attributes, Chunk, Chunks, LeadPages, LeadStore, StoreError};
 use crate::auth::OrgId;
 use crate::filters::{search_attributes, CompiledFilter, SearchValue};
 use crate::model::Lead;
@@ -113,7 +112,7 @@ impl DynamoStore {
         self
     }
 
-    /// The bulk range read, with what it cost.
+    /// The bulk range read at once, with what it cost.
     pub async fn query_range(
         &self,
         org: &OrgId,
@@ -122,6 +121,19 @@ impl DynamoStore {
         take: usize,
         attributes: &Attributes,
     ) -> Result<(Vec<Lead>, QueryStats), StoreError> {
+        collect_pages(self.query_pages(org, filter, skip, take, attributes)).await
+    }
+
+    /// The bulk range read page by page: each page's leads in the range,
+    /// with what was read so far.
+    pub fn query_pages<'a>(
+        &'a self,
+        org: &'a OrgId,
+        filter: &'a CompiledFilter,
+        skip: usize,
+        take: usize,
+        attributes: &Attributes,
+    ) -> impl Stream<Item = Result<(Vec<Lead>, QueryStats), StoreError>> + Send + 'a {
         let pushed = render_filter(&filter.pushdown());
         let mut attrs = attributes.clone();
         attrs.extend(filter.lead_attributes());
@@ -133,7 +145,7 @@ impl DynamoStore {
             values.extend(p.values);
             p.text
         });
-        let fetch = |start: Option<Item>, limit: Option<i32>| {
+        let fetch = move |start: Option<Item>, limit: Option<i32>| {
             let request = self
                 .client
                 .query()
@@ -155,7 +167,7 @@ impl DynamoStore {
                 })
             }
         };
-        collect_range(fetch, org, filter, skip, take).await
+        range_pages(fetch, org, filter, skip, take)
     }
 
     /// Writes leads of `org` with their search attributes: BatchWriteItem
@@ -253,60 +265,78 @@ impl DynamoStore {
     }
 }
 
-#[async_trait]
 impl LeadStore for DynamoStore {
-    async fn get_many(
-        &self,
-        org: &OrgId,
-        ids: &[String],
-        attributes: &Attributes,
-    ) -> Result<Vec<Lead>, StoreError> {
-        let mut unique = ids.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
+    fn get_many<'a>(
+        &'a self,
+        org: &'a OrgId,
+        ids: &'a [String],
+        attributes: &'a Attributes,
+    ) -> Chunks<'a> {
+        // In the requested order, so that the first chunks hold the first ids.
+        let unique = unique_in_order(ids);
         let (projection_text, names) = projection(attributes.iter().copied());
         let chunks: Vec<Vec<String>> = unique.chunks(BATCH_GET_KEYS).map(<[_]>::to_vec).collect();
-        let (projection_text, names) = (&projection_text, &names);
-        let items: Vec<Vec<Item>> = futures::stream::iter(chunks)
-            .map(|chunk| async move { self.get_chunk(org, &chunk, projection_text, names).await })
+        futures::stream::iter(chunks)
+            .map(move |ids| {
+                let (projection_text, names) = (projection_text.clone(), names.clone());
+                async move {
+                    let items = self.get_chunk(org, &ids, &projection_text, &names).await?;
+                    let leads = items
+                        .into_iter()
+                        .map(|item| lead_from_item(org, item))
+                        .collect::<Result<_, _>>()?;
+                    Ok(Chunk { ids, leads })
+                }
+            })
             .buffer_unordered(BATCH_GET_CONCURRENCY)
-            .try_collect()
-            .await?;
-        items
-            .into_iter()
-            .flatten()
-            .map(|item| lead_from_item(org, item))
-            .collect()
+            .boxed()
     }
 
-    async fn find_range(
-        &self,
-        org: &OrgId,
-        filter: &CompiledFilter,
+    fn find_range<'a>(
+        &'a self,
+        org: &'a OrgId,
+        filter: &'a CompiledFilter,
         skip: usize,
         take: usize,
-        attributes: &Attributes,
-    ) -> Result<Vec<Lead>, StoreError> {
-        let (leads, stats) = self
-            .query_range(org, filter, skip, take, attributes)
-            .await?;
-        tracing::info!(
-            pages = stats.pages,
-            count = stats.count,
-            scanned_count = stats.scanned_count,
-            accepted = stats.accepted,
-            "bulk query done"
-        );
-        Ok(leads)
+        attributes: &'a Attributes,
+    ) -> LeadPages<'a> {
+        Box::pin(async_stream::try_stream! {
+            let mut pages = std::pin::pin!(self.query_pages(org, filter, skip, take, attributes));
+            let mut stats = QueryStats::default();
+            while let Some((leads, so_far)) = pages.try_next().await? {
+                stats = so_far;
+                if !leads.is_empty() {
+                    yield leads;
+                }
+            }
+            tracing::info!(
+                pages = stats.pages,
+                count = stats.count,
+                scanned_count = stats.scanned_count,
+                accepted = stats.accepted,
+                "bulk query done"
+            );
+        })
     }
 }
 
-/// Reads pages until the `skip + take`-th match is found or the partition
-/// ends. An empty page that carries a `LastEvaluatedKey` is not the end.
-/// Each page asks for about what is still needed (`Limit`, see
-/// [`page_limit`]), so the read stops near the last needed lead.
+/// All pages of [`range_pages`] at once.
+async fn collect_pages(
+    pages: impl Stream<Item = Result<(Vec<Lead>, QueryStats), StoreError>>,
+) -> Result<(Vec<Lead>, QueryStats), StoreError> {
+    let mut pages = std::pin::pin!(pages);
+    let mut leads = Vec::new();
+    let mut stats = QueryStats::default();
+    while let Some((page, so_far)) = pages.try_next().await? {
+        leads.extend(page);
+        stats = so_far;
+    }
+    Ok((leads, stats))
+}
+
+/// [`range_pages`] collected.
 pub async fn collect_range<F, Fut>(
-    mut fetch: F,
+    fetch: F,
     org: &OrgId,
     filter: &CompiledFilter,
     skip: usize,
@@ -316,38 +346,56 @@ where
     F: FnMut(Option<Item>, Option<i32>) -> Fut,
     Fut: Future<Output = Result<Page, StoreError>>,
 {
-    let needed = skip.saturating_add(take);
-    let mut stats = QueryStats::default();
-    let mut leads = Vec::with_capacity(take.min(1000));
-    let mut matched = 0usize;
-    let mut start = None;
-    if take == 0 {
-        return Ok((leads, stats));
-    }
-    loop {
-        let limit = page_limit(filter.is_empty(), needed - matched, &stats);
-        let page = fetch(start.take(), Some(limit)).await?;
-        stats.pages += 1;
-        stats.count += page.count;
-        stats.scanned_count += page.scanned_count;
-        stats.last_page_scanned = page.scanned_count;
-        for item in page.items {
-            let lead = lead_from_item(org, item)?;
-            if !filter.matches(&lead) {
-                continue;
+    collect_pages(range_pages(fetch, org, filter, skip, take)).await
+}
+
+/// Reads pages until the `skip + take`-th match is found or the partition
+/// ends, handing out each page's leads in the range (with the stats so
+/// far) as it arrives. An empty page that carries a `LastEvaluatedKey` is
+/// not the end. Each page asks for about what is still needed (`Limit`,
+/// see [`page_limit`]), so the read stops near the last needed lead.
+pub fn range_pages<'a, F, Fut>(
+    mut fetch: F,
+    org: &'a OrgId,
+    filter: &'a CompiledFilter,
+    skip: usize,
+    take: usize,
+) -> impl Stream<Item = Result<(Vec<Lead>, QueryStats), StoreError>> + 'a
+where
+    F: FnMut(Option<Item>, Option<i32>) -> Fut + 'a,
+    Fut: Future<Output = Result<Page, StoreError>> + 'a,
+{
+    async_stream::try_stream! {
+        let needed = skip.saturating_add(take);
+        let mut stats = QueryStats::default();
+        let mut matched = 0usize;
+        let mut start = None;
+        let mut more = take > 0;
+        while more {
+            let limit = page_limit(filter.is_empty(), needed - matched, &stats);
+            let page = fetch(start.take(), Some(limit)).await?;
+            stats.pages += 1;
+            stats.count += page.count;
+            stats.scanned_count += page.scanned_count;
+            stats.last_page_scanned = page.scanned_count;
+            let mut leads = Vec::new();
+            for item in page.items {
+                let lead = lead_from_item(org, item)?;
+                if !filter.matches(&lead) {
+                    continue;
+                }
+                stats.accepted += 1;
+                if matched >= skip {
+                    leads.push(lead);
+                }
+                matched += 1;
+                if matched == needed {
+                    break;
+                }
             }
-            stats.accepted += 1;
-            if matched >= skip {
-                leads.push(lead);
-            }
-            matched += 1;
-            if matched == needed {
-                return Ok((leads, stats));
-            }
-        }
-        match page.last_evaluated_key {
-            Some(key) => start = Some(key),
-            None => return Ok((leads, stats)),
+            start = page.last_evaluated_key;
+            more = matched < needed && start.is_some();
+            yield (leads, stats);
         }
     }
 }

@@ -122,7 +122,7 @@ async fn unprocessed_keys_from_dynamodb_are_fetched_again() {
     let (store, fake) = store(responder);
     let ids: Vec<String> = (0..250).map(|i| format!("id-{i:03}")).collect();
     let leads = store
-        .get_many(&org(), &ids, &BTreeSet::from(["firstName"]))
+        .get_all(&org(), &ids, &BTreeSet::from(["firstName"]))
         .await
         .unwrap();
     let got: BTreeSet<String> = leads.into_iter().map(|l| l.id).collect();
@@ -158,7 +158,7 @@ async fn keys_never_processed_end_in_an_error() {
     });
     let (store, fake) = store(responder);
     let err = store
-        .get_many(&org(), &["a".to_string()], &BTreeSet::new())
+        .get_all(&org(), &["a".to_string()], &BTreeSet::new())
         .await
         .unwrap_err();
     assert!(err.message.contains("unprocessed"), "{err}");
@@ -284,13 +284,13 @@ async fn fail_both_ways(answer: (u16, Value)) -> Vec<(FaultKind, usize)> {
     let filter = filters::compile(&json!({})).unwrap();
     let mut got = Vec::new();
     let err = store
-        .get_many(&org(), &["a".to_string()], &BTreeSet::new())
+        .get_all(&org(), &["a".to_string()], &BTreeSet::new())
         .await
         .unwrap_err();
     got.push((err.kind, fake.calls.lock().unwrap().len()));
     fake.calls.lock().unwrap().clear();
     let err = store
-        .find_range(&org(), &filter, 0, 5, &BTreeSet::new())
+        .find_all(&org(), &filter, 0, 5, &BTreeSet::new())
         .await
         .unwrap_err();
     got.push((err.kind, fake.calls.lock().unwrap().len()));

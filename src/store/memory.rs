@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
-use async_trait::async_trait;
+use futures::StreamExt;
 
-use super::{Attributes, LeadStore, StoreError};
+use super::{unique_in_order, Attributes, Chunk, Chunks, LeadPages, LeadStore};
 use crate::auth::OrgId;
 use crate::filters::CompiledFilter;
 use crate::model::Lead;
@@ -32,42 +32,59 @@ impl MemoryStore {
     }
 }
 
-#[async_trait]
+/// Ids per chunk of [`MemoryStore::get_many`] and leads per page of
+/// [`MemoryStore::find_range`] (the sizes DynamoDB's BatchGetItem allows).
+pub const MEMORY_CHUNK: usize = 100;
+
 impl LeadStore for MemoryStore {
-    async fn get_many(
-        &self,
-        org: &OrgId,
-        ids: &[String],
-        _attributes: &Attributes,
-    ) -> Result<Vec<Lead>, StoreError> {
-        let all = self.leads.read().expect("lock poisoned");
-        let Some(partition) = all.get(org.as_str()) else {
-            return Ok(Vec::new());
-        };
-        Ok(ids
-            .iter()
-            .filter_map(|id| partition.get(id).cloned())
-            .collect())
+    fn get_many<'a>(
+        &'a self,
+        org: &'a OrgId,
+        ids: &'a [String],
+        _attributes: &'a Attributes,
+    ) -> Chunks<'a> {
+        let chunks: Vec<Vec<String>> = unique_in_order(ids)
+            .chunks(MEMORY_CHUNK)
+            .map(<[_]>::to_vec)
+            .collect();
+        futures::stream::iter(chunks)
+            .map(move |ids| {
+                let all = self.leads.read().expect("lock poisoned");
+                let leads = all
+                    .get(org.as_str())
+                    .map(|partition| {
+                        ids.iter()
+                            .filter_map(|id| partition.get(id).cloned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok(Chunk { ids, leads })
+            })
+            .boxed()
     }
 
-    async fn find_range(
-        &self,
-        org: &OrgId,
-        filter: &CompiledFilter,
+    fn find_range<'a>(
+        &'a self,
+        org: &'a OrgId,
+        filter: &'a CompiledFilter,
         skip: usize,
         take: usize,
-        _attributes: &Attributes,
-    ) -> Result<Vec<Lead>, StoreError> {
+        _attributes: &'a Attributes,
+    ) -> LeadPages<'a> {
         let all = self.leads.read().expect("lock poisoned");
-        let Some(partition) = all.get(org.as_str()) else {
-            return Ok(Vec::new());
-        };
-        Ok(partition
-            .values()
-            .filter(|lead| filter.matches(lead))
-            .skip(skip)
-            .take(take)
-            .cloned()
-            .collect())
+        let leads: Vec<Lead> = all
+            .get(org.as_str())
+            .map(|partition| {
+                partition
+                    .values()
+                    .filter(|lead| filter.matches(lead))
+                    .skip(skip)
+                    .take(take)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let pages: Vec<Vec<Lead>> = leads.chunks(MEMORY_CHUNK).map(<[_]>::to_vec).collect();
+        futures::stream::iter(pages.into_iter().map(Ok)).boxed()
     }
 }

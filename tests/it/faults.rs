@@ -5,151 +5,29 @@
 
 use crate::support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
 use lambda_http::{Context, RequestExt};
-use lead_export::auth::OrgId;
 use lead_export::deadline::RESPONSE_MARGIN;
 use lead_export::deliver::memory::MemoryObjects;
-use lead_export::deliver::{ObjectMeta, ObjectStore, ObjectStoreError};
+use lead_export::deliver::ObjectStore;
 use lead_export::demo::demo_leads;
 use lead_export::error::{FaultKind, TIMEOUT_MESSAGE, UNAVAILABLE_MESSAGE};
-use lead_export::filters::CompiledFilter;
 use lead_export::http::{handle, App};
-use lead_export::model::Lead;
-use lead_export::store::{Attributes, LeadStore, MemoryStore, StoreError};
+use lead_export::store::{LeadStore, MemoryStore};
 use serde_json::json;
 use support::*;
 
-/// A store whose every read fails with `kind`.
-struct FailingStore(FaultKind);
-
-impl FailingStore {
-    fn error(&self) -> StoreError {
-        StoreError {
-            kind: self.0,
-            message: "BatchGetItem failed: ProvisionedThroughputExceededException at 10.1.2.3"
-                .into(),
-        }
-    }
-}
-
-#[async_trait]
-impl LeadStore for FailingStore {
-    async fn get_many(
-        &self,
-        _: &OrgId,
-        _: &[String],
-        _: &Attributes,
-    ) -> Result<Vec<Lead>, StoreError> {
-        Err(self.error())
-    }
-    async fn find_range(
-        &self,
-        _: &OrgId,
-        _: &CompiledFilter,
-        _: usize,
-        _: usize,
-        _: &Attributes,
-    ) -> Result<Vec<Lead>, StoreError> {
-        Err(self.error())
-    }
-}
+/// What a failing store logs (never in a body).
+const STORE_FAILURE: &str =
+    "BatchGetItem failed: ProvisionedThroughputExceededException at 10.1.2.3";
 
 /// The demo data, served after `delay`.
-struct SlowStore {
-    inner: Arc<MemoryStore>,
-    delay: Duration,
-}
-
-#[async_trait]
-impl LeadStore for SlowStore {
-    async fn get_many(
-        &self,
-        org: &OrgId,
-        ids: &[String],
-        attributes: &Attributes,
-    ) -> Result<Vec<Lead>, StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.get_many(org, ids, attributes).await
-    }
-    async fn find_range(
-        &self,
-        org: &OrgId,
-        filter: &CompiledFilter,
-        skip: usize,
-        take: usize,
-        attributes: &Attributes,
-    ) -> Result<Vec<Lead>, StoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner
-            .find_range(org, filter, skip, take, attributes)
-            .await
-    }
-}
-
-/// In-memory objects whose part uploads take `delay`, or fail with
-/// `fail` when set; aborts are counted.
-struct SlowParts {
-    inner: MemoryObjects,
-    delay: Duration,
-    fail: Option<FaultKind>,
-    aborts: AtomicUsize,
-}
-
-impl SlowParts {
-    fn new(delay: Duration, fail: Option<FaultKind>) -> Self {
-        SlowParts {
-            inner: MemoryObjects::new(),
-            delay,
-            fail,
-            aborts: AtomicUsize::new(0),
-        }
-    }
-}
-
-#[async_trait]
-impl ObjectStore for SlowParts {
-    async fn create_multipart(
-        &self,
-        key: &str,
-        meta: &ObjectMeta,
-    ) -> Result<String, ObjectStoreError> {
-        self.inner.create_multipart(key, meta).await
-    }
-    async fn upload_part(
-        &self,
-        key: &str,
-        id: &str,
-        n: i32,
-        body: Vec<u8>,
-    ) -> Result<String, ObjectStoreError> {
-        tokio::time::sleep(self.delay).await;
-        if let Some(kind) = self.fail {
-            return Err(ObjectStoreError {
-                kind,
-                message: "UploadPart: SlowDown".into(),
-            });
-        }
-        self.inner.upload_part(key, id, n, body).await
-    }
-    async fn complete(
-        &self,
-        key: &str,
-        id: &str,
-        parts: Vec<(i32, String)>,
-    ) -> Result<(), ObjectStoreError> {
-        self.inner.complete(key, id, parts).await
-    }
-    async fn abort(&self, key: &str, id: &str) -> Result<(), ObjectStoreError> {
-        self.aborts.fetch_add(1, Ordering::SeqCst);
-        self.inner.abort(key, id).await
-    }
-    async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, ObjectStoreError> {
-        self.inner.presign_get(key, ttl).await
+fn slow_store(delay: Duration) -> FakeStore {
+    FakeStore {
+        delay,
+        ..FakeStore::over(small_store())
     }
 }
 
@@ -192,7 +70,7 @@ fn app(store: Arc<dyn LeadStore>, objects: Arc<dyn ObjectStore>, timeout: Durati
 async fn a_transient_store_failure_is_a_503_with_retry_after() {
     let objects = Arc::new(MemoryObjects::new());
     let app = app(
-        Arc::new(FailingStore(FaultKind::Transient)),
+        Arc::new(FakeStore::failing(FaultKind::Transient, STORE_FAILURE)),
         objects.clone(),
         Duration::from_secs(25),
     );
@@ -213,7 +91,7 @@ async fn a_transient_store_failure_is_a_503_with_retry_after() {
 #[tokio::test]
 async fn any_other_store_failure_stays_a_generic_500() {
     let app = app(
-        Arc::new(FailingStore(FaultKind::Other)),
+        Arc::new(FakeStore::failing(FaultKind::Other, STORE_FAILURE)),
         Arc::new(MemoryObjects::new()),
         Duration::from_secs(25),
     );
@@ -227,10 +105,7 @@ async fn any_other_store_failure_stays_a_generic_500() {
 #[tokio::test]
 async fn a_slow_store_is_a_504_two_seconds_before_the_configured_deadline() {
     let objects = Arc::new(MemoryObjects::new());
-    let slow = SlowStore {
-        inner: small_store(),
-        delay: Duration::from_secs(30),
-    };
+    let slow = slow_store(Duration::from_secs(30));
     let timeout = RESPONSE_MARGIN + Duration::from_millis(500);
     let app = app(Arc::new(slow), objects.clone(), timeout);
     for body in [manual(5), bulk()] {
@@ -259,10 +134,7 @@ fn epoch_millis_in(d: Duration) -> u64 {
 
 #[tokio::test]
 async fn the_lambda_context_deadline_wins_over_the_configured_timeout() {
-    let slow = SlowStore {
-        inner: small_store(),
-        delay: Duration::from_secs(30),
-    };
+    let slow = slow_store(Duration::from_secs(30));
     let app = app(
         Arc::new(slow),
         Arc::new(MemoryObjects::new()),
@@ -297,7 +169,7 @@ async fn a_context_without_a_deadline_falls_back_to_the_configured_timeout() {
 
 #[tokio::test]
 async fn a_slow_upload_is_a_504_and_the_upload_is_aborted() {
-    let objects = Arc::new(SlowParts::new(Duration::from_secs(30), None));
+    let objects = Arc::new(FakeObjects::slow(Duration::from_secs(30)));
     // The answer is due after 1.5 s; parts stop 1 s earlier for the abort.
     let timeout = RESPONSE_MARGIN + Duration::from_millis(1500);
     let app = app(small_store(), objects.clone(), timeout);
@@ -311,20 +183,20 @@ async fn a_slow_upload_is_a_504_and_the_upload_is_aborted() {
         elapsed < timeout - RESPONSE_MARGIN,
         "answered after {elapsed:?}"
     );
-    assert_eq!(objects.aborts.load(Ordering::SeqCst), 1, "aborted");
+    assert_eq!(objects.aborts(), 1, "aborted");
     assert_eq!(objects.inner.open_uploads(), 0, "no open upload");
     assert!(objects.inner.keys().is_empty(), "no object");
 }
 
 #[tokio::test]
 async fn a_throttled_upload_is_a_503_and_the_upload_is_aborted() {
-    let objects = Arc::new(SlowParts::new(Duration::ZERO, Some(FaultKind::Transient)));
+    let objects = Arc::new(FakeObjects::failing_from(1, FaultKind::Transient));
     let app = app(small_store(), objects.clone(), Duration::from_secs(25));
     let resp = handle(&app, as_link(&manual(20))).await;
     assert_eq!(resp.status(), 503);
     assert_eq!(header(&resp, "retry-after"), "2");
     assert_eq!(body_json(&resp)["error"]["code"], "SERVICE_UNAVAILABLE");
-    assert_eq!(objects.aborts.load(Ordering::SeqCst), 1);
+    assert_eq!(objects.aborts(), 1);
     assert_eq!(objects.inner.open_uploads(), 0);
     assert!(objects.inner.keys().is_empty());
 }

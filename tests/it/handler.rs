@@ -5,15 +5,14 @@ use crate::support;
 use std::io::Read;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use lead_export::auth::OrgId;
+use lead_export::csv_export::to_csv;
 use lead_export::deliver::memory::MemoryObjects;
 use lead_export::demo::demo_leads;
-use lead_export::fields::Field;
-use lead_export::filters::CompiledFilter;
+use lead_export::error::FaultKind;
+use lead_export::fields::{Field, FieldList};
 use lead_export::http::handle;
-use lead_export::model::Lead;
-use lead_export::store::{Attributes, LeadStore, StoreError};
+use lead_export::request::CsvFormat;
 use serde_json::json;
 use support::*;
 
@@ -148,39 +147,14 @@ async fn documented_errors() {
     assert_eq!(header(&resp, "allow"), "POST");
 }
 
-struct BrokenStore;
-
-#[async_trait]
-impl LeadStore for BrokenStore {
-    async fn get_many(
-        &self,
-        _: &OrgId,
-        _: &[String],
-        _: &Attributes,
-    ) -> Result<Vec<Lead>, StoreError> {
-        Err(StoreError::other(
-            "dynamodb.eu-west-1.amazonaws.com: connection refused",
-        ))
-    }
-    async fn find_range(
-        &self,
-        _: &OrgId,
-        _: &CompiledFilter,
-        _: usize,
-        _: usize,
-        _: &Attributes,
-    ) -> Result<Vec<Lead>, StoreError> {
-        Err(StoreError::other(
-            "dynamodb.eu-west-1.amazonaws.com: connection refused",
-        ))
-    }
-}
-
 #[tokio::test]
 async fn a_store_failure_is_a_generic_500() {
     let app = app_with(
         &config(&[]),
-        Arc::new(BrokenStore),
+        Arc::new(FakeStore::failing(
+            FaultKind::Other,
+            "dynamodb.eu-west-1.amazonaws.com: connection refused",
+        )),
         Arc::new(MemoryObjects::new()),
     );
     let resp = handle(&app, post_as(ORG_A, &manual(&["x".into()]))).await;
@@ -261,7 +235,6 @@ async fn over_the_inline_limit_goes_to_objects_with_a_303() {
     let (meta, bytes) = objects.get(&keys[0]).unwrap();
     assert_eq!(bytes, inline, "the uploaded file is the inline file");
     assert_eq!(meta.content_type, "text/csv; charset=utf-8");
-    assert_eq!(meta.count, 3000);
     assert_eq!(
         meta.content_disposition,
         format!(
@@ -303,10 +276,7 @@ async fn accept_json_always_gets_the_link() {
 
 #[tokio::test]
 async fn an_upload_failure_is_a_500_and_leaves_nothing() {
-    let objects = Arc::new(FailParts {
-        inner: MemoryObjects::new(),
-        from: 1,
-    });
+    let objects = Arc::new(FakeObjects::failing_from(1, FaultKind::Other));
     let app = app_with(
         &config(&[("INLINE_MAX_BYTES", "1000")]),
         demo_store(),
@@ -431,4 +401,102 @@ async fn inline_responses_fit_lambdas_limit_once_serialized() {
 /// The organization's segment of its object keys.
 fn org_part(org: &str) -> String {
     lead_export::http::org_key_part(&OrgId::new(org).unwrap())
+}
+
+/// The CSV of `ids` of org A as the reference rendering writes it.
+fn reference_csv(ids: &[String]) -> Vec<u8> {
+    let by_id: std::collections::HashMap<String, lead_export::model::Lead> = demo_leads(1, 3000)
+        .into_iter()
+        .map(|l| (l.id.clone(), l))
+        .collect();
+    let leads: Vec<_> = ids.iter().map(|id| by_id[id].clone()).collect();
+    let fields = FieldList::from_ids(all_field_ids()).unwrap();
+    to_csv(&fields, &leads, &CsvFormat::default())
+}
+
+#[tokio::test]
+async fn each_lead_is_handed_out_once_and_the_bytes_match_the_reference() {
+    // 600 ids in an order that is not the table's, every field.
+    let ids: Vec<String> = demo_leads(1, 3000)
+        .iter()
+        .rev()
+        .step_by(5)
+        .map(|l| l.id.clone())
+        .collect();
+    let expected = reference_csv(&ids);
+    let mut body = manual(&ids);
+    body["exportFields"] = json!(all_field_ids());
+    // (INLINE_MAX_BYTES, Accept-Encoding, Accept, expected status)
+    let cases = [
+        (None, None, None, 200),
+        (None, Some("gzip"), None, 200),
+        (Some("100000"), None, None, 303),
+        (Some("20000"), Some("gzip"), None, 303),
+        (None, Some("gzip"), Some("application/json"), 200),
+    ];
+    for (limit, encoding, accept, status) in cases {
+        let store = Arc::new(FakeStore::over(demo_store()));
+        let objects = Arc::new(MemoryObjects::new());
+        let vars: Vec<(&str, &str)> = limit.map(|l| ("INLINE_MAX_BYTES", l)).into_iter().collect();
+        let app = app_with(&config(&vars), store.clone(), objects.clone());
+        let mut req = post_as(ORG_A, &body);
+        if let Some(encoding) = encoding {
+            req.headers_mut()
+                .insert("accept-encoding", encoding.parse().unwrap());
+        }
+        if let Some(accept) = accept {
+            req.headers_mut().insert("accept", accept.parse().unwrap());
+        }
+        let resp = handle(&app, req).await;
+        let case = format!("{limit:?} {encoding:?} {accept:?}");
+        assert_eq!(resp.status(), status, "{case}");
+        assert_eq!(header(&resp, "x-export-count"), "600", "{case}");
+        let file = if status == 200 && accept.is_none() {
+            assert!(objects.keys().is_empty(), "{case}: nothing uploaded");
+            let bytes = body_bytes(&resp);
+            if encoding.is_some() {
+                let mut plain = Vec::new();
+                flate2::read::GzDecoder::new(&bytes[..])
+                    .read_to_end(&mut plain)
+                    .unwrap();
+                plain
+            } else {
+                bytes
+            }
+        } else {
+            let keys = objects.keys();
+            assert_eq!(keys.len(), 1, "{case}");
+            objects.get(&keys[0]).unwrap().1
+        };
+        assert!(file == expected, "{case}: the bytes differ from to_csv");
+        let handed = store.handed_out();
+        assert_eq!(handed.len(), 600, "{case}");
+        assert!(
+            handed.values().all(|n| *n == 1),
+            "{case}: a lead handed out twice"
+        );
+    }
+}
+
+#[tokio::test]
+async fn manual_chunks_arriving_last_first_keep_the_requested_order() {
+    let mut ids: Vec<String> = demo_leads(1, 3000)[..450]
+        .iter()
+        .map(|l| l.id.clone())
+        .collect();
+    ids.rotate_left(170);
+    let store = Arc::new(FakeStore {
+        reverse_chunks: true,
+        ..FakeStore::over(demo_store())
+    });
+    let app = app_with(&config(&[]), store.clone(), Arc::new(MemoryObjects::new()));
+    let mut body = manual(&ids);
+    body["exportFields"] = json!(all_field_ids());
+    let resp = handle(&app, post_as(ORG_A, &body)).await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        body_bytes(&resp) == reference_csv(&ids),
+        "order or bytes differ"
+    );
+    assert!(store.handed_out().values().all(|n| *n == 1));
 }

@@ -2,18 +2,26 @@
 //! stores, tokens, and API Gateway events.
 #![allow(dead_code)]
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::TryStreamExt;
 use lambda_http::{Body, Request, Response};
-use lead_export::auth::{sign_hs256, Authenticator};
+use lead_export::auth::{sign_hs256, Authenticator, OrgId};
 use lead_export::config::Config;
 use lead_export::deliver::memory::MemoryObjects;
 use lead_export::deliver::{inline_limit, ObjectMeta, ObjectStore, ObjectStoreError};
 use lead_export::demo::demo_leads;
+use lead_export::error::FaultKind;
+use lead_export::filters::CompiledFilter;
 use lead_export::http::App;
-use lead_export::store::{LeadStore, MemoryStore};
+use lead_export::model::Lead;
+use lead_export::store::{
+    Attributes, Chunk, Chunks, LeadPages, LeadStore, MemoryStore, StoreError,
+};
 
 /// The secret the event fixtures are signed with.
 pub const DEV_SECRET: &str = "dev-secret-change-me";
@@ -139,15 +147,160 @@ pub fn unique(prefix: &str) -> String {
 
 pub const SECOND: Duration = Duration::from_secs(1);
 
-/// An object store whose part uploads fail from part `from` on; everything
-/// else goes to the wrapped store.
-pub struct FailParts<S> {
+/// The one configurable `LeadStore` fake: the leads of `inner`, each read
+/// waiting `delay` first, failing with `fail` when set, lookups by id
+/// handed out last chunk first with `reverse_chunks`; counts how often
+/// each lead is handed out.
+pub struct FakeStore {
+    pub inner: Arc<MemoryStore>,
+    pub delay: Duration,
+    pub fail: Option<(FaultKind, String)>,
+    pub reverse_chunks: bool,
+    pub handed: Mutex<HashMap<String, usize>>,
+}
+
+impl FakeStore {
+    /// The leads of `inner`, served at once.
+    pub fn over(inner: Arc<MemoryStore>) -> Self {
+        FakeStore {
+            inner,
+            delay: Duration::ZERO,
+            fail: None,
+            reverse_chunks: false,
+            handed: Mutex::default(),
+        }
+    }
+
+    /// A store whose every read fails with `kind` and `message`.
+    pub fn failing(kind: FaultKind, message: &str) -> Self {
+        FakeStore {
+            fail: Some((kind, message.to_string())),
+            ..FakeStore::over(Arc::new(MemoryStore::new()))
+        }
+    }
+
+    /// How often each lead id was handed out.
+    pub fn handed_out(&self) -> HashMap<String, usize> {
+        self.handed.lock().unwrap().clone()
+    }
+
+    fn hand_out(&self, leads: &[Lead]) {
+        let mut handed = self.handed.lock().unwrap();
+        for lead in leads {
+            *handed.entry(lead.id.clone()).or_default() += 1;
+        }
+    }
+
+    async fn before_a_read(&self) -> Result<(), StoreError> {
+        tokio::time::sleep(self.delay).await;
+        match &self.fail {
+            Some((kind, message)) => Err(StoreError {
+                kind: *kind,
+                message: message.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl LeadStore for FakeStore {
+    fn get_many<'a>(
+        &'a self,
+        org: &'a OrgId,
+        ids: &'a [String],
+        attributes: &'a Attributes,
+    ) -> Chunks<'a> {
+        Box::pin(async_stream::try_stream! {
+            self.before_a_read().await?;
+            let mut chunks = self.inner.get_many(org, ids, attributes);
+            if self.reverse_chunks {
+                let all: Vec<Chunk> = chunks.try_collect().await?;
+                for chunk in all.into_iter().rev() {
+                    self.hand_out(&chunk.leads);
+                    yield chunk;
+                }
+            } else {
+                while let Some(chunk) = chunks.try_next().await? {
+                    self.hand_out(&chunk.leads);
+                    yield chunk;
+                }
+            }
+        })
+    }
+
+    fn find_range<'a>(
+        &'a self,
+        org: &'a OrgId,
+        filter: &'a CompiledFilter,
+        skip: usize,
+        take: usize,
+        attributes: &'a Attributes,
+    ) -> LeadPages<'a> {
+        Box::pin(async_stream::try_stream! {
+            self.before_a_read().await?;
+            let mut pages = self.inner.find_range(org, filter, skip, take, attributes);
+            while let Some(page) = pages.try_next().await? {
+                self.hand_out(&page);
+                yield page;
+            }
+        })
+    }
+}
+
+/// The one configurable `ObjectStore` fake: in-memory objects whose part
+/// uploads wait `delay`, and fail with `fail` from part `.0` on; records
+/// the sizes of the parts handed to it and counts aborts.
+pub struct FakeObjects<S = MemoryObjects> {
     pub inner: S,
-    pub from: i32,
+    pub delay: Duration,
+    pub fail: Option<(i32, FaultKind)>,
+    pub aborts: AtomicUsize,
+    pub part_sizes: Mutex<Vec<usize>>,
+}
+
+impl<S> FakeObjects<S> {
+    /// `inner`, parts uploaded at once, nothing failing.
+    pub fn wrapping(inner: S) -> Self {
+        FakeObjects {
+            inner,
+            delay: Duration::ZERO,
+            fail: None,
+            aborts: AtomicUsize::new(0),
+            part_sizes: Mutex::default(),
+        }
+    }
+
+    /// Aborted uploads.
+    pub fn aborts(&self) -> usize {
+        self.aborts.load(Ordering::SeqCst)
+    }
+}
+
+impl FakeObjects {
+    /// In-memory objects, parts uploaded at once, nothing failing.
+    pub fn new() -> Self {
+        FakeObjects::wrapping(MemoryObjects::new())
+    }
+
+    /// Part uploads fail with `kind` from part `from` on.
+    pub fn failing_from(from: i32, kind: FaultKind) -> Self {
+        FakeObjects {
+            fail: Some((from, kind)),
+            ..FakeObjects::new()
+        }
+    }
+
+    /// Part uploads take `delay`.
+    pub fn slow(delay: Duration) -> Self {
+        FakeObjects {
+            delay,
+            ..FakeObjects::new()
+        }
+    }
 }
 
 #[async_trait]
-impl<S: ObjectStore> ObjectStore for FailParts<S> {
+impl<S: ObjectStore> ObjectStore for FakeObjects<S> {
     async fn create_multipart(
         &self,
         key: &str,
@@ -162,11 +315,16 @@ impl<S: ObjectStore> ObjectStore for FailParts<S> {
         n: i32,
         body: Vec<u8>,
     ) -> Result<String, ObjectStoreError> {
-        if n >= self.from {
-            return Err(ObjectStoreError::other(format!(
-                "injected failure of part {n}: connection reset"
-            )));
+        tokio::time::sleep(self.delay).await;
+        if let Some((from, kind)) = self.fail {
+            if n >= from {
+                return Err(ObjectStoreError {
+                    kind,
+                    message: format!("injected failure of part {n}: SlowDown"),
+                });
+            }
         }
+        self.part_sizes.lock().unwrap().push(body.len());
         self.inner.upload_part(key, id, n, body).await
     }
     async fn complete(
@@ -178,6 +336,7 @@ impl<S: ObjectStore> ObjectStore for FailParts<S> {
         self.inner.complete(key, id, parts).await
     }
     async fn abort(&self, key: &str, id: &str) -> Result<(), ObjectStoreError> {
+        self.aborts.fetch_add(1, Ordering::SeqCst);
         self.inner.abort(key, id).await
     }
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, ObjectStoreError> {
