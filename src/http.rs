@@ -14,7 +14,7 @@ use crate::deliver::{self, ObjectMeta, ObjectStore};
 use crate::error::{ExportError, RETRY_AFTER_SECONDS};
 use crate::fields::FieldList;
 use crate::model::Lead;
-use crate::request::{self, CsvFormat};
+use crate::request::{self, CsvFormat, ExportRequest, FileType};
 use crate::resolve::resolve;
 use crate::store::LeadStore;
 
@@ -112,6 +112,7 @@ async fn export(
     }
     let org = app.auth.authenticate(header(req, "authorization"))?;
     let request = request::parse(req.body().as_ref())?;
+    let file_type = file_type(&request, header(req, "accept").unwrap_or(""))?;
     let fields = request.fields.ok_or(ExportError::NoValidFields)?;
     let attributes = fields.lead_attributes();
     let read = async {
@@ -127,11 +128,15 @@ async fn export(
     }
     tracing::info!(org = %org, count = leads.len(), "selection resolved");
     let now = OffsetDateTime::now_utc();
+    let accept = header(req, "accept").unwrap_or("");
+    if file_type == FileType::Xlsx {
+        let json_link = wants_json_link(accept);
+        return export_xlsx(app, &org, deadline, &fields, &leads, now, json_link).await;
+    }
     let file = ExportFile {
         filename: filename(now),
         count: leads.len(),
     };
-    let accept = header(req, "accept").unwrap_or("");
     if wants_json_link(accept) {
         let link = upload(
             app,
@@ -196,8 +201,12 @@ impl ExportFile {
     }
 
     fn headers(&self) -> Vec<(&'static str, String)> {
+        self.headers_of(CSV_CONTENT_TYPE)
+    }
+
+    fn headers_of(&self, content_type: &str) -> Vec<(&'static str, String)> {
         vec![
-            ("content-type", CSV_CONTENT_TYPE.into()),
+            ("content-type", content_type.into()),
             ("content-disposition", self.content_disposition()),
             ("x-export-count", self.count.to_string()),
             ("cache-control", "no-store".into()),
@@ -241,13 +250,80 @@ async fn upload(
         deadline,
     )
     .await?;
-    let url = app.objects.presign_get(&key, app.url_ttl).await?;
-    tracing::info!(key = %key, count = file.count, "export uploaded");
+    presigned_link(app, &key, file.count, now).await
+}
+
+/// The presigned GET link of the uploaded `key`.
+async fn presigned_link(
+    app: &App,
+    key: &str,
+    count: usize,
+    now: OffsetDateTime,
+) -> Result<Link, ExportError> {
+    let url = app.objects.presign_get(key, app.url_ttl).await?;
+    tracing::info!(key = %key, count, "export uploaded");
     let expires_at = now + app.url_ttl;
     Ok(Link {
         url,
         expires_at: expires_at.replace_nanosecond(0).unwrap_or(expires_at),
     })
+}
+
+/// An XLSX export, rendered once in memory (`xlsx::to_xlsx`): inline as a
+/// binary (base64) body when that fits the response budget, else uploaded
+/// to S3 (`deliver::upload_bytes`) and answered with the 303, or the JSON
+/// link when asked for. Not gzip-encoded: the workbook is a zip already.
+/// Kept apart so that issue 9's one-pass sink can take it over.
+async fn export_xlsx(
+    app: &App,
+    org: &OrgId,
+    deadline: &Deadline,
+    fields: &FieldList,
+    leads: &[Lead],
+    now: OffsetDateTime,
+    json_link: bool,
+) -> Result<Response<Body>, ExportError> {
+    use crate::xlsx::{to_xlsx, XLSX_CONTENT_TYPE};
+    let bytes = to_xlsx(fields, leads)?;
+    let file = ExportFile {
+        filename: file_name(now, "xlsx"),
+        count: leads.len(),
+    };
+    let headers = file.headers_of(XLSX_CONTENT_TYPE);
+    let budget = app.inline_limit.saturating_sub(deliver::envelope_bytes(
+        headers.iter().map(|(k, v)| (*k, v.as_str())),
+    ));
+    if !json_link && deliver::base64_len(bytes.len()) <= budget {
+        let mut builder = Response::builder().status(200);
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
+        return builder
+            .body(Body::Binary(bytes))
+            .map_err(ExportError::internal);
+    }
+    let key = object_key_with_ext(org, now, &uuid::Uuid::new_v4().to_string(), "xlsx");
+    let meta = ObjectMeta {
+        content_type: XLSX_CONTENT_TYPE.into(),
+        content_disposition: file.content_disposition(),
+        count: file.count,
+    };
+    deliver::upload_bytes(
+        app.objects.as_ref(),
+        &key,
+        &meta,
+        &bytes,
+        PART_SIZE,
+        deadline,
+    )
+    .await?;
+    let link = presigned_link(app, &key, file.count, now).await?;
+    let status = if json_link {
+        http::StatusCode::OK
+    } else {
+        http::StatusCode::SEE_OTHER
+    };
+    Ok(link_response(status, &file, &link))
 }
 
 fn link_response(status: http::StatusCode, file: &ExportFile, link: &Link) -> Response<Body> {
@@ -277,9 +353,14 @@ fn link_response(status: http::StatusCode, file: &ExportFile, link: &Link) -> Re
 
 /// `lance-prospects-YYYY-MM-DD.csv`, by the UTC date.
 pub fn filename(now: OffsetDateTime) -> String {
+    file_name(now, "csv")
+}
+
+/// `lance-prospects-YYYY-MM-DD.<ext>`, by the UTC date.
+pub fn file_name(now: OffsetDateTime, ext: &str) -> String {
     let d = now.date();
     format!(
-        "lance-prospects-{:04}-{:02}-{:02}.csv",
+        "lance-prospects-{:04}-{:02}-{:02}.{ext}",
         d.year(),
         u8::from(d.month()),
         d.day()
@@ -289,9 +370,14 @@ pub fn filename(now: OffsetDateTime) -> String {
 /// `exports/<org>/<yyyy>/<mm>/<dd>/<uuid>.csv`, where `<org>` is
 /// [`org_key_part`]: distinct organizations never share a prefix.
 pub fn object_key(org: &OrgId, now: OffsetDateTime, id: &str) -> String {
+    object_key_with_ext(org, now, id, "csv")
+}
+
+/// [`object_key`] ending in `.<ext>`.
+pub fn object_key_with_ext(org: &OrgId, now: OffsetDateTime, id: &str, ext: &str) -> String {
     let d = now.date();
     format!(
-        "exports/{}/{:04}/{:02}/{:02}/{id}.csv",
+        "exports/{}/{:04}/{:02}/{:02}/{id}.{ext}",
         org_key_part(org),
         d.year(),
         u8::from(d.month()),
@@ -331,6 +417,34 @@ fn accepted(header: &str) -> impl Iterator<Item = String> + '_ {
 /// `Accept-Encoding` allows gzip (or anything, with `*`).
 pub fn accepts_gzip(accept_encoding: &str) -> bool {
     accepted(accept_encoding).any(|e| e == "gzip" || e == "*")
+}
+
+/// `Accept` names the XLSX media type and not `text/csv`.
+pub fn accepts_xlsx(accept: &str) -> bool {
+    let ranges: Vec<String> = accepted(accept).collect();
+    ranges.iter().any(|r| r == crate::xlsx::XLSX_CONTENT_TYPE)
+        && !ranges.iter().any(|r| r == "text/csv")
+}
+
+/// The file type of an export: the body's `format.type` when it gives one
+/// (the body wins over `Accept`); otherwise XLSX when `Accept` names the
+/// XLSX media type and not `text/csv` ([`accepts_xlsx`]); otherwise CSV.
+/// An XLSX export with a CSV-only option (`bom`, `delimiter`,
+/// `lineEnding`) set to a non-default value is a `VALIDATION_ERROR`.
+pub fn file_type(request: &ExportRequest, accept: &str) -> Result<FileType, ExportError> {
+    let chosen = match request.file_type {
+        Some(t) => t,
+        None if accepts_xlsx(accept) => FileType::Xlsx,
+        None => FileType::Csv,
+    };
+    if chosen == FileType::Xlsx {
+        if let Some(key) = request.format.csv_only_option() {
+            return Err(ExportError::Validation(format!(
+                "format.{key}: applies to CSV only, and this export is xlsx"
+            )));
+        }
+    }
+    Ok(chosen)
 }
 
 /// The client asks for the JSON link rather than the file: `Accept` names
