@@ -471,6 +471,12 @@ mod tests {
         assert!(!wants_json_link("text/csv, application/json"));
         assert!(!wants_json_link("*/*"));
         assert!(!wants_json_link("application/json;q=0"));
+        let xlsx = crate::xlsx::XLSX_CONTENT_TYPE;
+        assert!(accepts_xlsx(xlsx));
+        assert!(accepts_xlsx(&format!("application/json, {xlsx};q=0.9")));
+        assert!(!accepts_xlsx(&format!("{xlsx};q=0")));
+        assert!(!accepts_xlsx(&format!("text/csv, {xlsx}")));
+        assert!(!accepts_xlsx("*/*"));
     }
 
     #[test]
