@@ -1,12 +1,14 @@
 //! Writing the CSV: a header row of labels, then a row per lead; RFC 4180
-//! quoting (the `csv` crate), CRLF line ends, UTF-8; the formula guard.
+//! quoting (the `csv` crate), UTF-8; the formula guard. The defaults (no
+//! BOM, `,`, CRLF) are the reference's dialect; `format` may ask for a BOM,
+//! `;` or tab, and LF.
 
 use std::borrow::Cow;
 use std::io::Write;
 
 use crate::fields::FieldList;
 use crate::model::Lead;
-use crate::request::CsvFormat;
+use crate::request::{CsvFormat, LineEnding};
 
 /// The cell as a spreadsheet may safely open it: a leading `'` when, after
 /// any leading ASCII spaces, the cell starts with `=`, `@`, tab, CR or LF, or
@@ -38,13 +40,26 @@ pub fn escape_formula(cell: &str) -> Cow<'_, str> {
     }
 }
 
-/// A CSV writer with the export's dialect: RFC 4180 quoting where needed,
-/// CRLF line ends.
-pub fn writer<W: Write>(out: W) -> csv::Writer<W> {
-    csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
+/// The UTF-8 byte order mark written first with `format.bom`.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A CSV writer with the export's dialect: RFC 4180 quoting where needed
+/// (a cell holding the delimiter, `"`, CR or LF is quoted), `format`'s
+/// delimiter and line ending; with `format.bom`, the BOM is written to
+/// `out` first.
+pub fn writer<W: Write>(mut out: W, format: &CsvFormat) -> std::io::Result<csv::Writer<W>> {
+    if format.bom {
+        out.write_all(BOM)?;
+    }
+    let terminator = match format.line_ending {
+        LineEnding::CrLf => csv::Terminator::CRLF,
+        LineEnding::Lf => csv::Terminator::Any(b'\n'),
+    };
+    Ok(csv::WriterBuilder::new()
+        .delimiter(format.delimiter.byte())
+        .terminator(terminator)
         .quote_style(csv::QuoteStyle::Necessary)
-        .from_writer(out)
+        .from_writer(out))
 }
 
 /// Writes the header row of `fields`.
@@ -84,10 +99,16 @@ pub struct RowWriter<'f> {
 
 impl<'f> RowWriter<'f> {
     /// A writer of `fields` with `format`.
+    /// With `format.bom`, the BOM comes out with the header's bytes.
     pub fn new(fields: &'f FieldList, format: &'f CsvFormat) -> Self {
         let out = SharedBuf::default();
+        let w = match writer(out.clone(), format) {
+            Ok(w) => w,
+            // Writing the BOM into a `Vec` cannot fail.
+            Err(_) => unreachable!("an in-memory buffer refused a write"),
+        };
         RowWriter {
-            w: writer(out.clone()),
+            w,
             out,
             row: Vec::new(),
             fields,
@@ -147,7 +168,7 @@ pub fn write_csv<W: Write>(
     leads: &[Lead],
     format: &CsvFormat,
 ) -> csv::Result<W> {
-    let mut w = writer(out);
+    let mut w = writer(out, format)?;
     write_header(&mut w, fields)?;
     for lead in leads {
         write_row(&mut w, fields, lead, format)?;
@@ -300,6 +321,7 @@ mod tests {
         );
         let off = CsvFormat {
             escape_formulas: false,
+            ..CsvFormat::default()
         };
         let off = String::from_utf8(to_csv(&fields, &[lead], &off));
         assert_eq!(
@@ -344,7 +366,7 @@ mod tests {
                 [Field::JobTitle, Field::City, Field::Country, Field::Emails].map(Field::id),
             )
             .unwrap();
-            let format = CsvFormat { escape_formulas: escape };
+            let format = CsvFormat { escape_formulas: escape, ..CsvFormat::default() };
             let bytes = to_csv(&fields, std::slice::from_ref(&lead), &format);
             let mut reader = csv::ReaderBuilder::new()
                 .has_headers(true)

@@ -736,7 +736,10 @@ proptest! {
         escape_formulas in any::<bool>(),
     ) {
         let fields = FieldList::from_ids(ids).unwrap_or_else(FieldList::defaults);
-        let format = CsvFormat { escape_formulas };
+        let format = CsvFormat {
+            escape_formulas,
+            ..CsvFormat::default()
+        };
         let bytes = to_csv(&fields, &leads, &format);
         prop_assert!(bytes.ends_with(b"\r\n"));
         let rows: Vec<Vec<String>> = csv::ReaderBuilder::new()

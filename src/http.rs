@@ -16,7 +16,7 @@ use crate::deadline::Deadline;
 use crate::deliver::{self, Delivered, Encoding, Inline, ObjectMeta, ObjectStore, Sink, Target};
 use crate::error::{ExportError, RETRY_AFTER_SECONDS};
 use crate::fields::FieldList;
-use crate::request::{self, CsvFormat, Selection};
+use crate::request::{self, CsvFormat, ExportRequest, FileType, Selection};
 use crate::resolve::resolve;
 use crate::store::{LeadPages, LeadStore};
 
@@ -114,29 +114,38 @@ async fn export(
     }
     let org = app.auth.authenticate(header(req, "authorization"))?;
     let request = request::parse(req.body().as_ref())?;
+    let file_type = file_type(&request, header(req, "accept").unwrap_or(""))?;
     let fields = request.fields.ok_or(ExportError::NoValidFields)?;
     let attributes = fields.lead_attributes();
     let now = OffsetDateTime::now_utc();
-    let filename = filename(now);
+    let kind = FileKind::of(file_type);
+    let filename = file_name(now, kind.ext);
     let link = wants_json_link(header(req, "accept").unwrap_or(""));
-    let gzip = !link && accepts_gzip(header(req, "accept-encoding").unwrap_or(""));
+    // A workbook is a zip already: never gzip-encoded.
+    let gzip = !link
+        && file_type == FileType::Csv
+        && accepts_gzip(header(req, "accept-encoding").unwrap_or(""));
     // The count is known at the end: the budget holds its longest value.
     let most = most_leads(&request.selection);
     let inline = (!link).then(|| {
-        let headers = file_headers(&filename, most, gzip);
+        let headers = file_headers(kind, &filename, most, gzip);
         Inline {
             budget: app.inline_limit.saturating_sub(deliver::envelope_bytes(
                 headers.iter().map(|(k, v)| (*k, v.as_str())),
             )),
-            encoding: if gzip { Encoding::Gzip } else { Encoding::Text },
+            encoding: match (file_type, gzip) {
+                (FileType::Xlsx, _) => Encoding::Binary,
+                (FileType::Csv, true) => Encoding::Gzip,
+                (FileType::Csv, false) => Encoding::Text,
+            },
         }
     });
-    let key = object_key(&org, now, &uuid::Uuid::new_v4().to_string());
+    let key = object_key_with_ext(&org, now, &uuid::Uuid::new_v4().to_string(), kind.ext);
     let mut sink = Sink::new(Target {
         objects: app.objects.as_ref(),
         key: key.clone(),
         meta: ObjectMeta {
-            content_type: CSV_CONTENT_TYPE.into(),
+            content_type: kind.content_type.into(),
             content_disposition: content_disposition(&filename),
         },
         inline,
@@ -145,7 +154,10 @@ async fn export(
     });
     let leads = resolve(app.store.as_ref(), &org, &request.selection, &attributes);
     let result = async {
-        let count = render_csv(&mut sink, leads, &fields, &request.format).await?;
+        let count = match file_type {
+            FileType::Csv => render_csv(&mut sink, leads, &fields, &request.format).await?,
+            FileType::Xlsx => render_xlsx(&mut sink, leads, &fields).await?,
+        };
         if count == 0 {
             return Err(ExportError::NoData);
         }
@@ -162,13 +174,13 @@ async fn export(
     };
     match delivered {
         Delivered::Inline(bytes) => {
-            let body = if gzip {
+            let body = if gzip || file_type == FileType::Xlsx {
                 Body::Binary(bytes)
             } else {
                 Body::Text(String::from_utf8(bytes).map_err(ExportError::internal)?)
             };
             let mut builder = Response::builder().status(200);
-            for (name, value) in file_headers(&filename, count, gzip) {
+            for (name, value) in file_headers(kind, &filename, count, gzip) {
                 builder = builder.header(name, value);
             }
             Ok(builder.body(body).map_err(ExportError::internal)?)
@@ -219,6 +231,24 @@ pub async fn render_csv(
     }
 }
 
+/// Renders the workbook of `leads` (rust_xlsxwriter builds it in memory,
+/// so the leads are collected first) and writes it into `sink`; returns the
+/// number of rows. Nothing is written for an empty selection.
+pub async fn render_xlsx(
+    sink: &mut Sink<'_>,
+    leads: LeadPages<'_>,
+    fields: &FieldList,
+) -> Result<usize, ExportError> {
+    let collect = leads.map_err(ExportError::from).try_concat();
+    let leads: Vec<crate::model::Lead> = sink.alongside("reading the leads", collect).await?;
+    if leads.is_empty() {
+        return Ok(0);
+    }
+    let bytes = crate::xlsx::to_xlsx(fields, &leads)?;
+    sink.write(&bytes).await?;
+    Ok(leads.len())
+}
+
 /// The most leads `selection` can export.
 fn most_leads(selection: &Selection) -> usize {
     match selection {
@@ -231,10 +261,37 @@ fn content_disposition(filename: &str) -> String {
     format!("attachment; filename=\"{filename}\"")
 }
 
+/// The content type and file extension of an export.
+#[derive(Clone, Copy)]
+struct FileKind {
+    content_type: &'static str,
+    ext: &'static str,
+}
+
+impl FileKind {
+    fn of(file_type: FileType) -> Self {
+        match file_type {
+            FileType::Csv => FileKind {
+                content_type: CSV_CONTENT_TYPE,
+                ext: "csv",
+            },
+            FileType::Xlsx => FileKind {
+                content_type: crate::xlsx::XLSX_CONTENT_TYPE,
+                ext: "xlsx",
+            },
+        }
+    }
+}
+
 /// The headers of an inline file of `count` leads.
-fn file_headers(filename: &str, count: usize, gzip: bool) -> Vec<(&'static str, String)> {
+fn file_headers(
+    kind: FileKind,
+    filename: &str,
+    count: usize,
+    gzip: bool,
+) -> Vec<(&'static str, String)> {
     let mut headers = vec![
-        ("content-type", CSV_CONTENT_TYPE.into()),
+        ("content-type", kind.content_type.into()),
         ("content-disposition", content_disposition(filename)),
         ("x-export-count", count.to_string()),
         ("cache-control", "no-store".into()),
@@ -281,9 +338,14 @@ fn link_response(status: http::StatusCode, link: &Link) -> Response<Body> {
 
 /// `lance-prospects-YYYY-MM-DD.csv`, by the UTC date.
 pub fn filename(now: OffsetDateTime) -> String {
+    file_name(now, "csv")
+}
+
+/// `lance-prospects-YYYY-MM-DD.<ext>`, by the UTC date.
+pub fn file_name(now: OffsetDateTime, ext: &str) -> String {
     let d = now.date();
     format!(
-        "lance-prospects-{:04}-{:02}-{:02}.csv",
+        "lance-prospects-{:04}-{:02}-{:02}.{ext}",
         d.year(),
         u8::from(d.month()),
         d.day()
@@ -293,9 +355,14 @@ pub fn filename(now: OffsetDateTime) -> String {
 /// `exports/<org>/<yyyy>/<mm>/<dd>/<uuid>.csv`, where `<org>` is
 /// [`org_key_part`]: distinct organizations never share a prefix.
 pub fn object_key(org: &OrgId, now: OffsetDateTime, id: &str) -> String {
+    object_key_with_ext(org, now, id, "csv")
+}
+
+/// [`object_key`] ending in `.<ext>`.
+pub fn object_key_with_ext(org: &OrgId, now: OffsetDateTime, id: &str, ext: &str) -> String {
     let d = now.date();
     format!(
-        "exports/{}/{:04}/{:02}/{:02}/{id}.csv",
+        "exports/{}/{:04}/{:02}/{:02}/{id}.{ext}",
         org_key_part(org),
         d.year(),
         u8::from(d.month()),
@@ -337,6 +404,34 @@ pub fn accepts_gzip(accept_encoding: &str) -> bool {
     accepted(accept_encoding).any(|e| e == "gzip" || e == "*")
 }
 
+/// `Accept` names the XLSX media type and not `text/csv`.
+pub fn accepts_xlsx(accept: &str) -> bool {
+    let ranges: Vec<String> = accepted(accept).collect();
+    ranges.iter().any(|r| r == crate::xlsx::XLSX_CONTENT_TYPE)
+        && !ranges.iter().any(|r| r == "text/csv")
+}
+
+/// The file type of an export: the body's `format.type` when it gives one
+/// (the body wins over `Accept`); otherwise XLSX when `Accept` names the
+/// XLSX media type and not `text/csv` ([`accepts_xlsx`]); otherwise CSV.
+/// An XLSX export with a CSV-only option (`bom`, `delimiter`,
+/// `lineEnding`) set to a non-default value is a `VALIDATION_ERROR`.
+pub fn file_type(request: &ExportRequest, accept: &str) -> Result<FileType, ExportError> {
+    let chosen = match request.file_type {
+        Some(t) => t,
+        None if accepts_xlsx(accept) => FileType::Xlsx,
+        None => FileType::Csv,
+    };
+    if chosen == FileType::Xlsx {
+        if let Some(key) = request.format.csv_only_option() {
+            return Err(ExportError::Validation(format!(
+                "format.{key}: applies to CSV only, and this export is xlsx"
+            )));
+        }
+    }
+    Ok(chosen)
+}
+
 /// The client asks for the JSON link rather than the file: `Accept` names
 /// `application/json` and not `text/csv`.
 pub fn wants_json_link(accept: &str) -> bool {
@@ -361,6 +456,12 @@ mod tests {
         assert!(!wants_json_link("text/csv, application/json"));
         assert!(!wants_json_link("*/*"));
         assert!(!wants_json_link("application/json;q=0"));
+        let xlsx = crate::xlsx::XLSX_CONTENT_TYPE;
+        assert!(accepts_xlsx(xlsx));
+        assert!(accepts_xlsx(&format!("application/json, {xlsx};q=0.9")));
+        assert!(!accepts_xlsx(&format!("{xlsx};q=0")));
+        assert!(!accepts_xlsx(&format!("text/csv, {xlsx}")));
+        assert!(!accepts_xlsx("*/*"));
     }
 
     #[test]

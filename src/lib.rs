@@ -19,6 +19,7 @@ pub mod model;
 pub mod request;
 pub mod resolve;
 pub mod store;
+pub mod xlsx;
 
 /// Sets up `tracing` once: JSON lines for CloudWatch, level from `RUST_LOG`
 /// (default `info`).

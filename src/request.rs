@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ExportError;
 use crate::fields::FieldList;
+use crate::filters::clip;
 use crate::filters::{self, CompiledFilter};
 
 /// Largest accepted request body (1 MiB); larger gets a 413.
@@ -28,27 +29,111 @@ pub struct ExportRequest {
     pub fields: Option<FieldList>,
     /// How the file is written (`format`).
     pub format: CsvFormat,
+    /// `format.type`, `None` when the body does not say (then `Accept`
+    /// decides, else CSV).
+    pub file_type: Option<FileType>,
+}
+
+/// The file an export is written as: `format.type`, or the `Accept` header
+/// when the body does not say (see `http::file_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileType {
+    /// `"csv"` (the default): `text/csv`, written by `csv_export`.
+    Csv,
+    /// `"xlsx"`: an Excel workbook of text cells, written by `xlsx`.
+    Xlsx,
+}
+
+impl FileType {
+    /// The `format.type` value naming this type.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileType::Csv => "csv",
+            FileType::Xlsx => "xlsx",
+        }
+    }
+}
+
+/// The CSV field separator (`format.delimiter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Delimiter {
+    /// `","` (the default).
+    #[default]
+    Comma,
+    /// `";"`, what Excel expects where the decimal separator is a comma.
+    Semicolon,
+    /// `"\t"` (tab-separated values).
+    Tab,
+}
+
+impl Delimiter {
+    /// The separator byte.
+    pub fn byte(self) -> u8 {
+        match self {
+            Delimiter::Comma => b',',
+            Delimiter::Semicolon => b';',
+            Delimiter::Tab => b'\t',
+        }
+    }
+}
+
+/// The CSV record terminator (`format.lineEnding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LineEnding {
+    /// `"\r\n"` (the default, RFC 4180).
+    #[default]
+    CrLf,
+    /// `"\n"`.
+    Lf,
 }
 
 /// The `format` object: options of the written file. Absent or `null` means
-/// the defaults.
+/// the defaults, which write today's CSV byte for byte. `bom`, `delimiter`
+/// and `lineEnding` shape CSV text only; with an XLSX export a non-default
+/// value of one of them is refused (`http::file_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CsvFormat {
     /// `escapeFormulas` (default `true`): cells a spreadsheet would run as a
-    /// formula get a leading `'` (see `csv_export::escape_formula`).
+    /// formula get a leading `'` (see `csv_export::escape_formula`). XLSX
+    /// cells are text cells, never formulas: an XLSX export writes every
+    /// cell as stored, whatever this says.
     pub escape_formulas: bool,
+    /// `bom` (default `false`): the file starts with a UTF-8 byte order mark
+    /// (`EF BB BF`), so Excel on Windows reads it as UTF-8.
+    pub bom: bool,
+    /// `delimiter` (default `","`).
+    pub delimiter: Delimiter,
+    /// `lineEnding` (default `"\r\n"`).
+    pub line_ending: LineEnding,
 }
 
 impl Default for CsvFormat {
     fn default() -> Self {
         CsvFormat {
             escape_formulas: true,
+            bom: false,
+            delimiter: Delimiter::Comma,
+            line_ending: LineEnding::CrLf,
         }
     }
 }
 
-/// Longest key quoted back in a message about `format`, in characters.
-const MAX_KEY_CHARS: usize = 100;
+impl CsvFormat {
+    /// The first CSV-only option (`bom`, `delimiter`, `lineEnding`) set to
+    /// something other than its default, as its `format.` key.
+    pub fn csv_only_option(&self) -> Option<&'static str> {
+        let d = CsvFormat::default();
+        if self.bom != d.bom {
+            Some("bom")
+        } else if self.delimiter != d.delimiter {
+            Some("delimiter")
+        } else if self.line_ending != d.line_ending {
+            Some("lineEnding")
+        } else {
+            None
+        }
+    }
+}
 
 /// Which leads to export.
 #[derive(Debug, Clone)]
@@ -114,8 +199,8 @@ pub fn parse(body: &[u8]) -> Result<ExportRequest, ExportError> {
         }
         Some(_) => return Err(invalid("exportFields must be an array of strings")),
     };
-    let format = match present(root, "format") {
-        None => CsvFormat::default(),
+    let (format, file_type) = match present(root, "format") {
+        None => (CsvFormat::default(), None),
         Some(Value::Object(f)) => parse_format(f)?,
         Some(_) => return Err(invalid("format must be an object")),
     };
@@ -123,25 +208,76 @@ pub fn parse(body: &[u8]) -> Result<ExportRequest, ExportError> {
         selection,
         fields,
         format,
+        file_type,
     })
 }
 
-fn parse_format(f: &Map<String, Value>) -> Result<CsvFormat, ExportError> {
+/// The `format` object into its options; every key is optional, none may
+/// be `null`, an unknown key or value is refused naming it.
+fn parse_format(f: &Map<String, Value>) -> Result<(CsvFormat, Option<FileType>), ExportError> {
     let mut format = CsvFormat::default();
+    let mut file_type = None;
     for (key, value) in f {
         match key.as_str() {
-            "escapeFormulas" => {
-                format.escape_formulas = value
-                    .as_bool()
-                    .ok_or_else(|| invalid("format.escapeFormulas: expected true or false"))?;
+            "type" => {
+                file_type = Some(one_of(
+                    "type",
+                    value,
+                    &[("csv", FileType::Csv), ("xlsx", FileType::Xlsx)],
+                )?);
             }
-            _ => {
-                let key: String = key.chars().take(MAX_KEY_CHARS).collect();
-                return Err(invalid(format!("format.{key}: unknown key")));
+            "escapeFormulas" => format.escape_formulas = boolean("escapeFormulas", value)?,
+            "bom" => format.bom = boolean("bom", value)?,
+            "delimiter" => {
+                format.delimiter = one_of(
+                    "delimiter",
+                    value,
+                    &[
+                        (",", Delimiter::Comma),
+                        (";", Delimiter::Semicolon),
+                        ("\t", Delimiter::Tab),
+                    ],
+                )?;
             }
+            "lineEnding" => {
+                format.line_ending = one_of(
+                    "lineEnding",
+                    value,
+                    &[("\r\n", LineEnding::CrLf), ("\n", LineEnding::Lf)],
+                )?;
+            }
+            _ => return Err(invalid(format!("format.{}: unknown key", clip(key)))),
         }
     }
-    Ok(format)
+    Ok((format, file_type))
+}
+
+fn boolean(key: &str, value: &Value) -> Result<bool, ExportError> {
+    value
+        .as_bool()
+        .ok_or_else(|| invalid(format!("format.{key}: expected true or false")))
+}
+
+/// The option `choices` names by `value`; anything else is refused with
+/// the choices, as JSON strings (so a tab shows as `"\t"`), and what was
+/// given when it is a string (cut with `clip`).
+fn one_of<T: Copy>(key: &str, value: &Value, choices: &[(&str, T)]) -> Result<T, ExportError> {
+    let given = value.as_str();
+    if let Some(&(_, choice)) = choices.iter().find(|(name, _)| Some(*name) == given) {
+        return Ok(choice);
+    }
+    let expected = choices
+        .iter()
+        .map(|(name, _)| Value::from(*name).to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let got = match given {
+        Some(s) => Value::from(clip(s).into_owned()).to_string(),
+        None => "a value that is not a string".to_string(),
+    };
+    Err(invalid(format!(
+        "format.{key}: expected one of {expected}; got {got}"
+    )))
 }
 
 fn parse_selection(s: &Map<String, Value>) -> Result<Selection, ExportError> {
@@ -416,38 +552,129 @@ mod tests {
         );
     }
 
+    fn format_of(f: Value) -> Result<(CsvFormat, Option<FileType>), ExportError> {
+        parse(
+            json!({"selection": {"mode": "manual", "includedIds": ["a"]}, "format": f})
+                .to_string()
+                .as_bytes(),
+        )
+        .map(|r| (r.format, r.file_type))
+    }
+
+    fn format_message(f: Value) -> String {
+        message(json!({"selection": {"mode": "manual", "includedIds": ["a"]}, "format": f}))
+    }
+
     #[test]
     fn format_defaults_and_switch() {
-        let format = |f: Value| {
-            parse(
-                json!({"selection": {"mode": "manual", "includedIds": ["a"]}, "format": f})
-                    .to_string()
-                    .as_bytes(),
-            )
-            .map(|r| r.format)
-        };
         let on = CsvFormat {
             escape_formulas: true,
+            bom: false,
+            delimiter: Delimiter::Comma,
+            line_ending: LineEnding::CrLf,
         };
         assert_eq!(CsvFormat::default(), on);
-        assert_eq!(format(Value::Null).unwrap(), on);
-        assert_eq!(format(json!({})).unwrap(), on);
-        assert_eq!(format(json!({"escapeFormulas": true})).unwrap(), on);
+        assert_eq!(on.csv_only_option(), None);
+        assert_eq!(format_of(Value::Null).unwrap(), (on, None));
+        assert_eq!(format_of(json!({})).unwrap(), (on, None));
+        assert_eq!(
+            format_of(json!({"escapeFormulas": true})).unwrap(),
+            (on, None)
+        );
         assert!(
-            !format(json!({"escapeFormulas": false}))
+            !format_of(json!({"escapeFormulas": false}))
                 .unwrap()
+                .0
                 .escape_formulas
         );
-        let m = message(
-            json!({"selection": {"mode": "manual", "includedIds": ["a"]},
-            "format": {"é".repeat(120): 1}}),
+    }
+
+    #[test]
+    fn format_options_parse_into_domain_types() {
+        let (f, t) = format_of(json!({"type": "csv", "escapeFormulas": false, "bom": true,
+            "delimiter": ";", "lineEnding": "\n"}))
+        .unwrap();
+        assert_eq!(t, Some(FileType::Csv));
+        assert_eq!(
+            f,
+            CsvFormat {
+                escape_formulas: false,
+                bom: true,
+                delimiter: Delimiter::Semicolon,
+                line_ending: LineEnding::Lf,
+            }
         );
-        assert_eq!(m, format!("format.{}: unknown key", "é".repeat(100)));
-        let m = message(
-            json!({"selection": {"mode": "manual", "includedIds": ["a"]},
-            "format": {"escapeFormulas": "yes"}}),
-        );
-        assert_eq!(m, "format.escapeFormulas: expected true or false");
+        assert_eq!(f.csv_only_option(), Some("bom"));
+        let (f, t) =
+            format_of(json!({"type": "xlsx", "delimiter": "\t", "lineEnding": "\r\n"})).unwrap();
+        assert_eq!(t, Some(FileType::Xlsx));
+        assert_eq!(f.delimiter, Delimiter::Tab);
+        assert_eq!(f.delimiter.byte(), b'\t');
+        assert_eq!(f.line_ending, LineEnding::CrLf);
+        assert_eq!(f.csv_only_option(), Some("delimiter"));
+        let (f, _) = format_of(json!({"delimiter": ",", "lineEnding": "\n"})).unwrap();
+        assert_eq!(f.csv_only_option(), Some("lineEnding"));
+        assert_eq!(FileType::Xlsx.name(), "xlsx");
+    }
+
+    #[test]
+    fn format_errors_name_the_key_and_the_value() {
+        let cases = [
+            (json!([]), "format must be an object".to_string()),
+            (
+                json!({"é".repeat(120): 1}),
+                format!("format.{}…: unknown key", "é".repeat(100)),
+            ),
+            (json!({"Type": "csv"}), "format.Type: unknown key".into()),
+            (
+                json!({"escapeFormulas": "yes"}),
+                "format.escapeFormulas: expected true or false".into(),
+            ),
+            (
+                json!({"bom": 1}),
+                "format.bom: expected true or false".into(),
+            ),
+            (
+                json!({"bom": null}),
+                "format.bom: expected true or false".into(),
+            ),
+            (
+                json!({"type": "XLSX"}),
+                r#"format.type: expected one of "csv", "xlsx"; got "XLSX""#.into(),
+            ),
+            (
+                json!({"type": null}),
+                r#"format.type: expected one of "csv", "xlsx"; got a value that is not a string"#
+                    .into(),
+            ),
+            (
+                json!({"delimiter": "|"}),
+                r#"format.delimiter: expected one of ",", ";", "\t"; got "|""#.into(),
+            ),
+            (
+                json!({"delimiter": "\\t"}),
+                r#"format.delimiter: expected one of ",", ";", "\t"; got "\\t""#.into(),
+            ),
+            (
+                json!({"delimiter": 44}),
+                r#"format.delimiter: expected one of ",", ";", "\t"; got a value that is not a string"#
+                    .into(),
+            ),
+            (
+                json!({"lineEnding": "\r"}),
+                r#"format.lineEnding: expected one of "\r\n", "\n"; got "\r""#.into(),
+            ),
+            (
+                json!({"lineEnding": "x".repeat(300)}),
+                format!(
+                    r#"format.lineEnding: expected one of "\r\n", "\n"; got "{}…""#,
+                    "x".repeat(100)
+                ),
+            ),
+        ];
+        for (f, expected) in cases {
+            assert_eq!(format_message(f.clone()), expected, "format {f}");
+        }
     }
 
     #[test]

@@ -942,4 +942,55 @@ mod tests {
         assert_eq!(store.creates.load(Ordering::SeqCst), 0);
         assert_eq!(store.inner.open_uploads(), 0);
     }
+
+    #[tokio::test]
+    async fn uploaded_bytes_come_back_whole_in_parts_of_at_least_5_mib() {
+        let bytes: Vec<u8> = (0..MIN_PART_SIZE * 2 + 123)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let store = Failing::default();
+        let deadline = later();
+        let mut to = target(&store, None, &deadline);
+        to.key = "k.xlsx".into();
+        to.part_size = 0;
+        assert_eq!(
+            deliver_bytes(to, &bytes).await.unwrap(),
+            Delivered::Uploaded
+        );
+        let sizes = store.part_sizes.lock().unwrap().clone();
+        assert_eq!(sizes, [MIN_PART_SIZE, MIN_PART_SIZE, 123]);
+        let (stored_meta, stored) = store.inner.get("k.xlsx").unwrap();
+        assert_eq!(stored_meta, meta());
+        assert_eq!(stored, bytes);
+    }
+
+    #[tokio::test]
+    async fn a_failed_byte_upload_is_aborted() {
+        let bytes = vec![7u8; MIN_PART_SIZE + 1];
+        for (store, status) in [
+            (
+                Failing {
+                    fail_part: Some(2),
+                    ..Failing::default()
+                },
+                500,
+            ),
+            (
+                Failing {
+                    fail_complete: true,
+                    ..Failing::default()
+                },
+                503,
+            ),
+        ] {
+            let deadline = later();
+            let mut to = target(&store, None, &deadline);
+            to.key = "k".into();
+            to.part_size = 0;
+            let err = deliver_bytes(to, &bytes).await.unwrap_err();
+            assert_eq!(err.status().as_u16(), status, "{err}");
+            assert_eq!(store.inner.open_uploads(), 0, "upload left open");
+            assert!(store.inner.keys().is_empty(), "object left behind");
+        }
+    }
 }

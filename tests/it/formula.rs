@@ -214,7 +214,7 @@ async fn format_validation_messages_name_the_key() {
         ),
         (
             json!({ long.clone(): true }),
-            format!("format.{}: unknown key", &long[..100]),
+            format!("format.{}…: unknown key", &long[..100]),
         ),
         (
             json!({"escapeFormulas": "false"}),

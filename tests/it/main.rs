@@ -5,6 +5,7 @@
 mod support;
 
 mod auth;
+mod csv_options;
 mod efficiency;
 mod events;
 mod faults;
@@ -16,3 +17,4 @@ mod moto;
 mod runtime_loop;
 mod spec;
 mod template;
+mod xlsx;

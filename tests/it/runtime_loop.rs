@@ -592,6 +592,42 @@ async fn every_fixture_through_the_lambda_runtime_loop() {
         assert_eq!(gunzip(&resp.body), plain[&rest], "{fixture}");
     }
 
+    // XLSX: a base64-encoded workbook whose cells are the CSV's.
+    for (fixture, rest) in [
+        ("rest-manual-export.json", true),
+        ("http-manual-export.json", false),
+    ] {
+        let mut event = signed(fixture, &token);
+        let mut body = event_body(&event);
+        body["format"] = json!({"type": "xlsx"});
+        event["body"] = json!(body.to_string());
+        event["isBase64Encoded"] = json!(false);
+        let resp = Answer::read(fixture, &lambda.invoke("xlsx", &event).await, rest);
+        assert_eq!(resp.status, 200, "{fixture}");
+        assert!(resp.base64, "{fixture}: a workbook is base64-encoded");
+        assert_eq!(
+            resp.header("content-type"),
+            lead_export::xlsx::XLSX_CONTENT_TYPE
+        );
+        assert_eq!(
+            resp.header("content-disposition"),
+            format!(
+                "attachment; filename=\"{}\"",
+                today.replace(".csv", ".xlsx")
+            )
+        );
+        assert_eq!(resp.header("x-export-count"), "2");
+        use calamine::Reader;
+        let mut book: calamine::Xlsx<_> =
+            calamine::Xlsx::new(std::io::Cursor::new(resp.body.clone())).unwrap();
+        let range = book.worksheet_range("Prospects").unwrap();
+        let cells: Vec<Vec<String>> = range
+            .rows()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect();
+        assert_eq!(cells, csv_rows(&plain[&rest]), "{fixture}");
+    }
+
     // Over INLINE_MAX_BYTES: 303 to a presigned S3 URL serving the file.
     let mut event = signed("http-manual-export.json", &token);
     let fields: Vec<&str> = Field::ALL.iter().map(|f| f.id()).collect();
