@@ -8,12 +8,14 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 use time::OffsetDateTime;
 
+use crate::audit::Audit;
 use crate::auth::{Authenticator, OrgId};
 use crate::deadline::{Deadline, FINISH_RESERVE};
 use crate::deliver::{self, ObjectMeta, ObjectStore};
 use crate::error::{ExportError, RETRY_AFTER_SECONDS};
 use crate::fields::FieldList;
 use crate::model::Lead;
+use crate::observe::{self, Destination, MetricsSink, Outcome};
 use crate::request::{self, CsvFormat};
 use crate::resolve::resolve;
 use crate::store::LeadStore;
@@ -39,38 +41,44 @@ pub struct App {
     /// The invocation's timeout when the request carries no Lambda context
     /// (the local server: `EXPORT_TIMEOUT_SECONDS`).
     pub timeout: Duration,
+    /// Where each request's audit record goes (fail closed, see
+    /// [`crate::audit::settle`]).
+    pub audit: Audit,
+    /// Where each export's EMF metrics line goes (stdout in Lambda).
+    pub metrics: Arc<dyn MetricsSink>,
 }
 
 /// Serves one request; never fails: every error is a response. The answer
 /// is due 2 s before the invocation's deadline: the Lambda context's, or
-/// `app.timeout` from now without one.
+/// `app.timeout` from now without one. An authenticated request's audit
+/// record is written before the answer goes out (a served export whose
+/// record fails becomes a 503); then one log line, and one EMF line per
+/// served export.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let started = Instant::now();
+    let at = OffsetDateTime::now_utc();
     let deadline = request_deadline(app, &req);
-    match export(app, &req, &deadline).await {
-        Ok(resp) => {
-            tracing::info!(
-                status = resp.status().as_u16(),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "export served"
-            );
-            resp
-        }
-        Err(err) => {
-            let status = err.status();
-            if status.is_server_error() {
-                tracing::error!(
-                    status = status.as_u16(),
-                    error = %err,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "export failed"
-                );
-            } else {
-                tracing::info!(status = status.as_u16(), error = %err, "export refused");
-            }
-            error_response(&err)
-        }
+    let request_id = observe::request_id(&req);
+    let mut outcome = Outcome::default();
+    let (result, dynamo) = observe::counting(export(app, &req, &deadline, &mut outcome)).await;
+    let (result, audit) =
+        crate::audit::settle(&app.audit, &deadline, &outcome, &request_id, at, result).await;
+    let (status, code) = observe::status_and_code(&result);
+    let report = observe::Report {
+        request_id: &request_id,
+        outcome: &outcome,
+        status,
+        code: &code,
+        error: result.as_ref().err().map(ToString::to_string),
+        duration: started.elapsed(),
+        dynamo,
+        audit,
+    };
+    observe::log_request(&report);
+    if let Some(line) = observe::emf_line(&report, OffsetDateTime::now_utc()) {
+        app.metrics.emit(&line);
     }
+    result.unwrap_or_else(|err| error_response(&err))
 }
 
 /// The deadline of `req`: the Lambda context's when it has one, otherwise
@@ -102,17 +110,29 @@ pub fn error_response(err: &ExportError) -> Response<Body> {
         .expect("static headers are valid")
 }
 
+/// The export itself; `outcome` records what it did as it goes (who, which
+/// selection, how many leads, where), for the audit trail and the metrics.
 async fn export(
     app: &App,
     req: &Request,
     deadline: &Deadline,
+    outcome: &mut Outcome,
 ) -> Result<Response<Body>, ExportError> {
     if req.method() != http::Method::POST {
         return Err(ExportError::MethodNotAllowed(req.method().to_string()));
     }
-    let org = app.auth.authenticate(header(req, "authorization"))?;
+    let caller = app.auth.authenticate_caller(header(req, "authorization"))?;
+    let org = caller.org.clone();
+    outcome.caller = Some(caller);
+    outcome.selection_hash = crate::audit::selection_hash(req.body().as_ref());
     let request = request::parse(req.body().as_ref())?;
+    outcome.mode = Some(match request.selection {
+        request::Selection::Manual { .. } => "manual",
+        request::Selection::Bulk(_) => "bulk",
+    });
+    outcome.format = Some("csv");
     let fields = request.fields.ok_or(ExportError::NoValidFields)?;
+    outcome.fields = fields.fields().iter().map(|f| f.id()).collect();
     let attributes = fields.lead_attributes();
     let read = async {
         resolve(app.store.as_ref(), &org, &request.selection, &attributes)
@@ -125,7 +145,8 @@ async fn export(
     if leads.is_empty() {
         return Err(ExportError::NoData);
     }
-    tracing::info!(org = %org, count = leads.len(), "selection resolved");
+    outcome.count = Some(leads.len());
+    tracing::debug!(count = leads.len(), "selection resolved");
     let now = OffsetDateTime::now_utc();
     let file = ExportFile {
         filename: filename(now),
@@ -144,6 +165,7 @@ async fn export(
             deadline,
         )
         .await?;
+        (outcome.bytes, outcome.destination) = (Some(link.bytes), Some(link.destination.clone()));
         return Ok(link_response(http::StatusCode::OK, &file, &link));
     }
     let gzip = accepts_gzip(header(req, "accept-encoding").unwrap_or(""));
@@ -162,6 +184,8 @@ async fn export(
     };
     match inline {
         Some(body) => {
+            (outcome.bytes, outcome.destination) =
+                (Some(observe::body_len(&body)), Some(Destination::Inline));
             let mut builder = Response::builder().status(200);
             for (name, value) in headers {
                 builder = builder.header(name, value);
@@ -180,6 +204,8 @@ async fn export(
                 deadline,
             )
             .await?;
+            (outcome.bytes, outcome.destination) =
+                (Some(link.bytes), Some(link.destination.clone()));
             Ok(link_response(http::StatusCode::SEE_OTHER, &file, &link))
         }
     }
@@ -209,6 +235,10 @@ impl ExportFile {
 struct Link {
     url: String,
     expires_at: OffsetDateTime,
+    /// Bytes uploaded.
+    bytes: u64,
+    /// The S3 key.
+    destination: Destination,
 }
 
 // One argument per independent input; the one-pass rendering planned in
@@ -230,23 +260,19 @@ async fn upload(
         content_disposition: file.content_disposition(),
         count: file.count,
     };
+    let objects = observe::CountingObjects::new(app.objects.as_ref());
     deliver::upload_csv(
-        app.objects.as_ref(),
-        &key,
-        &meta,
-        fields,
-        leads,
-        format,
-        PART_SIZE,
-        deadline,
+        &objects, &key, &meta, fields, leads, format, PART_SIZE, deadline,
     )
     .await?;
     let url = app.objects.presign_get(&key, app.url_ttl).await?;
-    tracing::info!(key = %key, count = file.count, "export uploaded");
+    tracing::debug!(key = %key, count = file.count, "export uploaded");
     let expires_at = now + app.url_ttl;
     Ok(Link {
         url,
         expires_at: expires_at.replace_nanosecond(0).unwrap_or(expires_at),
+        bytes: objects.bytes(),
+        destination: Destination::S3 { key },
     })
 }
 

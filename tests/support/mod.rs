@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lambda_http::{Body, Request, Response};
+use lead_export::audit::{Audit, MemoryAuditLog};
 use lead_export::auth::{sign_hs256, Authenticator};
 use lead_export::config::Config;
 use lead_export::deliver::memory::MemoryObjects;
 use lead_export::deliver::{inline_limit, ObjectMeta, ObjectStore, ObjectStoreError};
 use lead_export::demo::demo_leads;
 use lead_export::http::App;
+use lead_export::observe::MemoryMetrics;
 use lead_export::store::{LeadStore, MemoryStore};
 
 /// The secret the event fixtures are signed with.
@@ -48,6 +50,11 @@ pub fn app_with(config: &Config, store: Arc<dyn LeadStore>, objects: Arc<dyn Obj
         inline_limit: inline_limit(config.inline_max_bytes),
         url_ttl: config.export_url_ttl,
         timeout: config.export_timeout,
+        audit: Audit {
+            log: Arc::new(MemoryAuditLog::new()),
+            retention_days: config.audit_retention_days,
+        },
+        metrics: Arc::new(MemoryMetrics::new()),
     }
 }
 
