@@ -1,5 +1,5 @@
 # The two commands a new user needs: `make run` and `make test`.
-.PHONY: run test import token lint fmt venv build bench spreadsheet-check load fuzz
+.PHONY: run test import audit token lint fmt venv build bench spreadsheet-check load fuzz
 
 run:            ## serve the endpoint locally on moto with demo data
 	scripts/run-local.sh
@@ -11,6 +11,11 @@ import:         ## make import ORG=<org> FILE=<leads.jsonl>
 	@test -n "$(ORG)" -a -n "$(FILE)" || { echo "usage: make import ORG=<org> FILE=<leads.jsonl>"; exit 2; }
 	@if [ -n "$$AWS_ENDPOINT_URL" ]; then . scripts/local-env.sh; fi; \
 	cargo run --quiet --bin import-leads -- "$(ORG)" "$(FILE)"
+
+audit:          ## make audit ORG=<org> [LIMIT=20]: the most recent audit records, newest first
+	@test -n "$(ORG)" || { echo "usage: make audit ORG=<org> [LIMIT=20]"; exit 2; }
+	@if [ -n "$$AWS_ENDPOINT_URL" ]; then . scripts/local-env.sh; fi; \
+	cargo run --quiet --bin audit-log -- "$(ORG)" $(LIMIT)
 
 token:          ## make token ORG=<org>: an HS256 dev token signed with JWT_SECRET
 	@test -n "$(ORG)" || { echo "usage: make token ORG=<org>"; exit 2; }

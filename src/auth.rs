@@ -33,6 +33,20 @@ impl std::fmt::Display for OrgId {
     }
 }
 
+/// Who made a request: the organization and, for the audit trail, the
+/// token's `sub` claim (absent when the token has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The organization, as [`Authenticator::authenticate`] returns it.
+    pub org: OrgId,
+    /// The `sub` claim when it is a non-empty string, cut to
+    /// [`MAX_SUB_BYTES`].
+    pub user: Option<String>,
+}
+
+/// Longest `sub` kept for the audit trail, in bytes.
+pub const MAX_SUB_BYTES: usize = 1024;
+
 /// Verifies tokens with the configured algorithm and key.
 #[derive(Clone)]
 pub struct Authenticator {
@@ -77,6 +91,12 @@ impl Authenticator {
 
     /// Verifies the `Authorization` header value and returns the organization.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<OrgId, ExportError> {
+        self.authenticate_caller(authorization).map(|c| c.org)
+    }
+
+    /// Verifies the `Authorization` header value and returns the caller: the
+    /// organization (as [`Self::authenticate`]) and the `sub` claim.
+    pub fn authenticate_caller(&self, authorization: Option<&str>) -> Result<Caller, ExportError> {
         let token = bearer_token(authorization)?;
         let jwks_key;
         let key = match &self.config.key {
@@ -89,7 +109,7 @@ impl Authenticator {
         };
         let data = decode::<Map<String, Value>>(token, key, &self.validation)
             .map_err(|e| unauthorized(&describe(&e)))?;
-        match data.claims.get(&self.config.org_claim) {
+        let org = match data.claims.get(&self.config.org_claim) {
             Some(Value::String(org)) => OrgId::new(org.clone()).ok_or_else(|| {
                 ExportError::Forbidden("The token's organization is empty or too long".into())
             }),
@@ -97,7 +117,12 @@ impl Authenticator {
                 "The token carries no organization ({} claim)",
                 self.config.org_claim
             ))),
-        }
+        }?;
+        let user = match data.claims.get("sub") {
+            Some(Value::String(sub)) if !sub.is_empty() => Some(cut(sub, MAX_SUB_BYTES)),
+            _ => None,
+        };
+        Ok(Caller { org, user })
     }
 
     fn jwks_key(
@@ -125,6 +150,15 @@ impl Authenticator {
         }
         DecodingKey::from_jwk(jwk).map_err(|_| unauthorized("the kid's key is unusable"))
     }
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn cut(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
 }
 
 /// A 401 whose `reason` goes to the log only (the client sees
@@ -198,4 +232,57 @@ pub fn sign_hs256(
         &claims,
         &jsonwebtoken::EncodingKey::from_secret(secret),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn authenticator() -> Authenticator {
+        let config = Config::from_lookup(|k| (k == "JWT_SECRET").then(|| "s".repeat(32))).unwrap();
+        Authenticator::new(config.jwt)
+    }
+
+    fn signed(claims: Value) -> String {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret("s".repeat(32).as_bytes()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_caller_carries_the_sub_claim() {
+        let auth = authenticator();
+        let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 60;
+        let token = signed(serde_json::json!({"sub": "user-7", "org_id": "org-1", "exp": exp}));
+        let caller = auth
+            .authenticate_caller(Some(&format!("Bearer {token}")))
+            .unwrap();
+        assert_eq!(caller.org.as_str(), "org-1");
+        assert_eq!(caller.user.as_deref(), Some("user-7"));
+        for sub in [Value::Null, Value::from(""), Value::from(42)] {
+            let token = signed(serde_json::json!({"sub": sub, "org_id": "org-1", "exp": exp}));
+            let caller = auth
+                .authenticate_caller(Some(&format!("Bearer {token}")))
+                .unwrap();
+            assert_eq!(caller.user, None, "{sub:?}");
+        }
+        let long = "é".repeat(600);
+        let token = signed(serde_json::json!({"sub": long, "org_id": "org-1", "exp": exp}));
+        let user = auth
+            .authenticate_caller(Some(&format!("Bearer {token}")))
+            .unwrap()
+            .user
+            .unwrap();
+        assert_eq!(user.len(), MAX_SUB_BYTES);
+        assert!(long.starts_with(&user));
+        let token = signed(serde_json::json!({"sub": "u", "exp": exp}));
+        assert!(matches!(
+            auth.authenticate_caller(Some(&format!("Bearer {token}"))),
+            Err(ExportError::Forbidden(_))
+        ));
+    }
 }

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_types::retry::RetryConfig;
 
+use crate::audit::{Audit, DynamoAuditLog};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::deliver::{inline_limit, s3::S3Objects};
@@ -106,12 +107,28 @@ pub async fn app(config: &Config) -> App {
         inline_limit: inline_limit(config.inline_max_bytes),
         url_ttl: config.export_url_ttl,
         timeout: config.export_timeout,
+        audit: Audit {
+            log: Arc::new(DynamoAuditLog::new(dynamodb(&sdk), &config.audit_table)),
+            retention_days: config.audit_retention_days,
+        },
+        metrics: Arc::new(crate::observe::StdoutMetrics),
     }
 }
 
 /// Creates the leads table (on-demand; `orgId` / `leadId` keys) if it is
 /// missing, and waits until it is active. For local runs and tests.
 pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), String> {
+    ensure_keyed_table(client, table, "orgId", "leadId").await
+}
+
+/// Creates an on-demand table keyed by the string attributes `hash` and
+/// `range` if it is missing, and waits until it is active.
+async fn ensure_keyed_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    hash: &str,
+    range: &str,
+) -> Result<(), String> {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
         TableStatus,
@@ -141,10 +158,10 @@ pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
             .create_table()
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("orgId")?)
-            .attribute_definitions(attr("leadId")?)
-            .key_schema(key("orgId", KeyType::Hash)?)
-            .key_schema(key("leadId", KeyType::Range)?)
+            .attribute_definitions(attr(hash)?)
+            .attribute_definitions(attr(range)?)
+            .key_schema(key(hash, KeyType::Hash)?)
+            .key_schema(key(range, KeyType::Range)?)
             .send()
             .await
             .map_err(|e| {
@@ -172,6 +189,45 @@ pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     Err(format!("table {table} did not become active"))
+}
+
+/// Creates the audit table (on-demand; `orgId` / `sk` keys, TTL on
+/// `expiresAt`) if it is missing, and waits until it is active. For local
+/// runs and tests; `template.yaml` declares it for a deployment.
+pub async fn ensure_audit_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<(), String> {
+    use crate::audit::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+    ensure_keyed_table(client, table, PARTITION_KEY, SORT_KEY).await?;
+    let current = client
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .ok()
+        .and_then(|out| out.time_to_live_description)
+        .and_then(|d| d.attribute_name);
+    if current.as_deref() != Some(TTL_ATTRIBUTE) {
+        let ttl = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+            .attribute_name(TTL_ATTRIBUTE)
+            .enabled(true)
+            .build()
+            .map_err(|e| e.to_string())?;
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "UpdateTimeToLive {table}: {}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                )
+            })?;
+    }
+    Ok(())
 }
 
 /// Creates the exports bucket if it is missing. For local runs and tests.

@@ -22,6 +22,12 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// The largest `JWT_LEEWAY_SECONDS`: clock skew, not a token lifetime extension.
 pub const MAX_LEEWAY_SECONDS: u64 = 300;
 
+/// The default `AUDIT_RETENTION_DAYS`: a little over a year.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 400;
+
+/// The largest `AUDIT_RETENTION_DAYS` (10 years).
+pub const MAX_AUDIT_RETENTION_DAYS: u32 = 3650;
+
 /// Everything the function reads from its environment.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -40,6 +46,11 @@ pub struct Config {
     /// `EXPORT_TIMEOUT_SECONDS` (default 25, 1..=900): the invocation's
     /// timeout where no Lambda context gives a deadline (the local server).
     pub export_timeout: Duration,
+    /// `AUDIT_TABLE` (default `export-audit`): the audit trail's table.
+    pub audit_table: String,
+    /// `AUDIT_RETENTION_DAYS` (default 400, 1..=3650): how long an audit
+    /// record is kept (its TTL).
+    pub audit_retention_days: u32,
 }
 
 /// How tokens are verified. The algorithm comes from here, never from a token.
@@ -134,6 +145,15 @@ impl Config {
                 "EXPORT_TIMEOUT_SECONDS must be between 1 and {MAX_EXPORT_TIMEOUT_SECONDS}, got {timeout}"
             )));
         }
+        let retention = match get("AUDIT_RETENTION_DAYS") {
+            Some(v) => parse_number::<u32>("AUDIT_RETENTION_DAYS", &v)?,
+            None => DEFAULT_AUDIT_RETENTION_DAYS,
+        };
+        if retention == 0 || retention > MAX_AUDIT_RETENTION_DAYS {
+            return Err(ConfigError(format!(
+                "AUDIT_RETENTION_DAYS must be between 1 and {MAX_AUDIT_RETENTION_DAYS}, got {retention}"
+            )));
+        }
         Ok(Config {
             leads_table: get("LEADS_TABLE").unwrap_or_else(|| "leads".into()),
             exports_bucket: get("EXPORTS_BUCKET").unwrap_or_else(|| "lead-exports".into()),
@@ -142,6 +162,8 @@ impl Config {
             inline_max_bytes,
             export_url_ttl: Duration::from_secs(ttl),
             export_timeout: Duration::from_secs(timeout),
+            audit_table: get("AUDIT_TABLE").unwrap_or_else(|| "export-audit".into()),
+            audit_retention_days: retention,
         })
     }
 }
@@ -419,6 +441,34 @@ mod tests {
             assert_eq!(c.jwt.issuer.as_deref(), Some("https://idp.example"));
             assert_eq!(c.jwt.audience.as_deref(), Some("lead-export"));
         }
+    }
+
+    #[test]
+    fn audit_settings_have_defaults_and_bounds() {
+        let secret = ("JWT_SECRET", "a");
+        let c = config(&[secret]).unwrap();
+        assert_eq!(c.audit_table, "export-audit");
+        assert_eq!(c.audit_retention_days, 400);
+        let c = config(&[
+            secret,
+            ("AUDIT_TABLE", "audit-prod"),
+            ("AUDIT_RETENTION_DAYS", "30"),
+        ])
+        .unwrap();
+        assert_eq!(c.audit_table, "audit-prod");
+        assert_eq!(c.audit_retention_days, 30);
+        for bad in ["0", "3651", "-1", "1.5", "a year"] {
+            let e = config(&[secret, ("AUDIT_RETENTION_DAYS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("AUDIT_RETENTION_DAYS"), "{bad}: {e}");
+        }
+        assert_eq!(
+            config(&[secret, ("AUDIT_RETENTION_DAYS", "3650")])
+                .unwrap()
+                .audit_retention_days,
+            3650
+        );
     }
 
     #[test]

@@ -10,12 +10,14 @@ use time::OffsetDateTime;
 
 use futures::{TryFutureExt, TryStreamExt};
 
+use crate::audit::Audit;
 use crate::auth::{Authenticator, OrgId};
 use crate::csv_export;
 use crate::deadline::Deadline;
 use crate::deliver::{self, Delivered, Encoding, Inline, ObjectMeta, ObjectStore, Sink, Target};
 use crate::error::{ExportError, RETRY_AFTER_SECONDS};
 use crate::fields::FieldList;
+use crate::observe::{self, Destination, MetricsSink, Outcome};
 use crate::request::{self, CsvFormat, ExportRequest, FileType, Selection};
 use crate::resolve::resolve;
 use crate::store::{LeadPages, LeadStore};
@@ -41,38 +43,44 @@ pub struct App {
     /// The invocation's timeout when the request carries no Lambda context
     /// (the local server: `EXPORT_TIMEOUT_SECONDS`).
     pub timeout: Duration,
+    /// Where each request's audit record goes (fail closed, see
+    /// [`crate::audit::settle`]).
+    pub audit: Audit,
+    /// Where each export's EMF metrics line goes (stdout in Lambda).
+    pub metrics: Arc<dyn MetricsSink>,
 }
 
 /// Serves one request; never fails: every error is a response. The answer
 /// is due 2 s before the invocation's deadline: the Lambda context's, or
-/// `app.timeout` from now without one.
+/// `app.timeout` from now without one. An authenticated request's audit
+/// record is written before the answer goes out (a served export whose
+/// record fails becomes a 503); then one log line, and one EMF line per
+/// served export.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let started = Instant::now();
+    let at = OffsetDateTime::now_utc();
     let deadline = request_deadline(app, &req);
-    match export(app, &req, &deadline).await {
-        Ok(resp) => {
-            tracing::info!(
-                status = resp.status().as_u16(),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "export served"
-            );
-            resp
-        }
-        Err(err) => {
-            let status = err.status();
-            if status.is_server_error() {
-                tracing::error!(
-                    status = status.as_u16(),
-                    error = %err,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "export failed"
-                );
-            } else {
-                tracing::info!(status = status.as_u16(), error = %err, "export refused");
-            }
-            error_response(&err)
-        }
+    let request_id = observe::request_id(&req);
+    let mut outcome = Outcome::default();
+    let (result, dynamo) = observe::counting(export(app, &req, &deadline, &mut outcome)).await;
+    let (result, audit) =
+        crate::audit::settle(&app.audit, &deadline, &outcome, &request_id, at, result).await;
+    let (status, code) = observe::status_and_code(&result);
+    let report = observe::Report {
+        request_id: &request_id,
+        outcome: &outcome,
+        status,
+        code: &code,
+        error: result.as_ref().err().map(ToString::to_string),
+        duration: started.elapsed(),
+        dynamo,
+        audit,
+    };
+    observe::log_request(&report);
+    if let Some(line) = observe::emf_line(&report, OffsetDateTime::now_utc()) {
+        app.metrics.emit(&line);
     }
+    result.unwrap_or_else(|err| error_response(&err))
 }
 
 /// The deadline of `req`: the Lambda context's when it has one, otherwise
@@ -104,18 +112,33 @@ pub fn error_response(err: &ExportError) -> Response<Body> {
         .expect("static headers are valid")
 }
 
+/// The export itself; `outcome` records what it did as it goes (who, which
+/// selection, how many leads, where), for the audit trail and the metrics.
 async fn export(
     app: &App,
     req: &Request,
     deadline: &Deadline,
+    outcome: &mut Outcome,
 ) -> Result<Response<Body>, ExportError> {
     if req.method() != http::Method::POST {
         return Err(ExportError::MethodNotAllowed(req.method().to_string()));
     }
-    let org = app.auth.authenticate(header(req, "authorization"))?;
+    let caller = app.auth.authenticate_caller(header(req, "authorization"))?;
+    let org = caller.org.clone();
+    outcome.caller = Some(caller);
+    outcome.selection_hash = crate::audit::selection_hash(req.body().as_ref());
     let request = request::parse(req.body().as_ref())?;
+    outcome.mode = Some(match request.selection {
+        Selection::Manual { .. } => "manual",
+        Selection::Bulk(_) => "bulk",
+    });
     let file_type = file_type(&request, header(req, "accept").unwrap_or(""))?;
+    outcome.format = Some(match file_type {
+        FileType::Csv => "csv",
+        FileType::Xlsx => "xlsx",
+    });
     let fields = request.fields.ok_or(ExportError::NoValidFields)?;
+    outcome.fields = fields.fields().iter().map(|f| f.id()).collect();
     let attributes = fields.lead_attributes();
     let now = OffsetDateTime::now_utc();
     let kind = FileKind::of(file_type);
@@ -141,8 +164,9 @@ async fn export(
         }
     });
     let key = object_key_with_ext(&org, now, &uuid::Uuid::new_v4().to_string(), kind.ext);
+    let objects = observe::CountingObjects::new(app.objects.as_ref());
     let mut sink = Sink::new(Target {
-        objects: app.objects.as_ref(),
+        objects: &objects,
         key: key.clone(),
         meta: ObjectMeta {
             content_type: kind.content_type.into(),
@@ -161,7 +185,7 @@ async fn export(
         if count == 0 {
             return Err(ExportError::NoData);
         }
-        tracing::info!(org = %org, count, "selection written");
+        tracing::debug!(count, "selection written");
         Ok((count, sink.finish().await?))
     }
     .await;
@@ -172,8 +196,12 @@ async fn export(
             return Err(err);
         }
     };
+    drop(sink);
+    outcome.count = Some(count);
     match delivered {
         Delivered::Inline(bytes) => {
+            outcome.bytes = Some(bytes.len() as u64);
+            outcome.destination = Some(Destination::Inline);
             let body = if gzip || file_type == FileType::Xlsx {
                 Body::Binary(bytes)
             } else {
@@ -186,8 +214,10 @@ async fn export(
             Ok(builder.body(body).map_err(ExportError::internal)?)
         }
         Delivered::Uploaded => {
+            outcome.bytes = Some(objects.bytes());
             let url = app.objects.presign_get(&key, app.url_ttl).await?;
-            tracing::info!(key = %key, count, "export uploaded");
+            tracing::debug!(key = %key, count, "export uploaded");
+            outcome.destination = Some(Destination::S3 { key: key.clone() });
             let expires_at = now + app.url_ttl;
             let link_info = Link {
                 url,

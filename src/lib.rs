@@ -1,6 +1,7 @@
 //! Exports an organization's saved leads to CSV: the
 //! `POST /api/v1/operations/export` Lambda. See the README for the design.
 
+pub mod audit;
 pub mod auth;
 pub mod aws;
 pub mod config;
@@ -16,6 +17,7 @@ mod fuzz;
 pub mod http;
 pub mod import;
 pub mod model;
+pub mod observe;
 pub mod request;
 pub mod resolve;
 pub mod store;

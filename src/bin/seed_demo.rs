@@ -1,4 +1,4 @@
-//! Creates the table and the bucket if missing and, unless `SEED=none`,
+//! Creates the leads and audit tables and the bucket if missing and, unless `SEED=none`,
 //! seeds deterministic demo leads in two organizations: `SEED_LEADS`
 //! (default 3000) in `org-demo-a` and a third of that in `org-demo-b`.
 //!
@@ -96,13 +96,16 @@ async fn main() {
     aws::ensure_table(&dynamo, &config.leads_table)
         .await
         .unwrap_or_else(|e| fail(1, e));
+    aws::ensure_audit_table(&dynamo, &config.audit_table)
+        .await
+        .unwrap_or_else(|e| fail(1, e));
     aws::ensure_bucket(&aws::s3(&sdk, &config), &config.exports_bucket)
         .await
         .unwrap_or_else(|e| fail(1, e));
     if seed_none() {
         println!(
-            "table {} and bucket {} ready; SEED=none, nothing seeded",
-            config.leads_table, config.exports_bucket
+            "tables {} and {} and bucket {} ready; SEED=none, nothing seeded",
+            config.leads_table, config.audit_table, config.exports_bucket
         );
         return;
     }

@@ -159,6 +159,10 @@ impl DynamoStore {
                 .set_limit(limit);
             async move {
                 let out = request.send().await.map_err(sdk_error("Query"))?;
+                crate::observe::dynamo_call(
+                    out.count().max(0) as u64,
+                    out.scanned_count().max(0) as u64,
+                );
                 Ok(Page {
                     count: out.count().max(0) as u64,
                     scanned_count: out.scanned_count().max(0) as u64,
@@ -252,6 +256,7 @@ impl DynamoStore {
                     .as_mut()
                     .and_then(|r| r.remove(table))
                     .unwrap_or_default();
+                crate::observe::dynamo_call(items.len() as u64, items.len() as u64);
                 let unprocessed = out
                     .unprocessed_keys
                     .as_mut()

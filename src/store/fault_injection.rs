@@ -367,6 +367,11 @@ fn app(store: DynamoStore, timeout: Duration) -> crate::http::App {
         inline_limit: crate::deliver::inline_limit(None),
         url_ttl: Duration::from_secs(60),
         timeout,
+        audit: crate::audit::Audit {
+            log: Arc::new(crate::audit::MemoryAuditLog::new()),
+            retention_days: 400,
+        },
+        metrics: Arc::new(crate::observe::MemoryMetrics::new()),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod audit;
 mod auth;
 mod csv_options;
 mod efficiency;
@@ -14,6 +15,7 @@ mod handler;
 mod hostile;
 mod make_run;
 mod moto;
+mod observe;
 mod runtime_loop;
 mod spec;
 mod template;

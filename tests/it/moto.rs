@@ -29,10 +29,12 @@ impl Env {
         let endpoint = moto_endpoint();
         let table = unique("leads");
         let bucket = unique("exports");
+        let audit = unique("audit");
         let mut vars = vec![
             ("AWS_ENDPOINT_URL", endpoint.as_str()),
             ("LEADS_TABLE", table.as_str()),
             ("EXPORTS_BUCKET", bucket.as_str()),
+            ("AUDIT_TABLE", audit.as_str()),
             // moto on a shared machine reads thousands of items slower than
             // the default 25 s invocation; these tests are not about the deadline.
             ("EXPORT_TIMEOUT_SECONDS", "900"),
@@ -41,6 +43,9 @@ impl Env {
         let config = config(&vars);
         let sdk = aws::sdk_config(&config).await;
         aws::ensure_table(&aws::dynamodb(&sdk), &config.leads_table)
+            .await
+            .unwrap();
+        aws::ensure_audit_table(&aws::dynamodb(&sdk), &config.audit_table)
             .await
             .unwrap();
         aws::ensure_bucket(&aws::s3(&sdk, &config), &config.exports_bucket)

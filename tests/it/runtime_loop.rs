@@ -402,6 +402,7 @@ async fn every_fixture_through_the_lambda_runtime_loop() {
     let endpoint = moto_endpoint();
     // Data: org A's first demo leads, and org B's leads the fixtures name.
     let (table, bucket) = (unique("rt-leads"), unique("rt-exports"));
+    let audit = unique("rt-audit");
     let cfg = config(&[
         ("AWS_ENDPOINT_URL", &endpoint),
         ("LEADS_TABLE", &table),
@@ -409,6 +410,9 @@ async fn every_fixture_through_the_lambda_runtime_loop() {
     ]);
     let sdk = aws::sdk_config(&cfg).await;
     aws::ensure_table(&aws::dynamodb(&sdk), &table)
+        .await
+        .unwrap();
+    aws::ensure_audit_table(&aws::dynamodb(&sdk), &audit)
         .await
         .unwrap();
     aws::ensure_bucket(&aws::s3(&sdk, &cfg), &bucket)
@@ -455,6 +459,7 @@ async fn every_fixture_through_the_lambda_runtime_loop() {
         ("AWS_ENDPOINT_URL", &endpoint),
         ("LEADS_TABLE", &table),
         ("EXPORTS_BUCKET", &bucket),
+        ("AUDIT_TABLE", &audit),
         ("JWT_SECRET", &secret),
         ("INLINE_MAX_BYTES", INLINE_MAX_BYTES),
     ])

@@ -1,6 +1,8 @@
 //! The function role in `template.yaml` grants exactly the AWS calls the
 //! Lambda's code makes: the SDK operations called on a client in
-//! `src/store/dynamodb.rs` and `src/deliver/s3.rs`, as IAM actions.
+//! `src/store/dynamodb.rs` (the leads table), `src/audit.rs` (the audit
+//! table) and `src/deliver/s3.rs` (the bucket), as IAM actions, each on its
+//! own resource.
 
 use std::collections::BTreeSet;
 
@@ -54,37 +56,91 @@ fn s3_action(op: &str) -> String {
 /// serves the import tool, which runs with the user's own credentials.
 const NOT_IN_THE_LAMBDA: &[&str] = &["dynamodb:BatchWriteItem"];
 
-/// The actions of the function's inline policy (`Policies:` up to `Events:`).
-fn template_actions(template: &str) -> BTreeSet<String> {
+/// The statements of the function's inline policy (`Policies:` up to
+/// `Events:`): each statement's actions and its `Resource:` line.
+fn template_statements(template: &str) -> Vec<(BTreeSet<String>, String)> {
     let start = template
         .find("      Policies:")
         .expect("the function's Policies");
     let end = start + template[start..].find("      Events:").expect("Events");
     template[start..end]
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("- "))
-        .filter(|a| a.starts_with("dynamodb:") || a.starts_with("s3:"))
-        .map(str::to_string)
+        .split("- Sid:")
+        .skip(1)
+        .map(|statement| {
+            let actions = statement
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("- "))
+                .filter(|a| a.starts_with("dynamodb:") || a.starts_with("s3:"))
+                .map(str::to_string)
+                .collect();
+            let resource = statement
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Resource:"))
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            (actions, resource)
+        })
         .collect()
+}
+
+/// The actions of the function's inline policy, all statements together.
+fn template_actions(template: &str) -> BTreeSet<String> {
+    template_statements(template)
+        .into_iter()
+        .flat_map(|(actions, _)| actions)
+        .collect()
+}
+
+/// The actions granted on `resource` (the statement whose `Resource:` is it).
+fn granted_on(template: &str, resource: &str) -> BTreeSet<String> {
+    let found: Vec<_> = template_statements(template)
+        .into_iter()
+        .filter(|(_, r)| r == resource)
+        .collect();
+    assert_eq!(found.len(), 1, "one statement on {resource}: {found:?}");
+    found.into_iter().next().unwrap().0
 }
 
 #[test]
 fn the_role_grants_exactly_the_calls_the_code_makes() {
     let dynamodb = client_calls(&read("src/store/dynamodb.rs"));
+    let audit = client_calls(&read("src/audit.rs"));
     let s3 = client_calls(&read("src/deliver/s3.rs"));
     assert!(dynamodb.contains("query"), "{dynamodb:?}");
+    assert!(audit.contains("put_item"), "{audit:?}");
     assert!(s3.contains("upload_part"), "{s3:?}");
-    let mut called: BTreeSet<String> = dynamodb
-        .iter()
-        .map(|op| format!("dynamodb:{}", pascal(op)))
-        .chain(s3.iter().map(|op| s3_action(&pascal(op))))
-        .collect();
+    let as_dynamodb = |ops: &BTreeSet<String>| -> BTreeSet<String> {
+        ops.iter()
+            .map(|op| format!("dynamodb:{}", pascal(op)))
+            .collect()
+    };
+    let mut leads = as_dynamodb(&dynamodb);
     for action in NOT_IN_THE_LAMBDA {
-        assert!(called.remove(*action), "{action} is no longer called");
+        assert!(leads.remove(*action), "{action} is no longer called");
     }
-    let granted = template_actions(&read("template.yaml"));
+    let audit = as_dynamodb(&audit);
+    let s3: BTreeSet<String> = s3.iter().map(|op| s3_action(&pascal(op))).collect();
+    let template = read("template.yaml");
     assert_eq!(
-        granted, called,
+        granted_on(&template, "!GetAtt LeadsTable.Arn"),
+        leads,
+        "the leads table: template.yaml vs src/store/dynamodb.rs"
+    );
+    assert_eq!(
+        granted_on(&template, "!GetAtt AuditTable.Arn"),
+        audit,
+        "the audit table: template.yaml vs src/audit.rs"
+    );
+    assert_eq!(
+        granted_on(&template, "!Sub \"${ExportsBucket.Arn}/exports/*\""),
+        s3,
+        "the bucket: template.yaml vs src/deliver/s3.rs"
+    );
+    let called: BTreeSet<String> = leads.into_iter().chain(audit).chain(s3).collect();
+    assert_eq!(
+        template_actions(&template),
+        called,
         "template.yaml's function policy vs the calls in the code"
     );
 }

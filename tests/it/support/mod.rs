@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use lambda_http::{Body, Request, Response};
+use lead_export::audit::{Audit, MemoryAuditLog};
 use lead_export::auth::{sign_hs256, Authenticator, OrgId};
 use lead_export::config::Config;
 use lead_export::deliver::memory::MemoryObjects;
@@ -19,6 +20,7 @@ use lead_export::error::FaultKind;
 use lead_export::filters::CompiledFilter;
 use lead_export::http::App;
 use lead_export::model::Lead;
+use lead_export::observe::MemoryMetrics;
 use lead_export::store::{
     Attributes, Chunk, Chunks, LeadPages, LeadStore, MemoryStore, StoreError,
 };
@@ -56,6 +58,11 @@ pub fn app_with(config: &Config, store: Arc<dyn LeadStore>, objects: Arc<dyn Obj
         inline_limit: inline_limit(config.inline_max_bytes),
         url_ttl: config.export_url_ttl,
         timeout: config.export_timeout,
+        audit: Audit {
+            log: Arc::new(MemoryAuditLog::new()),
+            retention_days: config.audit_retention_days,
+        },
+        metrics: Arc::new(MemoryMetrics::new()),
     }
 }
 
