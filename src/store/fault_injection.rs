@@ -166,30 +166,69 @@ async fn keys_never_processed_end_in_an_error() {
     assert_eq!(fake.calls.lock().unwrap().len(), 8, "max attempts");
 }
 
+/// The attribute names a request's ProjectionExpression names.
+fn projected(body: &Value) -> BTreeSet<String> {
+    let names = &body["ExpressionAttributeNames"];
+    body["ProjectionExpression"]
+        .as_str()
+        .unwrap()
+        .split(", ")
+        .map(|p| names[p].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn compact(id: &str) -> Value {
+    json!({"orgId": {"S": "org-a"}, "leadId": {"S": id}, "s_v": {"N": "1"},
+           "doc": {"S": format!(r#"{{"firstName":"F","lastName":"{id}"}}"#)}})
+}
+
 #[tokio::test]
 async fn an_empty_query_page_with_a_key_is_followed() {
+    // Skimming (keys and s_v): an empty page with a key, then the first
+    // match, where the range starts: read in full from its key.
     let responder: Arc<Responder> = Arc::new(|op, n, body| {
         assert_eq!(op, "Query");
         assert_eq!(body["KeyConditionExpression"], "#pk = :pk");
         assert_eq!(body["ExpressionAttributeValues"][":pk"]["S"], "org-a");
+        let skim = BTreeSet::from(["orgId".to_string(), "leadId".into(), "s_v".into()]);
         match n {
-            1 => (
-                200,
-                json!({"Items": [], "Count": 0, "ScannedCount": 40,
-                "LastEvaluatedKey": {"orgId": {"S": "org-a"}, "leadId": {"S": "k1"}}}),
-            ),
+            1 => {
+                assert_eq!(projected(body), skim);
+                (
+                    200,
+                    json!({"Items": [], "Count": 0, "ScannedCount": 40,
+                    "LastEvaluatedKey": {"orgId": {"S": "org-a"}, "leadId": {"S": "k1"}}}),
+                )
+            }
             2 => {
+                assert_eq!(projected(body), skim);
                 assert_eq!(body["ExclusiveStartKey"]["leadId"]["S"], "k1");
                 (
                     200,
-                    json!({"Items": [item("b"), item("c")], "Count": 2, "ScannedCount": 2,
+                    json!({"Items": [
+                        {"orgId": {"S": "org-a"}, "leadId": {"S": "b"}, "s_v": {"N": "1"}},
+                        {"orgId": {"S": "org-a"}, "leadId": {"S": "c"}, "s_v": {"N": "1"}}],
+                    "Count": 2, "ScannedCount": 2,
                     "LastEvaluatedKey": {"orgId": {"S": "org-a"}, "leadId": {"S": "c"}}}),
                 )
             }
-            _ => (
-                200,
-                json!({"Items": [item("d")], "Count": 1, "ScannedCount": 1}),
-            ),
+            3 => {
+                assert!(projected(body).contains("doc"));
+                assert_eq!(body["ExclusiveStartKey"]["leadId"]["S"], "b");
+                (
+                    200,
+                    json!({"Items": [], "Count": 0, "ScannedCount": 0,
+                    "LastEvaluatedKey": {"orgId": {"S": "org-a"}, "leadId": {"S": "b2"}}}),
+                )
+            }
+            4 => {
+                assert_eq!(body["ExclusiveStartKey"]["leadId"]["S"], "b2");
+                (
+                    200,
+                    json!({"Items": [compact("c"), item("d")], "Count": 2, "ScannedCount": 2}),
+                )
+            }
+            _ => panic!("read past the end"),
         }
     });
     let (store, fake) = store(responder);
@@ -200,8 +239,11 @@ async fn an_empty_query_page_with_a_key_is_followed() {
         .unwrap();
     let ids: Vec<&str> = leads.iter().map(|l| l.id.as_str()).collect();
     assert_eq!(ids, ["c", "d"]);
-    assert_eq!(stats.pages, 3);
-    assert_eq!(fake.calls.lock().unwrap().len(), 3);
+    assert_eq!(leads[0].last_name, "c", "the compact item's document");
+    assert_eq!(leads[1].last_name, "d", "the earlier layout's attributes");
+    assert_eq!((stats.pages, stats.skim_pages), (4, 2));
+    assert!(stats.bytes > 0, "{stats:?}");
+    assert_eq!(fake.calls.lock().unwrap().len(), 4);
 }
 
 #[tokio::test]
