@@ -312,6 +312,8 @@ async fn unprocessed_writes_are_written_again() {
         first["s_v"]["N"].is_string(),
         "search attributes are written"
     );
+    assert!(first["doc"]["S"].is_string(), "the compact layout");
+    assert!(first.get("firstName").is_none(), "{first}");
 }
 
 fn error(status: u16, type_: &str) -> (u16, Value) {
@@ -339,59 +341,56 @@ async fn fail_both_ways(answer: (u16, Value)) -> Vec<(FaultKind, usize)> {
     got
 }
 
+/// Each answer, given to every call, and the kind and the number of calls
+/// expected of both a BatchGetItem and a Query: throttling codes past the
+/// SDK's retries and 5xx are transient (retried by the SDK first); client
+/// errors are neither transient nor retried.
 #[tokio::test]
-async fn throttling_past_the_sdk_retries_is_transient() {
-    for type_ in [
-        "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-        "com.amazon.coral.availability#ThrottlingException",
-        "com.amazonaws.dynamodb.v20120810#RequestLimitExceeded",
-    ] {
-        let got = fail_both_ways(error(400, type_)).await;
-        let attempts = crate::aws::SDK_MAX_ATTEMPTS as usize;
-        assert_eq!(
-            got,
-            [
-                (FaultKind::Transient, attempts),
-                (FaultKind::Transient, attempts)
-            ],
-            "{type_}: retried by the SDK, then transient"
-        );
-    }
-}
-
-#[tokio::test]
-async fn server_errors_are_transient() {
+async fn each_failure_is_classified_and_retried_or_not() {
     let attempts = crate::aws::SDK_MAX_ATTEMPTS as usize;
-    for answer in [
-        error(500, "com.amazonaws.dynamodb.v20120810#InternalServerError"),
-        (503, json!({})),
-        (502, Value::Null),
-    ] {
+    let transient = (FaultKind::Transient, attempts);
+    let other = (FaultKind::Other, 1);
+    let cases = [
+        (
+            error(
+                400,
+                "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+            ),
+            transient,
+        ),
+        (
+            error(400, "com.amazon.coral.availability#ThrottlingException"),
+            transient,
+        ),
+        (
+            error(400, "com.amazonaws.dynamodb.v20120810#RequestLimitExceeded"),
+            transient,
+        ),
+        (
+            error(500, "com.amazonaws.dynamodb.v20120810#InternalServerError"),
+            transient,
+        ),
+        ((503, json!({})), transient),
+        ((502, Value::Null), transient),
+        (
+            error(400, "com.amazon.coral.validate#ValidationException"),
+            other,
+        ),
+        (
+            error(
+                400,
+                "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
+            ),
+            other,
+        ),
+        (
+            error(400, "com.amazon.coral.service#AccessDeniedException"),
+            other,
+        ),
+    ];
+    for (answer, expected) in cases {
         let got = fail_both_ways(answer.clone()).await;
-        assert_eq!(
-            got,
-            [
-                (FaultKind::Transient, attempts),
-                (FaultKind::Transient, attempts)
-            ],
-            "{answer:?}"
-        );
-    }
-}
-
-#[tokio::test]
-async fn client_errors_are_not_transient_nor_retried() {
-    for type_ in [
-        "com.amazon.coral.validate#ValidationException",
-        "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
-        "com.amazon.coral.service#AccessDeniedException",
-    ] {
-        let got = fail_both_ways(error(400, type_)).await;
-        assert_eq!(
-            got,
-            [(FaultKind::Other, 1), (FaultKind::Other, 1)],
-            "{type_}"
-        );
+        assert_eq!(got, [expected, expected], "{answer:?}");
     }
 }
 
