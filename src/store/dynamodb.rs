@@ -723,6 +723,53 @@ mod tests {
         );
     }
 
+    /// DynamoDB's item size: names plus values (strings and numbers as
+    /// text, sets and maps summed, 1 byte per nesting or list element).
+    fn item_size(item: &Item) -> usize {
+        fn value(v: &AttributeValue) -> usize {
+            match v {
+                AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+                AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+                AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value(v)).sum::<usize>(),
+                AttributeValue::M(map) => {
+                    3 + map
+                        .iter()
+                        .map(|(k, v)| 1 + k.len() + value(v))
+                        .sum::<usize>()
+                }
+                _ => 1,
+            }
+        }
+        item.iter().map(|(k, v)| k.len() + value(v)).sum()
+    }
+
+    /// On the demo leads, compact items hold fewer attributes than those of
+    /// the earlier layout; prints the sizes (the figures in the README).
+    #[test]
+    fn compact_demo_items_have_fewer_attributes() {
+        let leads = crate::demo::demo_leads(1, 3000);
+        let (mut compact_attrs, mut legacy_attrs, mut compact_bytes, mut legacy_bytes) =
+            (0, 0, 0, 0);
+        for lead in &leads {
+            let compact = lead_to_item(&org(), lead).unwrap();
+            let legacy = legacy_item(&org(), lead).unwrap();
+            assert!(compact.len() < legacy.len(), "{}", lead.id);
+            compact_attrs += compact.len();
+            legacy_attrs += legacy.len();
+            compact_bytes += item_size(&compact);
+            legacy_bytes += item_size(&legacy);
+        }
+        let n = leads.len() as f64;
+        println!(
+            "demo items: compact {:.1} attributes, {:.0} bytes; earlier layout {:.1} attributes, {:.0} bytes",
+            compact_attrs as f64 / n,
+            compact_bytes as f64 / n,
+            legacy_attrs as f64 / n,
+            legacy_bytes as f64 / n
+        );
+        assert!(compact_attrs * 3 < legacy_attrs * 2, "a third fewer");
+    }
+
     #[test]
     fn an_item_of_the_earlier_layout_still_reads() {
         let lead: Lead =
