@@ -120,7 +120,18 @@ impl CompiledFilter {
 
     /// [`pushdown`](Self::pushdown) before simplification.
     pub(crate) fn pushdown_unsimplified(&self) -> Cond {
-        Cond::And(self.clauses.iter().map(|c| c.pushdown()).collect())
+        Cond::And(self.clauses.iter().map(|c| c.pushdown().0).collect())
+    }
+
+    /// True when [`pushdown`](Self::pushdown) is exact: for every lead `l`,
+    /// `matches(l)` ⇔ `pushdown().eval(&search_attributes(&l))`. Then an
+    /// item with current search attributes that passes the rendered
+    /// condition (all of it) is a match without reading the lead. True for
+    /// list, location, range (bounds DynamoDB can hold) and `STRICT` text
+    /// filters, `SMART` terms without U+001F, and excludes of those; false
+    /// for `WORD` terms.
+    pub fn pushdown_exact(&self) -> bool {
+        self.clauses.iter().all(|c| c.pushdown().1)
     }
 }
 

@@ -4,7 +4,9 @@
 //! hits, flagged exact when it contains no other. Includes use any hits
 //! condition; an exclude is negated only when its hits condition is exact
 //! (the negation of an over-approximation would drop leads), otherwise it
-//! pushes nothing.
+//! pushes nothing. A clause's push-down is exact (true for exactly the leads
+//! the clause matches) when every term's hits condition is exact and no
+//! range bound was widened.
 
 use super::compile::{Clause, Mode, Parts, RangeRule, Span, TextTerm};
 use super::search_attrs::{list_attr, place_attr, range_attrs, text_stores, Store, SEP};
@@ -53,27 +55,35 @@ fn store_hit(store: Store, term: &TextTerm) -> (Cond, bool) {
     }
 }
 
-fn push_parts<T>(parts: &Parts<T>, hit: impl Fn(&T) -> (Cond, bool)) -> Cond {
+/// The condition of the four parts, and whether it is exact.
+fn push_parts<T>(parts: &Parts<T>, hit: impl Fn(&T) -> (Cond, bool)) -> (Cond, bool) {
     let mut out = Vec::new();
+    let mut exact = true;
+    let mut hit = |t: &T| {
+        let (c, e) = hit(t);
+        exact &= e;
+        (c, e)
+    };
     if !parts.any_include.is_empty() {
-        out.push(Cond::Or(
-            parts.any_include.iter().map(|t| hit(t).0).collect(),
-        ));
+        let any: Vec<Cond> = parts.any_include.iter().map(|t| hit(t).0).collect();
+        out.push(Cond::Or(any));
     }
-    out.extend(parts.all_include.iter().map(|t| hit(t).0));
+    for t in &parts.all_include {
+        out.push(hit(t).0);
+    }
     for t in &parts.any_exclude {
         if let (c, true) = hit(t) {
             out.push(Cond::Not(Box::new(c)));
         }
     }
     if !parts.all_exclude.is_empty() {
-        let hits: Vec<(Cond, bool)> = parts.all_exclude.iter().map(&hit).collect();
+        let hits: Vec<(Cond, bool)> = parts.all_exclude.iter().map(&mut hit).collect();
         if hits.iter().all(|(_, exact)| *exact) {
             let negated = hits.into_iter().map(|(c, _)| Cond::Not(Box::new(c)));
             out.push(Cond::Or(negated.collect()));
         }
     }
-    Cond::And(out)
+    (Cond::And(out), exact)
 }
 
 /// Smallest non-zero magnitude of a pushed bound: DynamoDB numbers stop at
@@ -95,31 +105,39 @@ fn pushed_end(end: f64) -> f64 {
     -pushed_start(-end)
 }
 
-fn push_span(span: &Span, lo: &str, hi: &str) -> Cond {
+/// The condition of one span, and whether it is exact (no bound widened).
+fn push_span(span: &Span, lo: &str, hi: &str) -> (Cond, bool) {
     let mut out = Vec::new();
+    let mut exact = true;
     if let Some(start) = span.start {
+        let value = pushed_start(start);
+        exact &= value == start;
         out.push(Cond::Ge {
             attr: lo.to_string(),
-            value: pushed_start(start),
+            value,
         });
     }
     if let Some(end) = span.end {
+        let value = pushed_end(end);
+        exact &= value == end;
         out.push(Cond::Le {
             attr: hi.to_string(),
-            value: pushed_end(end),
+            value,
         });
     }
     if out.is_empty() {
         out.push(Cond::Exists(lo.to_string()));
     }
-    Cond::And(out)
+    (Cond::And(out), exact)
 }
 
 impl Clause {
-    /// A condition over the search attributes implied by [`Clause::matches`].
-    pub(crate) fn pushdown(&self) -> Cond {
+    /// A condition over the search attributes implied by [`Clause::matches`],
+    /// and whether it is exact: equivalent to `matches` on every lead whose
+    /// search attributes are current.
+    pub(crate) fn pushdown(&self) -> (Cond, bool) {
         match self {
-            Clause::Text(field, parts, _) => push_parts(parts, |term| {
+            Clause::Text(field, parts, _) => push_parts(parts, |term: &TextTerm| {
                 let stores = text_stores(*field);
                 let hits: Vec<(Cond, bool)> = stores.iter().map(|s| store_hit(*s, term)).collect();
                 let exact = hits.iter().all(|(_, e)| *e);
@@ -127,7 +145,7 @@ impl Clause {
             }),
             Clause::List(field, parts, _) => {
                 let (attr, single) = list_attr(*field);
-                push_parts(parts, |value| {
+                push_parts(parts, |value: &String| {
                     let cond = if value.is_empty() {
                         Cond::FALSE
                     } else if single {
@@ -143,7 +161,7 @@ impl Clause {
             }
             Clause::Location(place, parts, _) => {
                 let attr = place_attr(*place);
-                push_parts(parts, |components| {
+                push_parts(parts, |components: &Vec<String>| {
                     let cond = if components.is_empty() {
                         Cond::FALSE
                     } else {
@@ -155,9 +173,15 @@ impl Clause {
             Clause::Range(field, rule) => {
                 let (lo, hi) = range_attrs(*field);
                 match rule {
-                    RangeRule::Unknown => Cond::NotExists(lo.to_string()),
+                    RangeRule::Unknown => (Cond::NotExists(lo.to_string()), true),
                     RangeRule::Within(spans) => {
-                        Cond::Or(spans.iter().map(|s| push_span(s, lo, hi)).collect())
+                        let pushed: Vec<(Cond, bool)> =
+                            spans.iter().map(|s| push_span(s, lo, hi)).collect();
+                        let exact = pushed.iter().all(|(_, e)| *e);
+                        (
+                            Cond::Or(pushed.into_iter().map(|(c, _)| c).collect()),
+                            exact,
+                        )
                     }
                 }
             }

@@ -1464,6 +1464,34 @@ proptest! {
         }
     }
 
+    /// Where `pushdown_exact()` says so, the push-down decides every lead
+    /// exactly like `matches` (the store then counts such items without
+    /// reading them).
+    #[test]
+    fn pushdown_exact_is_exact(filter in arb_filter_json(), leads in proptest::collection::vec(arb_lead(), 16)) {
+        let compiled = compile(&filter).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        if compiled.pushdown_exact() {
+            let cond = compiled.pushdown();
+            for lead in &leads {
+                prop_assert_eq!(compiled.matches(lead), cond.eval(&search_attributes(lead)),
+                    "lead {:?}\nfilter {}\ncond {:?}", lead, filter, cond);
+            }
+        }
+    }
+
+    /// The same, key by key, where each key's corner cases are likelier.
+    #[test]
+    fn pushdown_exact_is_exact_per_key(filter in arb_single_filter_json(false), leads in proptest::collection::vec(arb_lead(), 16)) {
+        let compiled = compile(&filter).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        if compiled.pushdown_exact() {
+            let cond = compiled.pushdown();
+            for lead in &leads {
+                prop_assert_eq!(compiled.matches(lead), cond.eval(&search_attributes(lead)),
+                    "lead {:?}\nfilter {}\ncond {:?}", lead, filter, cond);
+            }
+        }
+    }
+
     /// matches on the lead restricted to lead_attributes() equals matches on the full lead.
     #[test]
     fn lead_attributes_are_complete(filter in arb_filter_json(), leads in proptest::collection::vec(arb_lead(), 16)) {
@@ -1516,4 +1544,46 @@ fn generators_produce_matches_and_misses() {
         }
     }
     assert!(hits >= 20 && misses >= 20, "hits {hits}, misses {misses}");
+}
+
+/// `pushdown_exact` is not vacuous: it holds for most filters of the exact
+/// kinds (not all: tiny range bounds are widened), for some mixed filters,
+/// and never for a `WORD` term.
+#[test]
+fn pushdown_exact_flags_exact_kinds_and_not_word_terms() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let sample = |runner: &mut TestRunner, strategy: &dyn Fn(&mut TestRunner) -> Value| {
+        compile(&strategy(runner)).expect("generated filters are valid")
+    };
+    let exact_kinds = |r: &mut TestRunner| arb_exact_filter_json().new_tree(r).unwrap().current();
+    let any = |r: &mut TestRunner| arb_filter_json().new_tree(r).unwrap().current();
+    let flagged = (0..300)
+        .filter(|_| sample(&mut runner, &exact_kinds).pushdown_exact())
+        .count();
+    assert!(
+        flagged >= 270,
+        "{flagged} of 300 exact-kind filters flagged exact"
+    );
+    let mixed: Vec<bool> = (0..300)
+        .map(|_| sample(&mut runner, &any).pushdown_exact())
+        .collect();
+    let yes = mixed.iter().filter(|e| **e).count();
+    assert!(
+        (30..=270).contains(&yes),
+        "{yes} of 300 mixed filters flagged exact"
+    );
+    let word = compile(&contact("skill", any_inc(mode("WORD", json!(["rust"]))))).unwrap();
+    assert!(!word.pushdown_exact());
+    let strict = compile(&contact("skill", any_inc(mode("STRICT", json!(["rust"]))))).unwrap();
+    assert!(strict.pushdown_exact());
+    let tiny = compile(&account("revenue", range(json!({"start": 1e-9})))).unwrap();
+    assert!(!tiny.pushdown_exact(), "a widened bound is not exact");
+    let word_exclude = compile(&contact("skill", any_exc(mode("WORD", json!(["rust"]))))).unwrap();
+    assert!(
+        !word_exclude.pushdown_exact(),
+        "an exclude left out is not exact"
+    );
+    assert!(compile(&json!({})).unwrap().pushdown_exact());
 }

@@ -3,7 +3,9 @@
 //! `make test`, with the push-down FilterExpression) as from the in-memory
 //! predicate. Filters are redrawn until they match some leads, and start
 //! indexes reach the end of the matches, so that most cases compare
-//! non-empty ranges (asserted), including deep ones.
+//! non-empty ranges (asserted), including deep ones. The corpus mixes
+//! compact items with items of the earlier layout, with and without search
+//! attributes, so deep ranges skim over both.
 
 use std::collections::{HashMap, HashSet};
 
@@ -14,7 +16,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use serde_json::{json, Value};
 
-use super::dynamodb::lead_to_item;
+use super::dynamodb::legacy_item;
 use super::{DynamoStore, MemoryStore};
 use crate::auth::OrgId;
 use crate::filters::testgen::{arb_filter_json, arb_lead, arb_single_filter_json};
@@ -67,30 +69,35 @@ async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
             lead
         })
         .collect();
-    // Every 10th lead is written without search attributes (an item from
-    // before the search index): the Rust predicate must still decide it.
-    let plain: Vec<&Lead> = corpus.iter().step_by(10).collect();
-    let indexed: Vec<&Lead> = corpus
+    // Every 10th lead is an item of the earlier layout (the document as
+    // attributes) without search attributes (from before the search index):
+    // the Rust predicate must still decide it; every 10th from the 5th is of
+    // the earlier layout with search attributes. The rest are compact.
+    let layout = |i: usize| i % 10;
+    let compact: Vec<Lead> = corpus
         .iter()
         .enumerate()
-        .filter(|(i, _)| i % 10 != 0)
-        .map(|(_, l)| l)
+        .filter(|(i, _)| layout(*i) != 0 && layout(*i) != 5)
+        .map(|(_, l)| l.clone())
         .collect();
-    let indexed: Vec<Lead> = indexed.into_iter().cloned().collect();
-    dynamo.put_leads(&org, &indexed).await.unwrap();
-    let plain_writes = plain.iter().map(|lead| {
-        let item: HashMap<String, AttributeValue> = lead_to_item(&org, lead)
-            .unwrap()
-            .into_iter()
-            .filter(|(k, _)| !k.starts_with("s_"))
-            .collect();
-        client
-            .put_item()
-            .table_name(&table)
-            .set_item(Some(item))
-            .send()
-    });
-    futures::stream::iter(plain_writes)
+    dynamo.put_leads(&org, &compact).await.unwrap();
+    let legacy_writes = corpus
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| layout(*i) == 0 || layout(*i) == 5)
+        .map(|(i, lead)| {
+            let item: HashMap<String, AttributeValue> = legacy_item(&org, lead)
+                .unwrap()
+                .into_iter()
+                .filter(|(k, _)| layout(i) == 5 || !k.starts_with("s_"))
+                .collect();
+            client
+                .put_item()
+                .table_name(&table)
+                .set_item(Some(item))
+                .send()
+        });
+    futures::stream::iter(legacy_writes)
         .buffer_unordered(8)
         .try_collect::<Vec<_>>()
         .await

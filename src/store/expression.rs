@@ -20,6 +20,10 @@ pub struct FilterExpr {
     pub text: String,
     pub names: HashMap<String, String>,
     pub values: HashMap<String, AttributeValue>,
+    /// Every conjunct was rendered (none left out for the limits): the text
+    /// is equivalent to the condition for items with current search
+    /// attributes.
+    pub complete: bool,
 }
 
 /// Renders the push-down of a compiled filter, or `None` when nothing can be
@@ -46,6 +50,7 @@ pub fn render_filter(cond: &Cond) -> Option<FilterExpr> {
     // the limit, whether one or several are kept.
     let mut used = guard.len();
     let mut kept: Vec<(String, Prec)> = Vec::new();
+    let mut complete = true;
     for conjunct in &conjuncts {
         let mark = r.mark();
         let room = MAX_EXPRESSION_CHARS.saturating_sub(used + " AND ".len() + 2);
@@ -55,7 +60,10 @@ pub fn render_filter(cond: &Cond) -> Option<FilterExpr> {
                 used += text.len() + " AND ".len() + if prec < Prec::And { 2 } else { 0 };
                 kept.push((text, prec));
             }
-            Ok(Some(_)) | Err(TooLong) => r.rollback(mark),
+            Ok(Some(_)) | Err(TooLong) => {
+                r.rollback(mark);
+                complete = false;
+            }
         }
     }
     let body = match kept.len() {
@@ -71,6 +79,7 @@ pub fn render_filter(cond: &Cond) -> Option<FilterExpr> {
         text: format!("{guard}{body}"),
         names: r.names.into_iter().collect(),
         values: r.values.into_iter().collect(),
+        complete,
     })
 }
 
@@ -328,6 +337,7 @@ mod tests {
             r.text,
             "NOT #f0 = :f0 OR (contains(#f1, :f1) OR contains(#f1, :f2)) AND NOT #f2 = :f3 AND #f3 >= :f4"
         );
+        assert!(r.complete);
         assert_eq!(r.names["#f0"], "s_v");
         assert_eq!(r.names["#f1"], "s_loc");
         assert_eq!(r.values[":f4"], AttributeValue::N("51".into()));
@@ -378,6 +388,7 @@ mod tests {
         let r = render_filter(&Cond::And(many)).unwrap();
         assert!(r.text.len() <= MAX_EXPRESSION_CHARS);
         assert!(r.text.contains("AND"));
+        assert!(!r.complete, "conjuncts were left out");
         let big_or = Cond::Or(
             (0..400)
                 .map(|i| contains("s_skill", &format!("skill-{i}")))
@@ -442,6 +453,7 @@ mod tests {
         );
         assert_eq!(r.names.len(), 4);
         assert_eq!(r.values.len(), 4);
+        assert!(!r.complete);
         assert_placeholders_match(&r);
     }
 

@@ -166,30 +166,69 @@ async fn keys_never_processed_end_in_an_error() {
     assert_eq!(fake.calls.lock().unwrap().len(), 8, "max attempts");
 }
 
+/// The attribute names a request's ProjectionExpression names.
+fn projected(body: &Value) -> BTreeSet<String> {
+    let names = &body["ExpressionAttributeNames"];
+    body["ProjectionExpression"]
+        .as_str()
+        .unwrap()
+        .split(", ")
+        .map(|p| names[p].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn compact(id: &str) -> Value {
+    json!({"orgId": {"S": "org-a"}, "leadId": {"S": id}, "s_v": {"N": "1"},
+           "doc": {"S": format!(r#"{{"firstName":"F","lastName":"{id}"}}"#)}})
+}
+
 #[tokio::test]
 async fn an_empty_query_page_with_a_key_is_followed() {
+    // Skimming (keys and s_v): an empty page with a key, then the first
+    // match, where the range starts: read in full from its key.
     let responder: Arc<Responder> = Arc::new(|op, n, body| {
         assert_eq!(op, "Query");
         assert_eq!(body["KeyConditionExpression"], "#pk = :pk");
         assert_eq!(body["ExpressionAttributeValues"][":pk"]["S"], "org-a");
+        let skim = BTreeSet::from(["orgId".to_string(), "leadId".into(), "s_v".into()]);
         match n {
-            1 => (
-                200,
-                json!({"Items": [], "Count": 0, "ScannedCount": 40,
-                "LastEvaluatedKey": {"orgId": {"S": "org-a"}, "leadId": {"S": "k1"}}}),
-            ),
+            1 => {
+                assert_eq!(projected(body), skim);
+                (
+                    200,
+                    json!({"Items": [], "Count": 0, "ScannedCount": 40,
+                    "LastEvaluatedKey": {"orgId": {"S": "org-a"}, "leadId": {"S": "k1"}}}),
+                )
+            }
             2 => {
+                assert_eq!(projected(body), skim);
                 assert_eq!(body["ExclusiveStartKey"]["leadId"]["S"], "k1");
                 (
                     200,
-                    json!({"Items": [item("b"), item("c")], "Count": 2, "ScannedCount": 2,
+                    json!({"Items": [
+                        {"orgId": {"S": "org-a"}, "leadId": {"S": "b"}, "s_v": {"N": "1"}},
+                        {"orgId": {"S": "org-a"}, "leadId": {"S": "c"}, "s_v": {"N": "1"}}],
+                    "Count": 2, "ScannedCount": 2,
                     "LastEvaluatedKey": {"orgId": {"S": "org-a"}, "leadId": {"S": "c"}}}),
                 )
             }
-            _ => (
-                200,
-                json!({"Items": [item("d")], "Count": 1, "ScannedCount": 1}),
-            ),
+            3 => {
+                assert!(projected(body).contains("doc"));
+                assert_eq!(body["ExclusiveStartKey"]["leadId"]["S"], "b");
+                (
+                    200,
+                    json!({"Items": [], "Count": 0, "ScannedCount": 0,
+                    "LastEvaluatedKey": {"orgId": {"S": "org-a"}, "leadId": {"S": "b2"}}}),
+                )
+            }
+            4 => {
+                assert_eq!(body["ExclusiveStartKey"]["leadId"]["S"], "b2");
+                (
+                    200,
+                    json!({"Items": [compact("c"), item("d")], "Count": 2, "ScannedCount": 2}),
+                )
+            }
+            _ => panic!("read past the end"),
         }
     });
     let (store, fake) = store(responder);
@@ -200,8 +239,11 @@ async fn an_empty_query_page_with_a_key_is_followed() {
         .unwrap();
     let ids: Vec<&str> = leads.iter().map(|l| l.id.as_str()).collect();
     assert_eq!(ids, ["c", "d"]);
-    assert_eq!(stats.pages, 3);
-    assert_eq!(fake.calls.lock().unwrap().len(), 3);
+    assert_eq!(leads[0].last_name, "c", "the compact item's document");
+    assert_eq!(leads[1].last_name, "d", "the earlier layout's attributes");
+    assert_eq!((stats.pages, stats.skim_pages), (4, 2));
+    assert!(stats.bytes > 0, "{stats:?}");
+    assert_eq!(fake.calls.lock().unwrap().len(), 4);
 }
 
 #[tokio::test]
@@ -270,6 +312,8 @@ async fn unprocessed_writes_are_written_again() {
         first["s_v"]["N"].is_string(),
         "search attributes are written"
     );
+    assert!(first["doc"]["S"].is_string(), "the compact layout");
+    assert!(first.get("firstName").is_none(), "{first}");
 }
 
 fn error(status: u16, type_: &str) -> (u16, Value) {
@@ -297,59 +341,56 @@ async fn fail_both_ways(answer: (u16, Value)) -> Vec<(FaultKind, usize)> {
     got
 }
 
+/// Each answer, given to every call, and the kind and the number of calls
+/// expected of both a BatchGetItem and a Query: throttling codes past the
+/// SDK's retries and 5xx are transient (retried by the SDK first); client
+/// errors are neither transient nor retried.
 #[tokio::test]
-async fn throttling_past_the_sdk_retries_is_transient() {
-    for type_ in [
-        "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-        "com.amazon.coral.availability#ThrottlingException",
-        "com.amazonaws.dynamodb.v20120810#RequestLimitExceeded",
-    ] {
-        let got = fail_both_ways(error(400, type_)).await;
-        let attempts = crate::aws::SDK_MAX_ATTEMPTS as usize;
-        assert_eq!(
-            got,
-            [
-                (FaultKind::Transient, attempts),
-                (FaultKind::Transient, attempts)
-            ],
-            "{type_}: retried by the SDK, then transient"
-        );
-    }
-}
-
-#[tokio::test]
-async fn server_errors_are_transient() {
+async fn each_failure_is_classified_and_retried_or_not() {
     let attempts = crate::aws::SDK_MAX_ATTEMPTS as usize;
-    for answer in [
-        error(500, "com.amazonaws.dynamodb.v20120810#InternalServerError"),
-        (503, json!({})),
-        (502, Value::Null),
-    ] {
+    let transient = (FaultKind::Transient, attempts);
+    let other = (FaultKind::Other, 1);
+    let cases = [
+        (
+            error(
+                400,
+                "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+            ),
+            transient,
+        ),
+        (
+            error(400, "com.amazon.coral.availability#ThrottlingException"),
+            transient,
+        ),
+        (
+            error(400, "com.amazonaws.dynamodb.v20120810#RequestLimitExceeded"),
+            transient,
+        ),
+        (
+            error(500, "com.amazonaws.dynamodb.v20120810#InternalServerError"),
+            transient,
+        ),
+        ((503, json!({})), transient),
+        ((502, Value::Null), transient),
+        (
+            error(400, "com.amazon.coral.validate#ValidationException"),
+            other,
+        ),
+        (
+            error(
+                400,
+                "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
+            ),
+            other,
+        ),
+        (
+            error(400, "com.amazon.coral.service#AccessDeniedException"),
+            other,
+        ),
+    ];
+    for (answer, expected) in cases {
         let got = fail_both_ways(answer.clone()).await;
-        assert_eq!(
-            got,
-            [
-                (FaultKind::Transient, attempts),
-                (FaultKind::Transient, attempts)
-            ],
-            "{answer:?}"
-        );
-    }
-}
-
-#[tokio::test]
-async fn client_errors_are_not_transient_nor_retried() {
-    for type_ in [
-        "com.amazon.coral.validate#ValidationException",
-        "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException",
-        "com.amazon.coral.service#AccessDeniedException",
-    ] {
-        let got = fail_both_ways(error(400, type_)).await;
-        assert_eq!(
-            got,
-            [(FaultKind::Other, 1), (FaultKind::Other, 1)],
-            "{type_}"
-        );
+        assert_eq!(got, [expected, expected], "{answer:?}");
     }
 }
 
