@@ -3,7 +3,8 @@
 # them as ignored: they need the moto server this script starts on a free
 # port and stops), then the template checks. Runs the tests with
 # cargo-nextest when it is installed (all test binaries at once, one process
-# per test), else with `cargo test`. Prints the time of each step.
+# per test), else with `cargo test`; then schemathesis holds the local
+# server to openapi.yaml. Prints the time of each step.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/moto.sh
@@ -42,6 +43,8 @@ else
     --skip "${skip[0]}" --skip "${skip[1]}" || status=$?
 fi
 [[ $status -eq 0 ]] || { echo "tests failed" >&2; exit "$status"; }
+step "schemathesis: local-server against openapi.yaml"
+scripts/schemathesis.sh
 step "template checks"
 scripts/check-template.sh
 stop_moto

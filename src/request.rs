@@ -294,16 +294,12 @@ fn parse_selection(s: &Map<String, Value>) -> Result<Selection, ExportError> {
         Some("bulk") => {
             let start = match present(s, "startIndex") {
                 None => 0,
-                Some(v) => v
-                    .as_u64()
-                    .and_then(|n| usize::try_from(n).ok())
+                Some(v) => whole_number(v)
                     .ok_or_else(|| invalid("selection.startIndex must be an integer >= 0"))?,
             };
             let count = match present(s, "targetCount") {
                 None => return Err(invalid("selection.targetCount is required for bulk mode")),
-                Some(v) => v
-                    .as_u64()
-                    .and_then(|n| usize::try_from(n).ok())
+                Some(v) => whole_number(v)
                     .filter(|n| (1..=MAX_TARGET_COUNT).contains(n))
                     .ok_or_else(|| {
                         invalid(format!(
@@ -331,6 +327,24 @@ fn parse_selection(s: &Map<String, Value>) -> Result<Selection, ExportError> {
         }
         _ => Err(invalid("Invalid selection mode")),
     }
+}
+
+/// A JSON number that is a whole number >= 0 and fits a `usize`: `324` and
+/// also `324.0`, which JSON (and JSON Schema's `integer`) counts as the same
+/// integer; `2.5`, `-1`, `"3"` and anything from 2^64 on are `None`.
+fn whole_number(v: &Value) -> Option<usize> {
+    let n = match v.as_u64() {
+        Some(n) => n,
+        None => {
+            let x = v.as_f64()?;
+            // 2^64 is exact as an f64; a whole f64 in [0, 2^64) fits a u64.
+            if !(x.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&x)) {
+                return None;
+            }
+            x as u64
+        }
+    };
+    usize::try_from(n).ok()
 }
 
 /// An optional list of lead ids; `null` counts as absent.
@@ -491,6 +505,40 @@ mod tests {
         ];
         for (body, expected) in cases {
             assert_eq!(message(body.clone()), expected, "body {body}");
+        }
+    }
+
+    #[test]
+    fn whole_numbers_written_as_floats_are_integers() {
+        let b = bulk(
+            json!({"selection": {"mode": "bulk", "startIndex": 2.0, "targetCount": 324.0, "filters": {}}}),
+        );
+        assert_eq!((b.start, b.count), (2, 324));
+        let b = bulk(
+            json!({"selection": {"mode": "bulk", "startIndex": -0.0, "targetCount": 1e3, "filters": {}}}),
+        );
+        assert_eq!((b.start, b.count), (0, 1000));
+        let b = bulk(
+            json!({"selection": {"mode": "bulk", "startIndex": 18446744073709551615u64, "targetCount": 1, "filters": {}}}),
+        );
+        assert_eq!(b.start as u64, u64::MAX);
+        for (start, count) in [
+            (json!(0), json!(1000.5)),
+            (json!(0), json!(1001.0)),
+            (json!(0), json!(0.0)),
+            (json!(1.5), json!(1)),
+            (json!(-1.0), json!(1)),
+            (json!(18446744073709551616.0), json!(1)),
+            (json!(1e300), json!(1)),
+        ] {
+            let m = message(
+                json!({"selection": {"mode": "bulk", "startIndex": start, "targetCount": count, "filters": {}}}),
+            );
+            assert!(
+                m.starts_with("selection.startIndex must")
+                    || m.starts_with("selection.targetCount must"),
+                "{start} {count}: {m}"
+            );
         }
     }
 

@@ -477,9 +477,15 @@ fn rows() -> Vec<Case> {
             bad(exact("selection.targetCount must be between 1 and 1000")),
         ),
         case(
-            "targetCount 1e3 (a float)",
-            json_as_a(selection(json!({"targetCount": 1e3}))),
+            "targetCount 2.5 (not a whole number)",
+            json_as_a(selection(json!({"targetCount": 2.5}))),
             bad(exact("selection.targetCount must be between 1 and 1000")),
+        ),
+        case(
+            // JSON (and JSON Schema's `integer`) count 10.0 as the integer 10.
+            "targetCount 1e1 (a whole number written as a float)",
+            json_as_a(selection(json!({"targetCount": 1e1}))),
+            Expect::Csv(10),
         ),
         case(
             "targetCount 1001",

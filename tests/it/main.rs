@@ -16,6 +16,7 @@ mod hostile;
 mod make_run;
 mod moto;
 mod observe;
+mod openapi;
 mod runtime_loop;
 mod spec;
 mod template;
