@@ -1,8 +1,8 @@
 # The two commands a new user needs: `make run` and `make test`.
 .PHONY: run test import audit token lint fmt venv build bench spreadsheet-check load fuzz
 
-run:            ## serve the endpoint locally on moto with demo data
-	scripts/run-local.sh
+run:            ## serve the endpoint locally on moto with demo data (PROFILE=release: the release build)
+	PROFILE=$(PROFILE) scripts/run-local.sh
 
 test:           ## unit, fixture and moto integration tests, template lint
 	scripts/test.sh
@@ -34,7 +34,7 @@ venv:
 build:
 	cargo build --bins
 
-bench:          ## benchmarks (not tests): bulk query efficiency against moto
+bench:          ## benchmarks (not tests): the issue 9 workloads against moto, release build, one table
 	scripts/bench.sh
 
 spreadsheet-check: ## open an export of hostile leads with LibreOffice; fail on any formula

@@ -2,7 +2,8 @@
 //! through request parsing and compilation, push-down and rendering, then
 //! evaluated over generated leads; and a filter excluding 1,000 company
 //! domains. Prints the median of several runs. `cargo bench --bench
-//! filter_limits` (release build); `scripts/bench.sh` runs it too.
+//! filter_limits` (release build); with `--json` (what `make bench` reads),
+//! one JSON line per filter: each phase's median, min and max in ms.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -34,13 +35,20 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
+/// Median, min and max of `samples`, in ms.
+fn spread_ms(samples: &[Duration]) -> [f64; 3] {
+    let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    ms.sort_by(f64::total_cmp);
+    [ms[ms.len() / 2], ms[0], ms[ms.len() - 1]]
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
 /// Times parse + compile, push-down + rendering, and evaluation of `filter`
-/// over `leads`; prints one line per phase.
-fn run(name: &str, filter: Value, leads: &[Lead]) {
+/// over `leads`; prints one line per phase, or one JSON line with `json`.
+fn run(name: &str, filter: Value, leads: &[Lead], json: bool) {
     let body =
         json!({"selection": {"mode": "bulk", "targetCount": 1000, "filters": filter}}).to_string();
     let (mut parse_t, mut render_t, mut eval_t, mut total_t) = (vec![], vec![], vec![], vec![]);
@@ -67,6 +75,15 @@ fn run(name: &str, filter: Value, leads: &[Lead]) {
             leads.len()
         );
     }
+    if json {
+        let line = json!({
+            "name": name, "summary": summary, "runs": RUNS, "leads": leads.len(),
+            "parse": spread_ms(&parse_t), "render": spread_ms(&render_t),
+            "eval": spread_ms(&eval_t), "total": spread_ms(&total_t),
+        });
+        println!("{line}");
+        return;
+    }
     println!("{name}: {summary}");
     println!("  parse + compile       {}", ms(median(parse_t)));
     println!("  push-down + render    {}", ms(median(render_t)));
@@ -78,6 +95,7 @@ fn run(name: &str, filter: Value, leads: &[Lead]) {
 }
 
 fn main() {
+    let json = std::env::args().any(|a| a == "--json");
     let mut leads = demo_leads(42, LEADS);
     // Every lead gets a founded year, so each range filter is evaluated.
     for lead in &mut leads {
@@ -85,7 +103,7 @@ fn main() {
             c.founded_year.get_or_insert(2000);
         }
     }
-    run("largest legal filter", largest_legal_filter(), &leads);
+    run("largest legal filter", largest_legal_filter(), &leads, json);
     let domains: Vec<String> = (0..1_000)
         .map(|i| match i % 10 {
             0 => leads[i]
@@ -100,5 +118,6 @@ fn main() {
         "1,000 excluded domains",
         json!({"account": {"nameOrDomain": {"any": {"exclude": domains}}}}),
         &leads,
+        json,
     );
 }

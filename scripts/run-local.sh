@@ -8,10 +8,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/local-env.sh
 source scripts/moto.sh
 scripts/venv.sh
-# BUILD=0: use the binaries already in $CARGO_TARGET_DIR/debug (as built by
-# `cargo build` or `cargo test`) instead of building them.
-[[ "${BUILD:-1}" == 0 ]] || cargo build --quiet --bins
-bin="${CARGO_TARGET_DIR:-target}/debug"
+# PROFILE=release serves the release build (default: debug). BUILD=0: use
+# the binaries already in $CARGO_TARGET_DIR/<profile> instead of building them.
+case "${PROFILE:-debug}" in
+  debug | dev) profile=debug; build_args=(--bins) ;;
+  release) profile=release; build_args=(--release --bin local-server --bin seed-demo --bin dev-token) ;;
+  *) echo "PROFILE must be debug or release, got ${PROFILE}" >&2; exit 2 ;;
+esac
+[[ "${BUILD:-1}" == 0 ]] || cargo build --quiet "${build_args[@]}"
+bin="${CARGO_TARGET_DIR:-target}/$profile"
 
 cleanup() { kill "${ANNOUNCER:-}" 2>/dev/null || true; stop_moto; }
 trap cleanup EXIT

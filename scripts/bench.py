@@ -1,0 +1,477 @@
+#!/usr/bin/env python3
+"""`make bench`: the workloads of issue 9 against moto, one table.
+
+Run by scripts/bench.sh (which builds the release binaries and the
+`workloads` bench tool and starts moto). It measures without touching the
+code under test:
+
+- a counting reverse proxy between `local-server` and moto records each
+  request (its `X-Amz-Target`, start, end, response bytes, and a Query's
+  `ScannedCount`): requests, sequential depth (the longest chain of requests
+  each starting after the previous one ended), pages, items scanned, bytes;
+- CPU of the serving process per export: the on-CPU nanoseconds of all its
+  threads (`/proc/<pid>/task/*/schedstat`) before and after each export
+  (exports run one at a time); `/proc/<pid>/stat` utime+stime over all runs
+  as a cross-check (10 ms ticks);
+- peak RSS: `VmHWM` of `/proc/<pid>/status`, a fresh server per workload;
+- W4: `lead-export` started against a stand-in Runtime API on loopback, the
+  time from just before spawning it to its first
+  `GET /2018-06-01/runtime/invocation/next`.
+
+Environment: MOTO_ENDPOINT (required), BENCH_BIN (release binaries),
+BENCH_TOOL (the `workloads` bench binary), BENCH_FILTER_LIMITS (the
+`filter_limits` bench binary), BENCH_LEADS (default 50000), BENCH_RUNS
+(default 5), BENCH_SEED_CONCURRENCY (default 16).
+"""
+
+import base64
+import hashlib
+import hmac
+import http.client
+import http.server
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+LEADS = int(os.environ.get("BENCH_LEADS", "50000"))
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+SEED_CONCURRENCY = int(os.environ.get("BENCH_SEED_CONCURRENCY", "16"))
+MOTO = os.environ["MOTO_ENDPOINT"]
+BIN = os.environ["BENCH_BIN"]
+TOOL = os.environ["BENCH_TOOL"]
+FILTER_LIMITS = os.environ.get("BENCH_FILTER_LIMITS")
+ORG = "org-bench"
+SEED = 11
+SECRET = "bench-secret-" + "x" * 40
+TABLE, BUCKET = "leads-bench", "lead-exports-bench"
+ROUTE = "/api/v1/operations/export"
+ALL_FIELDS = [
+    "name", "emails", "phones", "linkedinUrl", "city", "postalCode", "country", "jobTitle",
+    "seniority", "departments", "functions", "industry", "skills", "languages",
+    "companyName", "companyLegalName", "companyWebsite", "companyLinkedin", "companyPhone",
+    "companyCity", "companyPostalCode", "companyCountry", "companyIndustry",
+    "companyHeadcount", "companyRevenue", "companyFoundedYear", "companySummary",
+]
+# W2: two filters matching about half of the demo leads (6 of the 10 demo
+# places, 9 of the 11 seniorities), so that startIndex 20,000 of 50,000 leads
+# still finds 1,000 matches.
+W2_FILTERS = {"contact": {
+    "location": {"any": {"include": ["United States", "Germany", "France"]}},
+    "seniority": {"any": {"exclude": ["Intern", "Entry"]}},
+}}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- the proxy
+
+class Recorder:
+    """The requests the proxy forwarded since the last reset."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.records = []
+
+    def add(self, record):
+        with self.lock:
+            self.records.append(record)
+
+    def take(self):
+        with self.lock:
+            out, self.records = self.records, []
+        return out
+
+
+RECORDER = Recorder()
+UPSTREAM = urllib.parse.urlsplit(MOTO)
+
+
+class Proxy(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _forward(self):
+        start = time.monotonic()
+        body = self._body()
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in ("transfer-encoding", "connection")}
+        headers["Content-Length"] = str(len(body))
+        if not hasattr(self, "upstream"):
+            self.upstream = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port)
+        self.upstream.request(self.command, self.path, body=body, headers=headers)
+        resp = self.upstream.getresponse()
+        data = resp.read()
+        self.send_response_only(resp.status, resp.reason)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length", "date", "server"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        self.wfile.flush()
+        target = self.headers.get("X-Amz-Target", "")
+        target = target.split(".")[-1] if target else f"S3 {self.command}"
+        scanned = None
+        if target == "Query" and resp.status == 200:
+            try:
+                scanned = json.loads(data).get("ScannedCount")
+            except ValueError:
+                pass
+        RECORDER.add({"target": target, "start": start, "end": time.monotonic(),
+                      "bytes": len(data), "scanned": scanned, "status": resp.status})
+
+    do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _forward
+
+
+def start_proxy():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def depth(records):
+    """The longest chain of requests each starting after the previous ended."""
+    records = sorted(records, key=lambda r: r["start"])
+    best = []
+    for i, r in enumerate(records):
+        best.append(1 + max([best[j] for j in range(i) if records[j]["end"] <= r["start"]],
+                            default=0))
+    return max(best, default=0)
+
+
+# ------------------------------------------------------------ the processes
+
+def env(**extra):
+    e = dict(os.environ)
+    for k in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "INLINE_MAX_BYTES"):
+        e.pop(k, None)
+    e.update(AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing",
+             AWS_SECRET_ACCESS_KEY="testing", LEADS_TABLE=TABLE,
+             EXPORTS_BUCKET=BUCKET, JWT_SECRET=SECRET)
+    e.update(extra)
+    return e
+
+
+def tool(*args, **extra):
+    out = subprocess.run([TOOL, *map(str, args)], env=env(**extra), check=True,
+                         stdout=subprocess.PIPE).stdout
+    return json.loads(out)
+
+
+def token(org):
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    now = int(time.time())
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = b64(json.dumps({"sub": "bench", "org_id": org, "iat": now,
+                             "exp": now + 7200}).encode())
+    sig = hmac.new(SECRET.encode(), f"{head}.{claims}".encode(), hashlib.sha256).digest()
+    return f"{head}.{claims}.{b64(sig)}"
+
+
+class Server:
+    """A release `local-server` talking to DynamoDB through the proxy."""
+
+    def __init__(self, proxy):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, "local-server")],
+            env=env(AWS_ENDPOINT_URL=proxy, PORT=str(self.port)),
+            stdout=subprocess.DEVNULL, stderr=open(".local/bench-server.log", "a"))
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("local-server did not start; see .local/bench-server.log")
+
+    def cpu_ns(self):
+        total = 0
+        task_dir = f"/proc/{self.proc.pid}/task"
+        for task in os.listdir(task_dir):
+            try:
+                with open(f"{task_dir}/{task}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except OSError:
+                pass
+        return total
+
+    def cpu_ticks(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
+    def peak_rss_mb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def export(self, body):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+        data = json.dumps(body)
+        RECORDER.take()
+        before, start = self.cpu_ns(), time.monotonic()
+        conn.request("POST", ROUTE, body=data, headers={
+            "Authorization": f"Bearer {token(ORG)}", "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        payload = resp.read()
+        wall, cpu = time.monotonic() - start, self.cpu_ns() - before
+        conn.close()
+        if resp.status != 200:
+            raise SystemExit(f"export answered {resp.status}: {payload[:300]!r}")
+        return {"cpu_ms": cpu / 1e6, "wall_s": wall, "records": RECORDER.take(),
+                "count": int(resp.getheader("X-Export-Count", "0")), "bytes": len(payload)}
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def runs(server, body):
+    """One warm-up export, then RUNS measured ones; CPU ticks as a cross-check."""
+    server.export(body)
+    ticks = server.cpu_ticks()
+    out = [server.export(body) for _ in range(RUNS)]
+    tick_ms = (server.cpu_ticks() - ticks) * 1000 / os.sysconf("SC_CLK_TCK") / RUNS
+    return out, tick_ms
+
+
+# ------------------------------------------------------------------ the table
+
+ROWS = []
+
+
+def spread(values):
+    return statistics.median(values), min(values), max(values)
+
+
+def fmt(x, unit):
+    if unit == "ms":
+        return f"{x:.1f}"
+    if isinstance(x, float) and not x.is_integer():
+        return f"{x:,.1f}"
+    return f"{int(x):,}"
+
+
+def row(workload, figure, values, unit, target=None, ok=None):
+    """A table row; `ok(median)` decides met / NOT MET where there is a target."""
+    med, lo, hi = spread(values) if isinstance(values, list) else (values, values, values)
+    text = f"{fmt(med, unit)} {unit}".strip()
+    if lo != hi:
+        text += f" ({fmt(lo, unit)}–{fmt(hi, unit)})"
+    verdict = "" if ok is None else ("met" if ok(med) else "NOT MET")
+    ROWS.append((workload, figure, text, target or "", verdict))
+
+
+def print_table(notes):
+    print()
+    print("| workload | figure | median (min–max) | target | |")
+    print("|---|---|---|---|---|")
+    for r in ROWS:
+        print("| " + " | ".join(r) + " |")
+    print()
+    for n in notes:
+        print(f"- {n}")
+
+
+# -------------------------------------------------------------- the workloads
+
+def w1(proxy, notes):
+    ids = tool("ids", LEADS, SEED, 1000)
+    body = {"selection": {"mode": "manual", "includedIds": ids}, "exportFields": ALL_FIELDS}
+    server = Server(proxy)
+    try:
+        out, tick_ms = runs(server, body)
+        rss = server.peak_rss_mb()
+    finally:
+        server.stop()
+    name = "W1 manual 1,000 ids, 27 fields"
+    assert all(o["count"] == 1000 for o in out), [o["count"] for o in out]
+    batch = [sum(r["target"] == "BatchGetItem" for r in o["records"]) for o in out]
+    other = sorted({r["target"] for o in out for r in o["records"]} - {"BatchGetItem"})
+    row(name, "BatchGetItem requests", batch, "", "≤ 10", lambda m: m <= 10)
+    if other:
+        row(name, "other requests: " + ", ".join(other),
+            [sum(r["target"] != "BatchGetItem" for r in o["records"]) for o in out], "")
+    row(name, "sequential depth", [depth(o["records"]) for o in out], "", "1", lambda m: m <= 1)
+    row(name, "bytes received from DynamoDB", [sum(r["bytes"] for r in o["records"]) for o in out], "B")
+    row(name, "CPU of the server per export", [o["cpu_ms"] for o in out], "ms", "≤ 13 ms",
+        lambda m: m <= 13)
+    row(name, "peak RSS (VmHWM, fresh server)", round(rss, 1), "MB", "≤ 48 MB", lambda m: m <= 48)
+    row(name, "wall time (moto)", [o["wall_s"] * 1000 for o in out], "ms")
+    notes.append(f"W1: CSV {out[0]['bytes']:,} bytes (plain); CPU by /proc/<pid>/stat "
+                 f"ticks over the {RUNS} runs: {tick_ms:.0f} ms per export")
+
+
+def w2(proxy, notes):
+    server = Server(proxy)
+    try:
+        for start in (0, round(LEADS * 0.4)):
+            body = {"selection": {"mode": "bulk", "startIndex": start, "targetCount": 1000,
+                                  "filters": W2_FILTERS}, "exportFields": ALL_FIELDS}
+            need = tool("position", LEADS, SEED, json.dumps(body))
+            out, tick_ms = runs(server, body)
+            name = f"W2 bulk 1,000, two filters, startIndex {start:,}"
+            queries = [[r for r in o["records"] if r["target"] == "Query"] for o in out]
+            scanned = [sum(r["scanned"] or 0 for r in q) for q in queries]
+            page = max(max((r["scanned"] or 0 for r in q), default=0) for q in queries)
+            row(name, "Query pages", [len(q) for q in queries], "")
+            row(name, "items scanned", scanned, "",
+                f"≤ {need['position']:,} + one page ({page:,})",
+                lambda m, p=need["position"] + page: m <= p)
+            row(name, "bytes received from DynamoDB",
+                [sum(r["bytes"] for r in o["records"]) for o in out], "B")
+            if start == 0:
+                row(name, "CPU of the server per export", [o["cpu_ms"] for o in out], "ms",
+                    "≤ 10 ms", lambda m: m <= 10)
+            else:
+                row(name, "CPU of the server per export", [o["cpu_ms"] for o in out], "ms")
+            row(name, "wall time (moto)", [o["wall_s"] * 1000 for o in out], "ms")
+            notes.append(
+                f"W2 startIndex {start:,}: {out[0]['count']:,} rows exported; the last needed "
+                f"match is lead {need['position']:,} of {LEADS:,} in id order "
+                f"({need['matches']:,} match); CPU by ticks {tick_ms:.0f} ms per export")
+        rss = server.peak_rss_mb()
+    finally:
+        server.stop()
+    row("W2 (both ranges)", "peak RSS (VmHWM, fresh server)", round(rss, 1), "MB")
+
+
+def w3(notes):
+    out = tool("csv", 100_000, RUNS)
+    mb = out["csv_bytes"] / 1e6
+    for kind in ("plain", "gzip"):
+        med, lo, hi = out[kind]["seconds"]
+        name = f"W3 CSV 100,000 rows, 27 fields, {kind}"
+        row(name, "MB/s of CSV", [mb / med, mb / hi, mb / lo], "MB/s",
+            "≥ 400 MB/s" if kind == "plain" else None,
+            (lambda m: m >= 400) if kind == "plain" else None)
+        row(name, "rows/s", [1e5 / med, 1e5 / hi, 1e5 / lo], "")
+    notes.append(f"W3: {mb:.1f} MB of CSV, {out['gzip_bytes'] / 1e6:.1f} MB gzipped "
+                 "(flate2 level fast, one encoder); one thread")
+
+
+def w4(notes):
+    times = []
+    for _ in range(RUNS):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        port = listener.getsockname()[1]
+        e = env(AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{port}",
+                AWS_LAMBDA_FUNCTION_NAME="lead-export", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="1024",
+                AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+                AWS_LAMBDA_LOG_STREAM_NAME="2026/01/01/[$LATEST]bench",
+                AWS_LAMBDA_LOG_GROUP_NAME="/aws/lambda/lead-export", RUST_LOG="info")
+        start = time.perf_counter()
+        proc = subprocess.Popen([os.path.join(BIN, "lead-export")], env=e,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        listener.settimeout(10)
+        try:
+            conn, _ = listener.accept()
+            data = b""
+            while b"\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            elapsed = time.perf_counter() - start
+            if not data.startswith(b"GET /2018-06-01/runtime/invocation/next"):
+                raise SystemExit(f"W4: unexpected first request {data[:80]!r}")
+            times.append(elapsed * 1000)
+            conn.close()
+        finally:
+            proc.kill()
+            proc.wait()
+            listener.close()
+    row("W4 cold start of lead-export", "spawn to first GET .../invocation/next", times, "ms",
+        "≤ 30 ms", lambda m: m <= 30)
+    size = os.path.getsize(os.path.join(BIN, "lead-export"))
+    row("W4 cold start of lead-export", "release binary size (stripped)",
+        round(size / 1e6, 1), "MB", "≤ 12 MB", lambda m: m <= 12)
+    notes.append(f"W4: binary {size:,} bytes; stand-in Runtime API: a loopback socket in this "
+                 "script (spawn includes Python's fork/exec)")
+
+
+def largest_filter(notes):
+    if not FILTER_LIMITS:
+        return
+    out = subprocess.run([FILTER_LIMITS, "--json"], check=True, stdout=subprocess.PIPE).stdout
+    for line in out.decode().splitlines():
+        result = json.loads(line)
+        if result["name"] != "largest legal filter":
+            continue
+        for phase, label in (("parse", "parse + compile"), ("render", "push-down + render"),
+                             ("eval", f"evaluate {result['leads']:,} leads")):
+            med, lo, hi = result[phase]
+            row("largest legal filter", label, [med, lo, hi], "ms")
+        notes.append(f"largest legal filter: {result['summary']} "
+                     f"(median of {result['runs']} runs)")
+
+
+def main():
+    os.makedirs(".local", exist_ok=True)
+    notes = []
+    proxy = start_proxy()
+    log(f"seeding {LEADS:,} leads into moto ({SEED_CONCURRENCY} batches of 25 in flight) ...")
+    seeded = tool("seed", ORG, LEADS, SEED, SEED_CONCURRENCY, AWS_ENDPOINT_URL=MOTO)
+    notes.insert(0, f"data: {LEADS:,} demo leads in {ORG} (moto), seeded in "
+                    f"{seeded['seconds']:.0f} s ({seeded['seconds'] * 1000 / LEADS:.1f} ms per "
+                    f"lead, {SEED_CONCURRENCY} BatchWriteItem of 25 in flight); {RUNS} runs per "
+                    "figure after one warm-up")
+    log("W1 ...")
+    w1(proxy, notes)
+    log("W2 ...")
+    w2(proxy, notes)
+    log("W3 ...")
+    w3(notes)
+    log("W4 ...")
+    w4(notes)
+    log("largest legal filter ...")
+    largest_filter(notes)
+    load = os.getloadavg()
+    notes.append(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} at the end; "
+                 f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print_table(notes)
+
+
+if __name__ == "__main__":
+    main()
