@@ -8,8 +8,9 @@ One filter and one check, both about what JSON Schema cannot say:
   documented behaviour as accepting invalid data or as a server error.
   tests/spec.rs and src/request.rs test that behaviour.
 - A schema-valid body may answer 400 only with "No data to export" or a
-  VALIDATION_ERROR about a limit openapi.yaml states in prose (bytes of an
-  id, characters of a normalized term, terms in the whole filter).
+  VALIDATION_ERROR about a rule openapi.yaml states in prose (bytes of an
+  id, characters of a normalized term, terms in the whole filter, a CSV
+  option other than its default with an XLSX export).
 """
 
 import pathlib
@@ -25,7 +26,8 @@ FIELD_IDS = frozenset(_SCHEMA["components"]["schemas"]["FieldId"]["enum"])
 UNSTATED_LIMITS = re.compile(
     r"^(selection\.(includedIds|excludedIds)\[\d+\] must be a non-empty id of at most 1024 bytes"
     r"|filters\..*: a term may hold at most 256 characters"
-    r"|filters\..*: at most 2000 terms are allowed in the whole filter.*)$"
+    r"|filters\..*: at most 2000 terms are allowed in the whole filter.*"
+    r"|format\.(bom|delimiter|lineEnding): applies to CSV only, and this export is xlsx)$"
 )
 
 
