@@ -139,6 +139,10 @@ async fn seed(org: &str, n: usize, seed: u64, concurrency: usize) -> serde_json:
     lead_export::aws::ensure_table(&dynamo, &config.leads_table)
         .await
         .unwrap_or_else(|e| fail(e));
+    // The server writes an audit record per export (fail closed).
+    lead_export::aws::ensure_audit_table(&dynamo, &config.audit_table)
+        .await
+        .unwrap_or_else(|e| fail(e));
     lead_export::aws::ensure_bucket(&lead_export::aws::s3(&sdk, &config), &config.exports_bucket)
         .await
         .unwrap_or_else(|e| fail(e));
