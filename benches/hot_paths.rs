@@ -84,7 +84,7 @@ fn csv_row(bencher: Bencher) {
     let mut buf = Vec::with_capacity(2 << 20);
     bencher.counter(ItemsCount::new(LEADS)).bench_local(|| {
         buf.clear();
-        let mut w = writer(&mut buf);
+        let mut w = writer(&mut buf, &format).expect("a writer");
         write_header(&mut w, &fields).expect("header");
         for lead in &leads {
             write_row(&mut w, &fields, lead, &format).expect("row");

@@ -54,7 +54,7 @@ fn all_fields() -> FieldList {
 /// The CSV of `leads` (header and rows) into `out`.
 fn render<W: Write>(out: W, fields: &FieldList, leads: &[Lead]) -> W {
     let format = CsvFormat::default();
-    let mut w = writer(out);
+    let mut w = writer(out, &format).expect("a writer");
     write_header(&mut w, fields).expect("header");
     for lead in leads {
         write_row(&mut w, fields, black_box(lead), &format).expect("row");

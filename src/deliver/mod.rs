@@ -186,10 +186,10 @@ pub enum Delivered {
 /// An upload part on its way, with its size.
 type PartInFlight<'a> = (usize, BoxFuture<'a, Result<(i32, String), ExportError>>);
 
-/// The inline body being filled.
+/// The inline body being filled (the encoder boxed: its state is large).
 enum InlineBody {
     Plain(Vec<u8>),
-    Gzip(GzEncoder<Vec<u8>>),
+    Gzip(Box<GzEncoder<Vec<u8>>>),
 }
 
 enum State {
@@ -240,7 +240,7 @@ impl<'a> Sink<'a> {
                 inline,
                 body: match inline.encoding {
                     Encoding::Gzip => {
-                        InlineBody::Gzip(GzEncoder::new(Vec::new(), Compression::fast()))
+                        InlineBody::Gzip(Box::new(GzEncoder::new(Vec::new(), Compression::fast())))
                     }
                     Encoding::Text | Encoding::Binary => InlineBody::Plain(Vec::new()),
                 },
