@@ -288,7 +288,7 @@ def fmt(x, unit):
     if unit == "ms":
         return f"{x:.1f}"
     if isinstance(x, float) and not x.is_integer():
-        return f"{x:,.1f}"
+        return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:,.1f}"
     return f"{int(x):,}"
 
 
@@ -350,7 +350,7 @@ def w2(proxy, notes):
                                   "filters": W2_FILTERS}, "exportFields": ALL_FIELDS}
         # 20,000 of 50,000; a smaller BENCH_LEADS scales it, keeping a full range.
         matches = tool("position", LEADS, SEED, json.dumps(bulk(0)))["matches"]
-        for start in (0, max(0, min(round(LEADS * 0.4), matches - 1000))):
+        for start in sorted({0, max(0, min(round(LEADS * 0.4), matches - 1000))}):
             body = bulk(start)
             need = tool("position", LEADS, SEED, json.dumps(body))
             out, tick_ms = runs(server, body)
