@@ -86,8 +86,9 @@ fn csv_row(bencher: Bencher) {
         buf.clear();
         let mut w = writer(&mut buf, &format).expect("a writer");
         write_header(&mut w, &fields).expect("header");
+        let mut scratch = String::new();
         for lead in &leads {
-            write_row(&mut w, &fields, lead, &format).expect("row");
+            write_row(&mut w, &fields, lead, &format, &mut scratch).expect("row");
         }
         drop(w);
         black_box(buf.len())

@@ -56,8 +56,9 @@ fn render<W: Write>(out: W, fields: &FieldList, leads: &[Lead]) -> W {
     let format = CsvFormat::default();
     let mut w = writer(out, &format).expect("a writer");
     write_header(&mut w, fields).expect("header");
+    let mut scratch = String::new();
     for lead in leads {
-        write_row(&mut w, fields, black_box(lead), &format).expect("row");
+        write_row(&mut w, fields, black_box(lead), &format, &mut scratch).expect("row");
     }
     w.into_inner()
         .unwrap_or_else(|e| fail(format!("flush: {}", e.error())))
