@@ -10,7 +10,7 @@ use divan::Bencher;
 use serde_json::json;
 
 use lead_export::auth::OrgId;
-use lead_export::csv_export::{write_header, write_row, writer};
+use lead_export::csv_export::{write_header, write_row, writer, RowBuf};
 use lead_export::demo::demo_leads;
 use lead_export::fields::{Field, FieldList};
 use lead_export::filters::compile;
@@ -86,9 +86,9 @@ fn csv_row(bencher: Bencher) {
         buf.clear();
         let mut w = writer(&mut buf, &format).expect("a writer");
         write_header(&mut w, &fields).expect("header");
-        let mut scratch = String::new();
+        let mut buf = RowBuf::default();
         for lead in &leads {
-            write_row(&mut w, &fields, lead, &format, &mut scratch).expect("row");
+            write_row(&mut w, &fields, lead, &format, &mut buf).expect("row");
         }
         drop(w);
         black_box(buf.len())

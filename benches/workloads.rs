@@ -29,7 +29,7 @@ use serde_json::json;
 
 use lead_export::auth::OrgId;
 use lead_export::config::Config;
-use lead_export::csv_export::{write_header, write_row, writer};
+use lead_export::csv_export::{write_header, write_row, writer, RowBuf};
 use lead_export::demo::demo_leads;
 use lead_export::fields::{Field, FieldList};
 use lead_export::model::Lead;
@@ -56,9 +56,9 @@ fn render<W: Write>(out: W, fields: &FieldList, leads: &[Lead]) -> W {
     let format = CsvFormat::default();
     let mut w = writer(out, &format).expect("a writer");
     write_header(&mut w, fields).expect("header");
-    let mut scratch = String::new();
+    let mut buf = RowBuf::default();
     for lead in leads {
-        write_row(&mut w, fields, black_box(lead), &format, &mut scratch).expect("row");
+        write_row(&mut w, fields, black_box(lead), &format, &mut buf).expect("row");
     }
     w.into_inner()
         .unwrap_or_else(|e| fail(format!("flush: {}", e.error())))

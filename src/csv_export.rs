@@ -25,18 +25,24 @@ use crate::request::{CsvFormat, LineEnding};
 /// before `=` is left alone: LibreOffice keeps all of these as text
 /// (`make spreadsheet-check`).
 pub fn escape_formula(cell: &str) -> Cow<'_, str> {
-    let rest = cell.trim_start_matches(' ');
-    let guard = match rest.as_bytes().first() {
-        Some(b'=' | b'@' | b'\t' | b'\r' | b'\n') => true,
-        Some(b'+' | b'-') => !rest[1..].bytes().all(|b| {
-            b.is_ascii_digit() || matches!(b, b' ' | b'+' | b'-' | b'(' | b')' | b'.' | b',' | b'/')
-        }),
-        _ => false,
-    };
-    if guard {
+    if needs_formula_guard(cell.as_bytes()) {
         Cow::Owned(format!("'{cell}"))
     } else {
         Cow::Borrowed(cell)
+    }
+}
+
+/// Whether [`escape_formula`] prefixes `cell`; bytes only (every byte it
+/// looks at is ASCII), the common cell decided by its first byte.
+fn needs_formula_guard(cell: &[u8]) -> bool {
+    let start = cell.iter().position(|&b| b != b' ').unwrap_or(cell.len());
+    let rest = &cell[start..];
+    match rest.first() {
+        Some(b'=' | b'@' | b'\t' | b'\r' | b'\n') => true,
+        Some(b'+' | b'-') => !rest[1..].iter().all(|&b| {
+            b.is_ascii_digit() || matches!(b, b' ' | b'+' | b'-' | b'(' | b')' | b'.' | b',' | b'/')
+        }),
+        _ => false,
     }
 }
 
@@ -67,29 +73,38 @@ pub fn write_header<W: Write>(w: &mut csv::Writer<W>, fields: &FieldList) -> csv
     w.write_record(fields.fields().iter().map(|f| f.label()))
 }
 
+/// What [`write_row`] reuses from row to row: the row's cells (a
+/// `csv::ByteRecord`, written through the `csv` crate's fast path for a
+/// whole record) and the scratch of composed cells. One per file.
+#[derive(Debug, Default)]
+pub struct RowBuf {
+    record: csv::ByteRecord,
+    scratch: String,
+}
+
 /// Writes the row of one lead; with `format.escape_formulas`, each cell
 /// through [`escape_formula`] (the one place the guard is applied).
-/// `scratch` holds composed cells (joined lists); one per file saves an
-/// allocation per cell.
 pub fn write_row<W: Write>(
     w: &mut csv::Writer<W>,
     fields: &FieldList,
     lead: &Lead,
     format: &CsvFormat,
-    scratch: &mut String,
+    buf: &mut RowBuf,
 ) -> csv::Result<()> {
+    let RowBuf { record, scratch } = buf;
+    record.clear();
     for field in fields.fields() {
         let cell = match field.cell_into(lead, scratch) {
             Some(cell) => cell,
             None => scratch.as_str(),
         };
-        if format.escape_formulas {
-            w.write_field(escape_formula(cell).as_bytes())?;
+        if format.escape_formulas && needs_formula_guard(cell.as_bytes()) {
+            record.push_field(escape_formula(cell).as_bytes());
         } else {
-            w.write_field(cell.as_bytes())?;
+            record.push_field(cell.as_bytes());
         }
     }
-    w.write_record(None::<&[u8]>)
+    w.write_byte_record(record)
 }
 
 /// Renders the CSV a row at a time, handing back each row's bytes (the
@@ -98,7 +113,7 @@ pub struct RowWriter<'f> {
     w: csv::Writer<SharedBuf>,
     out: SharedBuf,
     row: Vec<u8>,
-    scratch: String,
+    buf: RowBuf,
     fields: &'f FieldList,
     format: &'f CsvFormat,
     rows: usize,
@@ -118,7 +133,7 @@ impl<'f> RowWriter<'f> {
             w,
             out,
             row: Vec::new(),
-            scratch: String::new(),
+            buf: RowBuf::default(),
             fields,
             format,
             rows: 0,
@@ -138,7 +153,7 @@ impl<'f> RowWriter<'f> {
             self.fields,
             lead,
             self.format,
-            &mut self.scratch,
+            &mut self.buf,
         )?;
         self.rows += 1;
         self.take()
@@ -184,9 +199,9 @@ pub fn write_csv<W: Write>(
 ) -> csv::Result<W> {
     let mut w = writer(out, format)?;
     write_header(&mut w, fields)?;
-    let mut scratch = String::new();
+    let mut buf = RowBuf::default();
     for lead in leads {
-        write_row(&mut w, fields, lead, format, &mut scratch)?;
+        write_row(&mut w, fields, lead, format, &mut buf)?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
 }
@@ -415,6 +430,66 @@ mod tests {
                 let first = cell.trim_start_matches(' ').chars().next();
                 proptest::prop_assert!(!matches!(first, Some('=' | '@' | '\t' | '\r' | '\n')));
             }
+        }
+
+        /// `write_row` (a `ByteRecord` through the `csv` crate's record fast
+        /// path, the byte-wise guard) writes the bytes that writing each
+        /// guarded cell with `write_field` writes, in every dialect; one
+        /// empty cell alone included (`""`).
+        #[test]
+        fn rows_are_the_bytes_of_field_by_field_writing(
+            cells in proptest::collection::vec(any_cell(), 1..5),
+            escape in proptest::prelude::any::<bool>(),
+            bom in proptest::prelude::any::<bool>(),
+            delimiter in proptest::sample::select(vec![
+                crate::request::Delimiter::Comma,
+                crate::request::Delimiter::Semicolon,
+                crate::request::Delimiter::Tab,
+            ]),
+            lf in proptest::prelude::any::<bool>(),
+        ) {
+            let lead = Lead {
+                id: "1".into(),
+                job_title: Some(cells[0].clone()),
+                city: cells.get(1).cloned(),
+                country: cells.get(2).cloned(),
+                emails: Some(cells[3.min(cells.len() - 1)..].to_vec()),
+                ..Lead::default()
+            };
+            let ids = [Field::JobTitle, Field::City, Field::Country, Field::Emails].map(Field::id);
+            let fields = FieldList::from_ids(ids[..cells.len().min(4)].iter().copied()).unwrap();
+            let format = CsvFormat {
+                escape_formulas: escape,
+                bom,
+                delimiter,
+                line_ending: if lf { LineEnding::Lf } else { LineEnding::CrLf },
+            };
+            let got = to_csv(&fields, std::slice::from_ref(&lead), &format);
+            let mut w = writer(Vec::new(), &format).unwrap();
+            write_header(&mut w, &fields).unwrap();
+            for field in fields.fields() {
+                let cell = field.cell(&lead);
+                let cell = if escape { escape_formula(&cell) } else { cell };
+                w.write_field(cell.as_bytes()).unwrap();
+            }
+            w.write_record(None::<&[u8]>).unwrap();
+            let expected = w.into_inner().unwrap();
+            proptest::prop_assert_eq!(got, expected);
+        }
+
+        /// The byte-wise guard decides as the definition reads: skip ASCII
+        /// spaces, then the first character.
+        #[test]
+        fn the_byte_wise_guard_is_the_definition(cell in any_cell()) {
+            let rest = cell.trim_start_matches(' ');
+            let expected = match rest.chars().next() {
+                Some('=' | '@' | '\t' | '\r' | '\n') => true,
+                Some('+' | '-') => !rest.chars().skip(1).all(|c| {
+                    c.is_ascii_digit() || " +-().,/".contains(c)
+                }),
+                _ => false,
+            };
+            proptest::prop_assert_eq!(needs_formula_guard(cell.as_bytes()), expected);
         }
     }
 }
