@@ -86,9 +86,9 @@ fn csv_row(bencher: Bencher) {
         buf.clear();
         let mut w = writer(&mut buf, &format).expect("a writer");
         write_header(&mut w, &fields).expect("header");
-        let mut buf = RowBuf::default();
+        let mut row = RowBuf::default();
         for lead in &leads {
-            write_row(&mut w, &fields, lead, &format, &mut buf).expect("row");
+            write_row(&mut w, &fields, lead, &format, &mut row).expect("row");
         }
         drop(w);
         black_box(buf.len())

@@ -135,6 +135,18 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         self.upstream.request(self.command, self.path, body=body, headers=headers)
         resp = self.upstream.getresponse()
         data = resp.read()
+        target = self.headers.get("X-Amz-Target", "")
+        target = target.split(".")[-1] if target else f"S3 {self.command}"
+        scanned = None
+        if target == "Query" and resp.status == 200:
+            try:
+                scanned = json.loads(data).get("ScannedCount")
+            except ValueError:
+                pass
+        # Recorded before the answer goes back: once the server has its
+        # answer, the export's record is in, not racing the next export's.
+        RECORDER.add({"target": target, "start": start, "end": time.monotonic(),
+                      "bytes": len(data), "scanned": scanned, "status": resp.status})
         self.send_response_only(resp.status, resp.reason)
         for k, v in resp.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length", "date", "server"):
@@ -144,16 +156,6 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
         self.wfile.flush()
-        target = self.headers.get("X-Amz-Target", "")
-        target = target.split(".")[-1] if target else f"S3 {self.command}"
-        scanned = None
-        if target == "Query" and resp.status == 200:
-            try:
-                scanned = json.loads(data).get("ScannedCount")
-            except ValueError:
-                pass
-        RECORDER.add({"target": target, "start": start, "end": time.monotonic(),
-                      "bytes": len(data), "scanned": scanned, "status": resp.status})
 
     do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _forward
 
@@ -339,7 +341,10 @@ def w1(proxy, notes):
     if other:
         row(name, "other requests: " + ", ".join(other),
             [sum(r["target"] != "BatchGetItem" for r in o["records"]) for o in out], "")
-    row(name, "sequential depth", [depth(o["records"]) for o in out], "", "1", lambda m: m <= 1)
+    reads = [[r for r in o["records"] if r["target"] == "BatchGetItem"] for o in out]
+    row(name, "sequential depth of the reads (BatchGetItem)", [depth(r) for r in reads], "",
+        "1", lambda m: m <= 1)
+    row(name, "sequential depth with the audit record", [depth(o["records"]) for o in out], "")
     row(name, "bytes received from DynamoDB", [sum(r["bytes"] for r in o["records"]) for o in out], "B")
     row(name, "CPU of the server per export", [o["cpu_ms"] for o in out], "ms", "≤ 13 ms",
         lambda m: m <= 13)
