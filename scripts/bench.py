@@ -24,7 +24,8 @@ BENCH_TOOL (the `workloads` bench binary), BENCH_FILTER_LIMITS (the
 (default 5), BENCH_DEEP_RUNS (runs of W2's deep range, default 3: on moto
 each takes minutes, moto reads the whole partition for every Query page),
 BENCH_TIMEOUT (seconds one export may take, default 1800),
-BENCH_SEED_CONCURRENCY (default 16).
+BENCH_SEED_CONCURRENCY (default 16), BENCH_ONLY (a comma-separated subset
+of w1,w2,w3,w4,filter to run; default all).
 """
 
 import base64
@@ -46,6 +47,10 @@ LEADS = int(os.environ.get("BENCH_LEADS", "50000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 DEEP_RUNS = int(os.environ.get("BENCH_DEEP_RUNS", "3"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "1800"))
+# Seconds the proxy waits before forwarding each request (to see what the
+# server spends while it waits; default none).
+PROXY_DELAY = float(os.environ.get("BENCH_PROXY_DELAY", "0"))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "w1,w2,w3,w4,filter").split(",")))
 SEED_CONCURRENCY = int(os.environ.get("BENCH_SEED_CONCURRENCY", "16"))
 MOTO = os.environ["MOTO_ENDPOINT"]
 BIN = os.environ["BENCH_BIN"]
@@ -127,6 +132,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     def _forward(self):
         start = time.monotonic()
         body = self._body()
+        if PROXY_DELAY:
+            time.sleep(PROXY_DELAY)
         headers = {k: v for k, v in self.headers.items()
                    if k.lower() not in ("transfer-encoding", "connection")}
         headers["Content-Length"] = str(len(body))
@@ -478,16 +485,13 @@ def main():
                     f"{seeded['seconds']:.0f} s ({seeded['seconds'] * 1000 / LEADS:.1f} ms per "
                     f"lead, {SEED_CONCURRENCY} BatchWriteItem of 25 in flight); {RUNS} runs per "
                     "figure after one warm-up")
-    log("W1 ...")
-    w1(proxy, notes)
-    log("W2 ...")
-    w2(proxy, notes)
-    log("W3 ...")
-    w3(notes)
-    log("W4 ...")
-    w4(notes)
-    log("largest legal filter ...")
-    largest_filter(notes)
+    for key, name, run in (("w1", "W1", lambda: w1(proxy, notes)),
+                           ("w2", "W2", lambda: w2(proxy, notes)),
+                           ("w3", "W3", lambda: w3(notes)), ("w4", "W4", lambda: w4(notes)),
+                           ("filter", "largest legal filter", lambda: largest_filter(notes))):
+        if key in ONLY:
+            log(f"{name} ...")
+            run()
     load = os.getloadavg()
     notes.append(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} at the end; "
                  f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")

@@ -148,13 +148,7 @@ impl<'f> RowWriter<'f> {
 
     /// The bytes of the row of `lead`.
     pub fn row(&mut self, lead: &Lead) -> csv::Result<&[u8]> {
-        write_row(
-            &mut self.w,
-            self.fields,
-            lead,
-            self.format,
-            &mut self.buf,
-        )?;
+        write_row(&mut self.w, self.fields, lead, self.format, &mut self.buf)?;
         self.rows += 1;
         self.take()
     }
