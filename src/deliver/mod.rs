@@ -892,10 +892,24 @@ mod tests {
     async fn a_failed_part_or_completion_aborts_the_upload() {
         let fields = FieldList::defaults();
         let all = leads(10);
-        for (store, status) in [
+        for (store, status) in failing_part_or_completion(1) {
+            let err = export(&store, None, &fields, &all, &later())
+                .await
+                .unwrap_err();
+            assert_eq!(err.status().as_u16(), status, "{err}");
+            assert_eq!(store.creates.load(Ordering::SeqCst), 1);
+            assert_eq!(store.inner.open_uploads(), 0, "upload left open");
+            assert!(store.inner.keys().is_empty(), "object left behind");
+        }
+    }
+
+    /// Stores whose part `part` fails (a 500), or whose completion fails
+    /// (a 503), with the status each export answers.
+    fn failing_part_or_completion(part: i32) -> [(Failing, u16); 2] {
+        [
             (
                 Failing {
-                    fail_part: Some(1),
+                    fail_part: Some(part),
                     ..Failing::default()
                 },
                 500,
@@ -907,15 +921,7 @@ mod tests {
                 },
                 503,
             ),
-        ] {
-            let err = export(&store, None, &fields, &all, &later())
-                .await
-                .unwrap_err();
-            assert_eq!(err.status().as_u16(), status, "{err}");
-            assert_eq!(store.creates.load(Ordering::SeqCst), 1);
-            assert_eq!(store.inner.open_uploads(), 0, "upload left open");
-            assert!(store.inner.keys().is_empty(), "object left behind");
-        }
+        ]
     }
 
     fn later() -> Deadline {
@@ -983,22 +989,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_byte_upload_is_aborted() {
         let bytes = vec![7u8; MIN_PART_SIZE + 1];
-        for (store, status) in [
-            (
-                Failing {
-                    fail_part: Some(2),
-                    ..Failing::default()
-                },
-                500,
-            ),
-            (
-                Failing {
-                    fail_complete: true,
-                    ..Failing::default()
-                },
-                503,
-            ),
-        ] {
+        for (store, status) in failing_part_or_completion(2) {
             let deadline = later();
             let mut to = target(&store, None, &deadline);
             to.key = "k".into();

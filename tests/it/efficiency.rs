@@ -9,11 +9,9 @@ use crate::support;
 use std::collections::BTreeSet;
 
 use lead_export::auth::OrgId;
-use lead_export::aws;
 use lead_export::demo::demo_leads;
 use lead_export::fields::FieldList;
 use lead_export::filters;
-use lead_export::store::DynamoStore;
 use serde_json::json;
 use support::*;
 
@@ -35,15 +33,8 @@ fn leads_count() -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs moto: run make test"]
 async fn a_five_percent_filter_reads_little_more_than_it_needs() {
-    let endpoint = moto_endpoint();
     let total = leads_count();
-    let table = unique("efficiency");
-    let cfg = config(&[("AWS_ENDPOINT_URL", &endpoint), ("LEADS_TABLE", &table)]);
-    let sdk = aws::sdk_config(&cfg).await;
-    aws::ensure_table(&aws::dynamodb(&sdk), &table)
-        .await
-        .unwrap();
-    let store = DynamoStore::new(aws::dynamodb(&sdk), &table);
+    let store = moto_store("efficiency").await;
     let org = OrgId::new("org-efficiency").unwrap();
 
     // Every 20th lead lives in Reykjavik: exactly 5% match.
@@ -153,16 +144,9 @@ fn deep_start() -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs moto: run make test"]
 async fn a_deep_range_receives_fewer_bytes() {
-    let endpoint = moto_endpoint();
     let start = deep_start();
     let count = 20;
-    let table = unique("deep");
-    let cfg = config(&[("AWS_ENDPOINT_URL", &endpoint), ("LEADS_TABLE", &table)]);
-    let sdk = aws::sdk_config(&cfg).await;
-    aws::ensure_table(&aws::dynamodb(&sdk), &table)
-        .await
-        .unwrap();
-    let store = DynamoStore::new(aws::dynamodb(&sdk), &table);
+    let store = moto_store("deep").await;
     let org = OrgId::new("org-deep").unwrap();
     let mut leads = demo_leads(6, start + 2 * count);
     let seeded = std::time::Instant::now();

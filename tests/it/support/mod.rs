@@ -152,6 +152,19 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// A `DynamoStore` over a new table (named from `prefix`) on moto.
+pub async fn moto_store(prefix: &str) -> lead_export::store::DynamoStore {
+    let endpoint = moto_endpoint();
+    let table = unique(prefix);
+    let config = config(&[("AWS_ENDPOINT_URL", &endpoint), ("LEADS_TABLE", &table)]);
+    let sdk = lead_export::aws::sdk_config(&config).await;
+    let dynamo = lead_export::aws::dynamodb(&sdk);
+    lead_export::aws::ensure_table(&dynamo, &table)
+        .await
+        .unwrap();
+    lead_export::store::DynamoStore::new(dynamo, &table)
+}
+
 pub const SECOND: Duration = Duration::from_secs(1);
 
 /// The one configurable `LeadStore` fake: the leads of `inner`, each read
