@@ -98,11 +98,12 @@ pub fn write_row<W: Write>(
             Some(cell) => cell,
             None => scratch.as_str(),
         };
-        if format.escape_formulas && needs_formula_guard(cell.as_bytes()) {
-            record.push_field(escape_formula(cell).as_bytes());
+        let cell = if format.escape_formulas {
+            escape_formula(cell)
         } else {
-            record.push_field(cell.as_bytes());
-        }
+            Cow::Borrowed(cell)
+        };
+        record.push_field(cell.as_bytes());
     }
     w.write_byte_record(record)
 }
@@ -368,6 +369,22 @@ mod tests {
         prop::collection::vec(piece, 0..12).prop_map(|p| p.concat())
     }
 
+    /// The columns [`lead_of`] fills, in order.
+    const CELL_FIELDS: [Field; 4] = [Field::JobTitle, Field::City, Field::Country, Field::Emails];
+
+    /// A lead whose `CELL_FIELDS` hold `cells` (1 to 4): one each, the
+    /// emails the rest from the fourth (or the last) on.
+    fn lead_of(cells: &[String]) -> Lead {
+        Lead {
+            id: "1".into(),
+            job_title: Some(cells[0].clone()),
+            city: cells.get(1).cloned(),
+            country: cells.get(2).cloned(),
+            emails: Some(cells[3.min(cells.len() - 1)..].to_vec()),
+            ..Lead::default()
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
 
@@ -378,18 +395,8 @@ mod tests {
             cells in proptest::collection::vec(any_cell(), 1..5),
             escape in proptest::prelude::any::<bool>(),
         ) {
-            let lead = Lead {
-                id: "1".into(),
-                job_title: Some(cells[0].clone()),
-                city: cells.get(1).cloned(),
-                country: cells.get(2).cloned(),
-                emails: Some(cells[3.min(cells.len() - 1)..].to_vec()),
-                ..Lead::default()
-            };
-            let fields = FieldList::from_ids(
-                [Field::JobTitle, Field::City, Field::Country, Field::Emails].map(Field::id),
-            )
-            .unwrap();
+            let lead = lead_of(&cells);
+            let fields = FieldList::from_ids(CELL_FIELDS.map(Field::id)).unwrap();
             let format = CsvFormat { escape_formulas: escape, ..CsvFormat::default() };
             let bytes = to_csv(&fields, std::slice::from_ref(&lead), &format);
             let mut reader = csv::ReaderBuilder::new()
@@ -442,15 +449,8 @@ mod tests {
             ]),
             lf in proptest::prelude::any::<bool>(),
         ) {
-            let lead = Lead {
-                id: "1".into(),
-                job_title: Some(cells[0].clone()),
-                city: cells.get(1).cloned(),
-                country: cells.get(2).cloned(),
-                emails: Some(cells[3.min(cells.len() - 1)..].to_vec()),
-                ..Lead::default()
-            };
-            let ids = [Field::JobTitle, Field::City, Field::Country, Field::Emails].map(Field::id);
+            let lead = lead_of(&cells);
+            let ids = CELL_FIELDS.map(Field::id);
             let fields = FieldList::from_ids(ids[..cells.len().min(4)].iter().copied()).unwrap();
             let format = CsvFormat {
                 escape_formulas: escape,
