@@ -21,8 +21,9 @@ token:          ## make token ORG=<org>: an HS256 dev token signed with JWT_SECR
 	@test -n "$(ORG)" || { echo "usage: make token ORG=<org>"; exit 2; }
 	@. scripts/local-env.sh && cargo run --quiet --bin dev-token -- "$(ORG)"
 
-lint:           ## formatting and clippy, as CI runs them
+lint:           ## formatting, the module-cycle check, clippy (missing docs are errors), as CI runs them
 	cargo fmt --check
+	python3 scripts/check-module-cycles.py
 	cargo clippy --all-targets -- -D warnings
 
 fmt:

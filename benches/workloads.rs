@@ -141,7 +141,7 @@ async fn seed(org: &str, n: usize, seed: u64, concurrency: usize) -> serde_json:
         .await
         .unwrap_or_else(|e| fail(e));
     // The server writes an audit record per export (fail closed).
-    lead_export::aws::ensure_audit_table(&dynamo, &config.audit_table)
+    lead_export::audit::ensure_table(&dynamo, &config.audit_table)
         .await
         .unwrap_or_else(|e| fail(e));
     lead_export::aws::ensure_bucket(&lead_export::aws::s3(&sdk, &config), &config.exports_bucket)

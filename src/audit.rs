@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use lambda_http::{Body, Response};
 use serde_json::Value;
 use sha2::Digest;
 use time::OffsetDateTime;
@@ -21,6 +20,7 @@ use time::OffsetDateTime;
 use crate::deadline::Deadline;
 use crate::error::{ExportError, FaultKind};
 use crate::observe::{AuditState, Destination, Outcome};
+use crate::reply::Reply;
 
 /// The partition key attribute: the organization.
 pub const PARTITION_KEY: &str = "orgId";
@@ -218,6 +218,15 @@ pub struct AuditError {
     pub message: String,
 }
 
+impl From<crate::error::Fault> for AuditError {
+    fn from(fault: crate::error::Fault) -> Self {
+        AuditError {
+            kind: fault.kind,
+            message: fault.message,
+        }
+    }
+}
+
 /// Where audit records are written.
 #[async_trait]
 pub trait AuditLog: Send + Sync {
@@ -259,16 +268,18 @@ impl AuditLog for DynamoAuditLog {
             .set_item(Some(record.to_item()))
             .send()
             .await
-            .map_err(|e| AuditError {
-                kind: crate::aws::fault_kind(&e),
-                message: format!(
-                    "PutItem {}: {}",
-                    self.table,
-                    aws_smithy_types::error::display::DisplayErrorContext(&e)
-                ),
-            })?;
+            .map_err(crate::aws::sdk_error(format!("PutItem {}", self.table)))?;
         Ok(())
     }
+}
+
+/// Creates the audit table (on-demand; [`PARTITION_KEY`] / [`SORT_KEY`]
+/// keys, TTL on [`TTL_ATTRIBUTE`]) if it is missing, and waits until it is
+/// active. For local runs and tests; `template.yaml` declares it for a
+/// deployment.
+pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), String> {
+    crate::aws::ensure_keyed_table_with_ttl(client, table, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE)
+        .await
 }
 
 /// Records kept in memory (tests, local tools).
@@ -318,8 +329,8 @@ pub async fn settle(
     outcome: &Outcome,
     request_id: &str,
     time: OffsetDateTime,
-    result: Result<Response<Body>, ExportError>,
-) -> (Result<Response<Body>, ExportError>, AuditState) {
+    result: Result<Reply, ExportError>,
+) -> (Result<Reply, ExportError>, AuditState) {
     let Some(caller) = &outcome.caller else {
         return (result, AuditState::None);
     };

@@ -1,20 +1,15 @@
-//! Building the SDK clients and the handler's `App` from the configuration,
-//! once per process.
-
-use std::sync::Arc;
+//! The AWS SDK, a leaf module: the shared SDK configuration and clients, the
+//! retry policy, the classification of a failed SDK call
+//! ([`fault_kind`]) and the one wrapper that turns it into a backend's error
+//! ([`sdk_error`]), and provisioning of tables and buckets for local runs.
 
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_types::retry::RetryConfig;
 
-use crate::audit::{Audit, DynamoAuditLog};
-use crate::auth::Authenticator;
 use crate::config::Config;
-use crate::deliver::{inline_limit, s3::S3Objects};
-use crate::error::FaultKind;
-use crate::http::App;
-use crate::store::DynamoStore;
+use crate::error::{Fault, FaultKind};
 
 /// The shared SDK configuration: region and credentials from the usual
 /// chain, `AWS_ENDPOINT_URL` honoured for a local endpoint.
@@ -110,21 +105,19 @@ pub fn fault_kind<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> F
     }
 }
 
-/// The handler's dependencies, on DynamoDB and S3.
-pub async fn app(config: &Config) -> App {
-    let sdk = sdk_config(config).await;
-    App {
-        auth: Authenticator::new(config.jwt.clone()),
-        store: Arc::new(DynamoStore::new(dynamodb(&sdk), &config.leads_table)),
-        objects: Arc::new(S3Objects::new(s3(&sdk, config), &config.exports_bucket)),
-        inline_limit: inline_limit(config.inline_max_bytes),
-        url_ttl: config.export_url_ttl,
-        timeout: config.export_timeout,
-        audit: Audit {
-            log: Arc::new(DynamoAuditLog::new(dynamodb(&sdk), &config.audit_table)),
-            retention_days: config.audit_retention_days,
-        },
-        metrics: Arc::new(crate::observe::StdoutMetrics),
+/// The one wrapper of a failed SDK call: a [`Fault`] of its [`fault_kind`]
+/// and a message for the log (the operation, then the SDK's error chain);
+/// each backend's error type converts from it (`?`).
+pub fn sdk_error<E>(op: impl std::fmt::Display) -> impl Fn(SdkError<E, HttpResponse>) -> Fault
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    move |e| Fault {
+        kind: fault_kind(&e),
+        message: format!(
+            "{op}: {}",
+            aws_smithy_types::error::display::DisplayErrorContext(&e)
+        ),
     }
 }
 
@@ -136,7 +129,7 @@ pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
 
 /// Creates an on-demand table keyed by the string attributes `hash` and
 /// `range` if it is missing, and waits until it is active.
-async fn ensure_keyed_table(
+pub async fn ensure_keyed_table(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     hash: &str,
@@ -204,15 +197,16 @@ async fn ensure_keyed_table(
     Err(format!("table {table} did not become active"))
 }
 
-/// Creates the audit table (on-demand; `orgId` / `sk` keys, TTL on
-/// `expiresAt`) if it is missing, and waits until it is active. For local
-/// runs and tests; `template.yaml` declares it for a deployment.
-pub async fn ensure_audit_table(
+/// [`ensure_keyed_table`], then time to live on the attribute `ttl` (a
+/// no-op where it is already on). For local runs and tests.
+pub async fn ensure_keyed_table_with_ttl(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
+    hash: &str,
+    range: &str,
+    ttl: &str,
 ) -> Result<(), String> {
-    use crate::audit::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
-    ensure_keyed_table(client, table, PARTITION_KEY, SORT_KEY).await?;
+    ensure_keyed_table(client, table, hash, range).await?;
     let current = client
         .describe_time_to_live()
         .table_name(table)
@@ -221,9 +215,9 @@ pub async fn ensure_audit_table(
         .ok()
         .and_then(|out| out.time_to_live_description)
         .and_then(|d| d.attribute_name);
-    if current.as_deref() != Some(TTL_ATTRIBUTE) {
+    if current.as_deref() != Some(ttl) {
         let ttl = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
-            .attribute_name(TTL_ATTRIBUTE)
+            .attribute_name(ttl)
             .enabled(true)
             .build()
             .map_err(|e| e.to_string())?;

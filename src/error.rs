@@ -12,7 +12,10 @@ pub enum ExportError {
     Validation(String),
     /// The request body is larger than the documented maximum: 413.
     #[error("request body exceeds {limit} bytes")]
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge {
+        /// The documented maximum, in bytes.
+        limit: usize,
+    },
     /// Missing, malformed, expired or badly signed token: 401. The reason is
     /// for the log only; every client gets [`UNAUTHORIZED_MESSAGE`].
     #[error("{0}")]
@@ -33,7 +36,10 @@ pub enum ExportError {
     /// The invocation's deadline came before the export was done: 504. The
     /// stage that was cut goes to the log.
     #[error("deadline reached while {stage}")]
-    Timeout { stage: &'static str },
+    Timeout {
+        /// What the export was doing when the deadline came.
+        stage: &'static str,
+    },
     /// DynamoDB or S3 throttled, timed out or failed on their side, past our
     /// retries: 503 with `Retry-After`. The cause is logged only.
     #[error("service unavailable: {0}")]
@@ -52,6 +58,18 @@ pub enum FaultKind {
     Transient,
     /// Anything else: a bug, a permission, a bad item.
     Other,
+}
+
+/// A failure of a backing service (DynamoDB, S3): its kind and a message
+/// for the log only. Each backend's error type is made from one
+/// (`From<Fault>`), so an SDK error is wrapped in one place
+/// ([`crate::aws::sdk_error`]).
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// Transient (throttling, timeout, 5xx) or not.
+    pub kind: FaultKind,
+    /// What failed, for the log.
+    pub message: String,
 }
 
 impl ExportError {

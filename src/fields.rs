@@ -1,5 +1,5 @@
-//! The 27 export fields of `export-to-csv.md`: ids, labels, defaults, and how
-//! a lead becomes a cell (`lead-model.md`).
+//! The 27 export fields of the contract (`docs/contract.md`): ids, labels,
+//! defaults, and how a lead becomes a cell.
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -10,7 +10,7 @@ macro_rules! fields {
     ($($variant:ident => $id:literal, $label:literal, [$($attr:literal),*];)*) => {
         /// One export column.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Field { $($variant),* }
+        pub enum Field { $(#[doc = concat!("`", $id, "`: the \"", $label, "\" column.")] $variant),* }
 
         impl Field {
             /// Every field, in the reference's order.

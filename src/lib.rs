@@ -1,6 +1,10 @@
-//! Exports an organization's saved leads to CSV: the
-//! `POST /api/v1/operations/export` Lambda. See the README for the design.
+//! Exports an organization's saved leads to CSV or XLSX: the
+//! `POST /api/v1/operations/export` Lambda. The README maps the modules;
+//! `docs/design.md` describes the design.
 
+#![warn(missing_docs)]
+
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod aws;
@@ -10,6 +14,7 @@ pub mod deadline;
 pub mod deliver;
 pub mod demo;
 pub mod error;
+pub mod export;
 pub mod fields;
 pub mod filters;
 #[cfg(test)]
@@ -18,6 +23,7 @@ pub mod http;
 pub mod import;
 pub mod model;
 pub mod observe;
+pub mod reply;
 pub mod request;
 pub mod resolve;
 pub mod store;

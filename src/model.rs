@@ -1,4 +1,4 @@
-//! The lead document (`shared/spec/lead-model.md`): what the import tool reads
+//! The lead document (described in `docs/design.md`): what the import tool reads
 //! and what the store returns. Every field but `id`, `firstName` and `lastName`
 //! may be absent or null; the store may also return a projection of a lead,
 //! so those three default to empty strings when absent.
@@ -9,52 +9,76 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Lead {
+    /// The lead's `id`.
     #[serde(default)]
     pub id: String,
+    /// The lead's `firstName`.
     #[serde(default)]
     pub first_name: String,
+    /// The lead's `lastName`.
     #[serde(default)]
     pub last_name: String,
+    /// The lead's `emails`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emails: Option<Vec<String>>,
+    /// The lead's `phones`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phones: Option<Vec<String>>,
+    /// The lead's `linkedinUrl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linkedin_url: Option<String>,
+    /// The lead's `city`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub city: Option<String>,
+    /// The lead's `state`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// The lead's `stateCode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_code: Option<String>,
+    /// The lead's `postalCode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postal_code: Option<String>,
+    /// The lead's `country`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
+    /// The lead's `countryCode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country_code: Option<String>,
+    /// The lead's `jobTitle`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_title: Option<String>,
+    /// The lead's `seniority`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seniority: Option<String>,
+    /// The lead's `departments`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub departments: Option<Vec<String>>,
+    /// The lead's `subDepartments`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_departments: Option<Vec<String>>,
+    /// The lead's `functions`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub functions: Option<Vec<String>>,
+    /// The lead's `industry`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub industry: Option<String>,
+    /// The lead's `skills`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skills: Option<Vec<String>>,
+    /// The lead's `certifications`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certifications: Option<Vec<String>>,
+    /// The lead's `languages`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub languages: Option<Vec<Language>>,
+    /// The lead's `educations`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub educations: Option<Vec<Education>>,
+    /// The lead's `workExperiences`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_experiences: Option<Vec<WorkExperience>>,
+    /// The lead's `company`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub company: Option<Company>,
 }
@@ -63,8 +87,10 @@ pub struct Lead {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Language {
+    /// The language entry's `language`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// The language entry's `level`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<String>,
 }
@@ -73,6 +99,7 @@ pub struct Language {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NamedOrg {
+    /// The organization's `name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
@@ -82,8 +109,10 @@ pub struct NamedOrg {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Dates {
+    /// The `start`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
+    /// The `end`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<String>,
 }
@@ -92,12 +121,16 @@ pub struct Dates {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Education {
+    /// The education's `institution`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub institution: Option<NamedOrg>,
+    /// The education's `degreeName`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub degree_name: Option<String>,
+    /// The education's `fieldOfStudy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field_of_study: Option<String>,
+    /// The education's `dates`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dates: Option<Dates>,
 }
@@ -106,10 +139,13 @@ pub struct Education {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkExperience {
+    /// The job's `company`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub company: Option<NamedOrg>,
+    /// The job's `title`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// The job's `dates`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dates: Option<Dates>,
 }
@@ -118,42 +154,61 @@ pub struct WorkExperience {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Company {
+    /// The company's `id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The company's `name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The company's `legalName`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legal_name: Option<String>,
+    /// The company's `domain`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// The company's `websiteUrl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub website_url: Option<String>,
+    /// The company's `linkedinUrl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linkedin_url: Option<String>,
+    /// The company's `phones`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phones: Option<Vec<String>>,
+    /// The company's `city`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub city: Option<String>,
+    /// The company's `state`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// The company's `stateCode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_code: Option<String>,
+    /// The company's `postalCode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postal_code: Option<String>,
+    /// The company's `country`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
+    /// The company's `countryCode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country_code: Option<String>,
+    /// The company's `industry`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub industry: Option<String>,
+    /// The company's `type`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub company_type: Option<String>,
+    /// The company's `headcount`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headcount: Option<String>,
+    /// The company's `revenue`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revenue: Option<String>,
+    /// The company's `foundedYear`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub founded_year: Option<i64>,
+    /// The company's `summary`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
 }

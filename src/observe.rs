@@ -12,20 +12,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::auth::Caller;
 use crate::deliver::{ObjectMeta, ObjectStore, ObjectStoreError};
 use crate::error::ExportError;
+use crate::reply::Reply;
 
 /// The EMF namespace of the metrics.
 pub const METRICS_NAMESPACE: &str = "LeadExport";
 
-/// What one request did, filled in by `http::export` as it goes: who (once
+/// What one request did, filled in by the export use case as it goes: who (once
 /// authenticated), which selection, how many leads, how many bytes, where.
-/// `handle` turns it into the audit record, the log line and the metrics.
+/// [`crate::export::run`] turns it into the audit record, the log line and the metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
     /// The authenticated caller; `None` before (or without) authentication.
@@ -53,7 +53,10 @@ pub enum Destination {
     /// In the response body.
     Inline,
     /// Uploaded to S3 under this key (a link was returned).
-    S3 { key: String },
+    S3 {
+        /// The object key.
+        key: String,
+    },
 }
 
 impl Destination {
@@ -74,20 +77,11 @@ impl Destination {
     }
 }
 
-/// The request id: the Lambda context's, or a new UUID where there is none
-/// (the local server, tests).
-pub fn request_id(req: &Request) -> String {
-    req.lambda_context_ref()
-        .map(|c| c.request_id.clone())
-        .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
-}
-
 /// The status and error code of a result: `OK`, the body's `error.code`,
 /// or `NO_DATA` for the reference's plain `No data to export`.
-pub fn status_and_code(result: &Result<Response<Body>, ExportError>) -> (u16, String) {
+pub fn status_and_code(result: &Result<Reply, ExportError>) -> (u16, String) {
     match result {
-        Ok(resp) => (resp.status().as_u16(), "OK".into()),
+        Ok(reply) => (reply.status, "OK".into()),
         Err(err) => (err.status().as_u16(), error_code(err)),
     }
 }
@@ -379,16 +373,6 @@ impl ObjectStore for CountingObjects<'_> {
     }
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, ObjectStoreError> {
         self.inner.presign_get(key, ttl).await
-    }
-}
-
-/// Bytes of a response body.
-pub fn body_len(body: &Body) -> u64 {
-    match body {
-        Body::Empty => 0,
-        Body::Text(t) => t.len() as u64,
-        Body::Binary(b) => b.len() as u64,
-        _ => 0,
     }
 }
 

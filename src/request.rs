@@ -34,8 +34,32 @@ pub struct ExportRequest {
     pub file_type: Option<FileType>,
 }
 
+impl ExportRequest {
+    /// The file type of this export: the body's `format.type` when it gives
+    /// one (the body wins over `Accept`); otherwise XLSX when the client's
+    /// `Accept` prefers it (`accept_prefers_xlsx`, see
+    /// `export::negotiate::accepts_xlsx`); otherwise CSV. An XLSX export with
+    /// a CSV-only option (`bom`, `delimiter`, `lineEnding`) set to a
+    /// non-default value is a `VALIDATION_ERROR`.
+    pub fn file_type(&self, accept_prefers_xlsx: bool) -> Result<FileType, ExportError> {
+        let chosen = match self.file_type {
+            Some(t) => t,
+            None if accept_prefers_xlsx => FileType::Xlsx,
+            None => FileType::Csv,
+        };
+        if chosen == FileType::Xlsx {
+            if let Some(key) = self.format.csv_only_option() {
+                return Err(ExportError::Validation(format!(
+                    "format.{key}: applies to CSV only, and this export is xlsx"
+                )));
+            }
+        }
+        Ok(chosen)
+    }
+}
+
 /// The file an export is written as: `format.type`, or the `Accept` header
-/// when the body does not say (see `http::file_type`).
+/// when the body does not say (see [`ExportRequest::file_type`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileType {
     /// `"csv"` (the default): `text/csv`, written by `csv_export`.
@@ -90,7 +114,7 @@ pub enum LineEnding {
 /// The `format` object: options of the written file. Absent or `null` means
 /// the defaults, which write today's CSV byte for byte. `bom`, `delimiter`
 /// and `lineEnding` shape CSV text only; with an XLSX export a non-default
-/// value of one of them is refused (`http::file_type`).
+/// value of one of them is refused ([`ExportRequest::file_type`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CsvFormat {
     /// `escapeFormulas` (default `true`): cells a spreadsheet would run as a
@@ -139,7 +163,10 @@ impl CsvFormat {
 #[derive(Debug, Clone)]
 pub enum Selection {
     /// Exactly these ids, in this order, each once.
-    Manual { ids: Vec<String> },
+    Manual {
+        /// The ids, de-duplicated, in request order.
+        ids: Vec<String>,
+    },
     /// A range over the leads matching a filter, plus and minus explicit ids.
     Bulk(BulkSelection),
 }

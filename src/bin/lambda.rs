@@ -1,7 +1,7 @@
 //! The Lambda entry point: configuration and clients once, then the runtime loop.
 
 use lambda_http::{service_fn, Error, Request};
-use lead_export::{aws, config::Config, http::handle, init_tracing};
+use lead_export::{app::App, config::Config, http::handle, init_tracing};
 
 /// mimalloc: small allocations (the strings of each parsed lead) cost less
 /// than with the system allocator (README "Performance").
@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
             tracing::error!(error = %e, "refusing to start");
             e
         })?;
-    let app = aws::app(&config).await;
+    let app = App::from_config(&config).await;
     let app = &app;
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, Error>(handle(app, req).await)

@@ -10,10 +10,11 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use lead_export::app::App;
 use lead_export::error::ExportError;
-use lead_export::http::{error_response, handle, App};
+use lead_export::http::{error_response, handle};
 use lead_export::request::MAX_BODY_BYTES;
-use lead_export::{aws, config::Config, init_tracing};
+use lead_export::{config::Config, init_tracing};
 
 /// The route the API Gateway serves.
 const ROUTE: &str = "/api/v1/operations/export";
@@ -48,7 +49,7 @@ async fn main() {
             std::process::exit(2);
         }),
     };
-    let app: &'static App = Box::leak(Box::new(aws::app(&config).await));
+    let app: &'static App = Box::leak(Box::new(App::from_config(&config).await));
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -96,7 +96,7 @@ async fn main() {
     aws::ensure_table(&dynamo, &config.leads_table)
         .await
         .unwrap_or_else(|e| fail(1, e));
-    aws::ensure_audit_table(&dynamo, &config.audit_table)
+    lead_export::audit::ensure_table(&dynamo, &config.audit_table)
         .await
         .unwrap_or_else(|e| fail(1, e));
     aws::ensure_bucket(&aws::s3(&sdk, &config), &config.exports_bucket)

@@ -110,6 +110,15 @@ impl ObjectStoreError {
     }
 }
 
+impl From<crate::error::Fault> for ObjectStoreError {
+    fn from(fault: crate::error::Fault) -> Self {
+        ObjectStoreError {
+            kind: fault.kind,
+            message: fault.message,
+        }
+    }
+}
+
 impl From<ObjectStoreError> for ExportError {
     /// Transient → 503, anything else → 500.
     fn from(err: ObjectStoreError) -> Self {
@@ -151,7 +160,9 @@ pub trait ObjectStore: Send + Sync {
 /// created before the last row is known; the count is in the answer.)
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectMeta {
+    /// `Content-Type` of the object.
     pub content_type: String,
+    /// `Content-Disposition` of the object (the file name a browser saves).
     pub content_disposition: String,
 }
 
@@ -173,7 +184,9 @@ pub enum Encoding {
 /// `budget` bytes (the inline limit less the envelope).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Inline {
+    /// The most bytes the serialized body may take.
     pub budget: usize,
+    /// How the body carries the file.
     pub encoding: Encoding,
 }
 
@@ -181,11 +194,17 @@ pub struct Inline {
 /// otherwise to `key` in `objects` in parts of `part_size` bytes (at least
 /// [`MIN_PART_SIZE`]), every step within `deadline`.
 pub struct Target<'a> {
+    /// Where an upload goes.
     pub objects: &'a dyn ObjectStore,
+    /// The object key of an upload.
     pub key: String,
+    /// The headers stored with an upload.
     pub meta: ObjectMeta,
+    /// The inline budget; `None` always uploads.
     pub inline: Option<Inline>,
+    /// Bytes of each uploaded part.
     pub part_size: usize,
+    /// When every step must be done.
     pub deadline: &'a Deadline,
 }
 
@@ -659,7 +678,8 @@ mod tests {
         let mut sink = Sink::new(target(objects, inline, deadline));
         let format = CsvFormat::default();
         let result = async {
-            let n = crate::http::render_csv(&mut sink, pages(all), fields, &format).await?;
+            let n =
+                crate::export::render::render_csv(&mut sink, pages(all), fields, &format).await?;
             Ok((sink.finish().await?, n))
         }
         .await;
@@ -789,9 +809,14 @@ mod tests {
         let deadline = later();
         let mut sink = Sink::new(target(&objects, None, &deadline));
         let fields = FieldList::defaults();
-        let n = crate::http::render_csv(&mut sink, pages(&[]), &fields, &CsvFormat::default())
-            .await
-            .unwrap();
+        let n = crate::export::render::render_csv(
+            &mut sink,
+            pages(&[]),
+            &fields,
+            &CsvFormat::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!((n, sink.peak_bytes()), (0, 0), "not even the header");
         sink.abort().await;
         assert_eq!(objects.creates.load(Ordering::SeqCst), 0);

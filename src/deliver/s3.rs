@@ -4,14 +4,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
 use aws_sdk_s3::Client;
 
 use super::{ObjectMeta, ObjectStore, ObjectStoreError};
+use crate::aws::sdk_error;
 
 /// Exports uploaded to one bucket.
 #[derive(Clone)]
@@ -27,21 +26,6 @@ impl S3Objects {
             client,
             bucket: bucket.into(),
         }
-    }
-}
-
-/// A failed SDK call as an `ObjectStoreError`, transient (throttling such as
-/// `SlowDown`, timeouts, 5xx) or not (see [`crate::aws::fault_kind`]).
-fn err<E>(op: &'static str) -> impl Fn(SdkError<E, HttpResponse>) -> ObjectStoreError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    move |e| ObjectStoreError {
-        kind: crate::aws::fault_kind(&e),
-        message: format!(
-            "{op}: {}",
-            aws_smithy_types::error::display::DisplayErrorContext(&e)
-        ),
     }
 }
 
@@ -62,7 +46,7 @@ impl ObjectStore for S3Objects {
             .server_side_encryption(ServerSideEncryption::Aes256)
             .send()
             .await
-            .map_err(err("CreateMultipartUpload"))?;
+            .map_err(sdk_error("CreateMultipartUpload"))?;
         out.upload_id
             .ok_or_else(|| ObjectStoreError::other("CreateMultipartUpload returned no upload id"))
     }
@@ -84,7 +68,7 @@ impl ObjectStore for S3Objects {
             .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(err("UploadPart"))?;
+            .map_err(sdk_error("UploadPart"))?;
         out.e_tag
             .ok_or_else(|| ObjectStoreError::other("UploadPart returned no ETag"))
     }
@@ -111,7 +95,7 @@ impl ObjectStore for S3Objects {
             )
             .send()
             .await
-            .map_err(err("CompleteMultipartUpload"))?;
+            .map_err(sdk_error("CompleteMultipartUpload"))?;
         Ok(())
     }
 
@@ -123,7 +107,7 @@ impl ObjectStore for S3Objects {
             .upload_id(upload_id)
             .send()
             .await
-            .map_err(err("AbortMultipartUpload"))?;
+            .map_err(sdk_error("AbortMultipartUpload"))?;
         Ok(())
     }
 
@@ -137,7 +121,7 @@ impl ObjectStore for S3Objects {
             .key(key)
             .presigned(config)
             .await
-            .map_err(err("presign GetObject"))?;
+            .map_err(sdk_error("presign GetObject"))?;
         Ok(request.uri().to_string())
     }
 }

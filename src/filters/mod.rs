@@ -1,4 +1,4 @@
-//! People Search filters (`shared/spec/people-search-filters.md`).
+//! People Search filters (the rules are described in `docs/filters.md`).
 //!
 //! [`compile`] parses the request's `filters` JSON once into a
 //! [`CompiledFilter`], rejecting anything it does not understand with a
@@ -171,13 +171,33 @@ pub enum Cond {
     Not(Box<Cond>),
     /// `contains(attr, value)`: membership for a string set, substring for a
     /// string; false if the attribute is missing or a number.
-    Contains { attr: String, value: String },
+    Contains {
+        /// The attribute.
+        attr: String,
+        /// The value looked for.
+        value: String,
+    },
     /// `attr = value` for a string; false if missing.
-    EqStr { attr: String, value: String },
+    EqStr {
+        /// The attribute.
+        attr: String,
+        /// The value it equals.
+        value: String,
+    },
     /// `attr <= value` for a number; false if missing.
-    Le { attr: String, value: f64 },
+    Le {
+        /// The attribute.
+        attr: String,
+        /// The bound.
+        value: f64,
+    },
     /// `attr >= value` for a number; false if missing.
-    Ge { attr: String, value: f64 },
+    Ge {
+        /// The attribute.
+        attr: String,
+        /// The bound.
+        value: f64,
+    },
     /// `attribute_exists(attr)`.
     Exists(String),
     /// `attribute_not_exists(attr)`.

@@ -8,8 +8,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -18,6 +16,7 @@ use rand::Rng;
 use super::expression::{projection, render_filter, FilterExpr};
 use super::{unique_in_order, Attributes, Chunk, Chunks, LeadPages, LeadStore, StoreError};
 use crate::auth::OrgId;
+use crate::aws::sdk_error;
 use crate::filters::{
     search_attributes, CompiledFilter, Cond, SearchValue, SEARCH_VERSION, SEARCH_VERSION_ATTR,
 };
@@ -109,9 +108,13 @@ pub enum Reading {
 /// One page of a Query.
 #[derive(Debug, Default)]
 pub struct Page {
+    /// The items that passed the filter.
     pub items: Vec<Item>,
+    /// Where the next page starts; `None` on the last page.
     pub last_evaluated_key: Option<Item>,
+    /// `Count`: items returned.
     pub count: u64,
+    /// `ScannedCount`: items read before the filter.
     pub scanned_count: u64,
     /// Size of the response body.
     pub bytes: u64,
@@ -700,21 +703,6 @@ impl aws_sdk_dynamodb::config::Intercept for BodyBytes {
         self.0
             .fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(())
-    }
-}
-
-/// A failed SDK call as a `StoreError`, transient or not (see
-/// [`crate::aws::fault_kind`]).
-fn sdk_error<E>(op: &'static str) -> impl Fn(SdkError<E, HttpResponse>) -> StoreError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    move |e| StoreError {
-        kind: crate::aws::fault_kind(&e),
-        message: format!(
-            "{op} failed: {}",
-            aws_smithy_types::error::display::DisplayErrorContext(&e)
-        ),
     }
 }
 

@@ -17,8 +17,11 @@ const MAX_SUBSTITUTION_BYTES: usize = 1 << 20;
 /// A rendered FilterExpression with its placeholders.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct FilterExpr {
+    /// The expression text.
     pub text: String,
+    /// `ExpressionAttributeNames`.
     pub names: HashMap<String, String>,
+    /// `ExpressionAttributeValues`.
     pub values: HashMap<String, AttributeValue>,
     /// Every conjunct was rendered (none left out for the limits): the text
     /// is equivalent to the condition for items with current search

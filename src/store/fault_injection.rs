@@ -396,12 +396,12 @@ async fn each_failure_is_classified_and_retried_or_not() {
 
 /// An app over the scripted store, with in-memory objects and an
 /// invocation timeout of `timeout`.
-fn app(store: DynamoStore, timeout: Duration) -> crate::http::App {
+fn app(store: DynamoStore, timeout: Duration) -> crate::app::App {
     let config = crate::config::Config::from_lookup(|k| {
         (k == "JWT_SECRET").then(|| "test-secret".to_string())
     })
     .unwrap();
-    crate::http::App {
+    crate::app::App {
         auth: crate::auth::Authenticator::new(config.jwt),
         store: Arc::new(store),
         objects: Arc::new(crate::deliver::memory::MemoryObjects::new()),

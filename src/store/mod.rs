@@ -57,6 +57,15 @@ impl StoreError {
     }
 }
 
+impl From<crate::error::Fault> for StoreError {
+    fn from(fault: crate::error::Fault) -> Self {
+        StoreError {
+            kind: fault.kind,
+            message: fault.message,
+        }
+    }
+}
+
 impl From<StoreError> for ExportError {
     /// Transient → 503, anything else → 500.
     fn from(err: StoreError) -> Self {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lambda_http::{Body, Response};
+use lead_export::app::App;
 use lead_export::audit::{
     selection_hash, Audit, AuditError, AuditLog, AuditRecord, DynamoAuditLog, MemoryAuditLog,
 };
@@ -17,7 +18,7 @@ use lead_export::aws;
 use lead_export::deliver::memory::MemoryObjects;
 use lead_export::demo::demo_leads;
 use lead_export::error::FaultKind;
-use lead_export::http::{handle, App};
+use lead_export::http::handle;
 use lead_export::observe::MemoryMetrics;
 use serde_json::json;
 use support::*;
@@ -302,7 +303,9 @@ async fn moto_audit(table: Option<&str>) -> (aws_sdk_dynamodb::Client, String) {
     let client = aws::dynamodb(&sdk);
     let name = unique("audit");
     if table.is_none() {
-        aws::ensure_audit_table(&client, &name).await.unwrap();
+        lead_export::audit::ensure_table(&client, &name)
+            .await
+            .unwrap();
     }
     (client, table.map(str::to_string).unwrap_or(name))
 }

@@ -17,7 +17,7 @@ async fn run(fixture: &str) -> lambda_http::Response<lambda_http::Body> {
 }
 
 fn today() -> String {
-    lead_export::http::filename(time::OffsetDateTime::now_utc())
+    lead_export::export::naming::file_name(time::OffsetDateTime::now_utc(), "csv")
 }
 
 #[tokio::test]

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_http::{Context, RequestExt};
+use lead_export::app::App;
 use lead_export::deadline::RESPONSE_MARGIN;
 use lead_export::deliver::memory::MemoryObjects;
 use lead_export::deliver::ObjectStore;
 use lead_export::demo::demo_leads;
 use lead_export::error::{FaultKind, TIMEOUT_MESSAGE, UNAVAILABLE_MESSAGE};
-use lead_export::http::{handle, App};
+use lead_export::http::handle;
 use lead_export::store::{LeadStore, MemoryStore};
 use serde_json::json;
 use support::*;

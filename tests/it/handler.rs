@@ -213,7 +213,7 @@ async fn over_the_inline_limit_goes_to_objects_with_a_303() {
     assert_eq!(body["count"], 3000);
     assert_eq!(
         body["filename"],
-        lead_export::http::filename(time::OffsetDateTime::now_utc())
+        lead_export::export::naming::file_name(time::OffsetDateTime::now_utc(), "csv")
     );
     let expires = time::OffsetDateTime::parse(
         body["expiresAt"].as_str().unwrap(),
@@ -400,7 +400,7 @@ async fn inline_responses_fit_lambdas_limit_once_serialized() {
 
 /// The organization's segment of its object keys.
 fn org_part(org: &str) -> String {
-    lead_export::http::org_key_part(&OrgId::new(org).unwrap())
+    lead_export::export::naming::org_key_part(&OrgId::new(org).unwrap())
 }
 
 /// The CSV of `ids` of org A as the reference rendering writes it.

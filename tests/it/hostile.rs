@@ -17,9 +17,10 @@ use crate::support;
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use lambda_http::{Body, Request, Response};
+use lead_export::app::App;
 use lead_export::demo::demo_leads;
 use lead_export::error::UNAUTHORIZED_MESSAGE;
-use lead_export::http::{handle, App};
+use lead_export::http::handle;
 use serde_json::{json, Value};
 use support::*;
 

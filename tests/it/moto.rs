@@ -6,6 +6,7 @@ use crate::support;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use lead_export::app::App;
 use lead_export::auth::OrgId;
 use lead_export::config::Config;
 use lead_export::deliver::s3::S3Objects;
@@ -13,7 +14,7 @@ use lead_export::demo::demo_leads;
 use lead_export::error::FaultKind;
 use lead_export::fields::Field;
 use lead_export::filters;
-use lead_export::http::{handle, App};
+use lead_export::http::handle;
 use lead_export::store::dynamodb::legacy_item;
 use lead_export::store::{DynamoStore, LeadStore};
 use lead_export::{aws, import};
@@ -46,7 +47,7 @@ impl Env {
         aws::ensure_table(&aws::dynamodb(&sdk), &config.leads_table)
             .await
             .unwrap();
-        aws::ensure_audit_table(&aws::dynamodb(&sdk), &config.audit_table)
+        lead_export::audit::ensure_table(&aws::dynamodb(&sdk), &config.audit_table)
             .await
             .unwrap();
         aws::ensure_bucket(&aws::s3(&sdk, &config), &config.exports_bucket)
@@ -73,7 +74,7 @@ impl Env {
     }
 
     async fn app(&self) -> App {
-        aws::app(&self.config).await
+        App::from_config(&self.config).await
     }
 
     async fn leftovers(&self) -> (usize, usize) {
@@ -299,7 +300,7 @@ async fn a_large_export_goes_to_s3_and_the_link_serves_the_same_bytes() {
 
     let mut inline_env_vars = env.config.clone();
     inline_env_vars.inline_max_bytes = None;
-    let inline_app = aws::app(&inline_env_vars).await;
+    let inline_app = App::from_config(&inline_env_vars).await;
     let inline = handle(&inline_app, post_as(ORG_A, &body)).await;
     assert_eq!(inline.status(), 200);
     let inline_bytes = body_bytes(&inline);
@@ -333,7 +334,10 @@ async fn a_large_export_goes_to_s3_and_the_link_serves_the_same_bytes() {
         .await
         .unwrap();
     let key = listed.contents()[0].key().unwrap().to_string();
-    let prefix = format!("exports/{}/", lead_export::http::org_key_part(&org(ORG_A)));
+    let prefix = format!(
+        "exports/{}/",
+        lead_export::export::naming::org_key_part(&org(ORG_A))
+    );
     assert!(key.starts_with(&prefix), "{key}");
     let head = s3
         .head_object()

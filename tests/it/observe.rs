@@ -12,12 +12,13 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use lambda_http::{Body, Response};
+use lead_export::app::App;
 use lead_export::audit::{Audit, AuditError, AuditLog, AuditRecord, MemoryAuditLog};
 use lead_export::auth::OrgId;
 use lead_export::aws;
 use lead_export::demo::demo_leads;
 use lead_export::error::FaultKind;
-use lead_export::http::{handle, App};
+use lead_export::http::handle;
 use lead_export::model::{Company, Lead};
 use lead_export::observe::MemoryMetrics;
 use lead_export::store::{DynamoStore, MemoryStore};
@@ -330,7 +331,9 @@ async fn dynamodb_requests_and_items_are_counted_per_request() {
     let sdk = aws::sdk_config(&config).await;
     let client = aws::dynamodb(&sdk);
     aws::ensure_table(&client, &table).await.unwrap();
-    aws::ensure_audit_table(&client, &audit).await.unwrap();
+    lead_export::audit::ensure_table(&client, &audit)
+        .await
+        .unwrap();
     let leads = demo_leads(1, 150);
     DynamoStore::new(client.clone(), &table)
         .put_leads(&OrgId::new(ORG_A).unwrap(), &leads)
@@ -339,7 +342,7 @@ async fn dynamodb_requests_and_items_are_counted_per_request() {
     let metrics = Arc::new(MemoryMetrics::new());
     let app = App {
         metrics: metrics.clone(),
-        ..aws::app(&config).await
+        ..App::from_config(&config).await
     };
     let captured = Captured::default();
     let subscriber = tracing_subscriber::fmt()

@@ -412,7 +412,7 @@ async fn every_fixture_through_the_lambda_runtime_loop() {
     aws::ensure_table(&aws::dynamodb(&sdk), &table)
         .await
         .unwrap();
-    aws::ensure_audit_table(&aws::dynamodb(&sdk), &audit)
+    lead_export::audit::ensure_table(&aws::dynamodb(&sdk), &audit)
         .await
         .unwrap();
     aws::ensure_bucket(&aws::s3(&sdk, &cfg), &bucket)
@@ -464,7 +464,7 @@ async fn every_fixture_through_the_lambda_runtime_loop() {
         ("INLINE_MAX_BYTES", INLINE_MAX_BYTES),
     ])
     .await;
-    let today = lead_export::http::filename(time::OffsetDateTime::now_utc());
+    let today = lead_export::export::naming::file_name(time::OffsetDateTime::now_utc(), "csv");
 
     // Manual: the org-B id skipped, the repeat once, order kept.
     let mut plain = BTreeMap::new();
@@ -651,7 +651,9 @@ async fn every_fixture_through_the_lambda_runtime_loop() {
     assert!(
         url.contains(&format!(
             "/{bucket}/exports/{}/",
-            lead_export::http::org_key_part(&lead_export::auth::OrgId::new(ORG_A).unwrap())
+            lead_export::export::naming::org_key_part(
+                &lead_export::auth::OrgId::new(ORG_A).unwrap()
+            )
         )),
         "{url}"
     );

@@ -358,7 +358,7 @@ async fn csv_of_same_request() -> Vec<u8> {
 }
 
 fn today_xlsx() -> String {
-    lead_export::http::file_name(time::OffsetDateTime::now_utc(), "xlsx")
+    lead_export::export::naming::file_name(time::OffsetDateTime::now_utc(), "xlsx")
 }
 
 #[tokio::test]

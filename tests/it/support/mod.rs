@@ -10,15 +10,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use lambda_http::{Body, Request, Response};
-use lead_export::audit::{Audit, MemoryAuditLog};
-use lead_export::auth::{sign_hs256, Authenticator, OrgId};
+use lead_export::app::{App, Backends};
+use lead_export::audit::MemoryAuditLog;
+use lead_export::auth::{sign_hs256, OrgId};
 use lead_export::config::Config;
 use lead_export::deliver::memory::MemoryObjects;
-use lead_export::deliver::{inline_limit, ObjectMeta, ObjectStore, ObjectStoreError};
+use lead_export::deliver::{ObjectMeta, ObjectStore, ObjectStoreError};
 use lead_export::demo::demo_leads;
 use lead_export::error::FaultKind;
 use lead_export::filters::CompiledFilter;
-use lead_export::http::App;
 use lead_export::model::Lead;
 use lead_export::observe::MemoryMetrics;
 use lead_export::store::{
@@ -51,19 +51,15 @@ pub fn demo_store() -> Arc<MemoryStore> {
 }
 
 pub fn app_with(config: &Config, store: Arc<dyn LeadStore>, objects: Arc<dyn ObjectStore>) -> App {
-    App {
-        auth: Authenticator::new(config.jwt.clone()),
-        store,
-        objects,
-        inline_limit: inline_limit(config.inline_max_bytes),
-        url_ttl: config.export_url_ttl,
-        timeout: config.export_timeout,
-        audit: Audit {
-            log: Arc::new(MemoryAuditLog::new()),
-            retention_days: config.audit_retention_days,
+    App::new(
+        config,
+        Backends {
+            store,
+            objects,
+            audit_log: Arc::new(MemoryAuditLog::new()),
+            metrics: Arc::new(MemoryMetrics::new()),
         },
-        metrics: Arc::new(MemoryMetrics::new()),
-    }
+    )
 }
 
 /// An app over the demo data with in-memory objects.

@@ -1,0 +1,88 @@
+//! The handler's dependencies, assembled in one place: [`App::new`] from the
+//! typed configuration and the backends, [`App::from_config`] on DynamoDB and
+//! S3. The binaries call `from_config`; the tests call `new` with in-memory
+//! backends.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::audit::{Audit, AuditLog, DynamoAuditLog};
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::deliver::{inline_limit, s3::S3Objects, ObjectStore};
+use crate::observe::{MetricsSink, StdoutMetrics};
+use crate::store::{DynamoStore, LeadStore};
+
+/// What the handler needs, built once at start-up.
+#[derive(Clone)]
+pub struct App {
+    /// Token verification.
+    pub auth: Authenticator,
+    /// Where leads are read.
+    pub store: Arc<dyn LeadStore>,
+    /// Where large exports are uploaded.
+    pub objects: Arc<dyn ObjectStore>,
+    /// The largest serialized response sent inline.
+    pub inline_limit: usize,
+    /// How long a presigned link stays valid.
+    pub url_ttl: Duration,
+    /// The invocation's timeout when the request carries no usable Lambda
+    /// deadline (the local server: `EXPORT_TIMEOUT_SECONDS`).
+    pub timeout: Duration,
+    /// Where each request's audit record goes (fail closed, see
+    /// [`crate::audit::settle`]).
+    pub audit: Audit,
+    /// Where each export's EMF metrics line goes (stdout in Lambda).
+    pub metrics: Arc<dyn MetricsSink>,
+}
+
+/// The I/O behind an [`App`]: real (DynamoDB, S3, stdout) or in memory.
+pub struct Backends {
+    /// Where leads are read.
+    pub store: Arc<dyn LeadStore>,
+    /// Where large exports are uploaded.
+    pub objects: Arc<dyn ObjectStore>,
+    /// Where audit records are written.
+    pub audit_log: Arc<dyn AuditLog>,
+    /// Where EMF metrics lines go.
+    pub metrics: Arc<dyn MetricsSink>,
+}
+
+impl App {
+    /// The app of `config` over `backends`: the one place an `App` is
+    /// assembled.
+    pub fn new(config: &Config, backends: Backends) -> App {
+        App {
+            auth: Authenticator::new(config.jwt.clone()),
+            store: backends.store,
+            objects: backends.objects,
+            inline_limit: inline_limit(config.inline_max_bytes),
+            url_ttl: config.export_url_ttl,
+            timeout: config.export_timeout,
+            audit: Audit {
+                log: backends.audit_log,
+                retention_days: config.audit_retention_days,
+            },
+            metrics: backends.metrics,
+        }
+    }
+
+    /// The app of `config` on DynamoDB and S3 (clients built once), metrics
+    /// on stdout.
+    pub async fn from_config(config: &Config) -> App {
+        let sdk = crate::aws::sdk_config(config).await;
+        let dynamodb = crate::aws::dynamodb(&sdk);
+        App::new(
+            config,
+            Backends {
+                store: Arc::new(DynamoStore::new(dynamodb.clone(), &config.leads_table)),
+                objects: Arc::new(S3Objects::new(
+                    crate::aws::s3(&sdk, config),
+                    &config.exports_bucket,
+                )),
+                audit_log: Arc::new(DynamoAuditLog::new(dynamodb, &config.audit_table)),
+                metrics: Arc::new(StdoutMetrics),
+            },
+        )
+    }
+}
