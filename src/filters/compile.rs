@@ -1,69 +1,12 @@
 //! The compiled form of a filter and the exact predicate on a lead.
 
 use super::matcher::{ExactList, Lists, SubsetList, TextList};
+use super::terms::{Parts, TextTerm};
 use super::values::{
     list_attributes, list_values, location_parts, place_attributes, range_value, text_attributes,
     text_values, ListField, Place, RangeField, TextField,
 };
 use crate::model::Lead;
-
-/// How a text term matches a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Mode {
-    /// The term is a substring of the value.
-    Smart,
-    /// Every word of the term is a whole word of the value.
-    Word,
-    /// The term equals the value.
-    Strict,
-}
-
-/// A normalized text term.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct TextTerm {
-    pub mode: Mode,
-    /// Normalized (and, for `nameOrDomain`, reduced to a bare host when it
-    /// looks like a domain).
-    pub text: String,
-    /// The words of `text` (used by `Word`).
-    pub words: Vec<String>,
-}
-
-impl TextTerm {
-    pub(crate) fn new(mode: Mode, text: String) -> Self {
-        let words = super::normalize::words(&text).map(str::to_string).collect();
-        TextTerm { mode, text, words }
-    }
-}
-
-/// The four parts of a list or text filter.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Parts<T> {
-    pub any_include: Vec<T>,
-    pub all_include: Vec<T>,
-    pub any_exclude: Vec<T>,
-    pub all_exclude: Vec<T>,
-}
-
-impl<T> Default for Parts<T> {
-    fn default() -> Self {
-        Parts {
-            any_include: Vec::new(),
-            all_include: Vec::new(),
-            any_exclude: Vec::new(),
-            all_exclude: Vec::new(),
-        }
-    }
-}
-
-impl<T> Parts<T> {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.any_include.is_empty()
-            && self.all_include.is_empty()
-            && self.any_exclude.is_empty()
-            && self.all_exclude.is_empty()
-    }
-}
 
 /// One inclusive range; `None` ends are unbounded.
 #[derive(Debug, Clone, Copy, PartialEq)]

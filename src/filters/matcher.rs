@@ -13,8 +13,8 @@ use std::collections::{HashMap, HashSet};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
-use super::compile::{Mode, Parts, TextTerm};
 use super::normalize::words;
+use super::terms::{Mode, Parts, TextTerm};
 
 /// Identifies a distinct term within one list.
 type Id = u32;

@@ -39,6 +39,7 @@ mod parse;
 mod pushdown;
 mod ranges;
 mod search_attrs;
+mod terms;
 mod values;
 
 #[cfg(test)]

@@ -2,10 +2,11 @@
 
 use serde_json::{Map, Value};
 
-use super::compile::{Clause, Mode, Parts, RangeRule, Span, TextTerm};
+use super::compile::{Clause, RangeRule, Span};
 use super::limits::{check_bound, check_list_len, check_ranges, check_term, clip, Budget};
 use super::matcher::{ExactList, Lists, SubsetList, TextList};
 use super::normalize::{bare_host, location_components, looks_like_domain, norm};
+use super::terms::{Mode, Parts, TextTerm};
 use super::values::{list_term, ListField, Place, RangeField, Tense, TextField};
 use super::FilterError;
 

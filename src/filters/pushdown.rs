@@ -8,8 +8,9 @@
 //! the clause matches) when every term's hits condition is exact and no
 //! range bound was widened.
 
-use super::compile::{Clause, Mode, Parts, RangeRule, Span, TextTerm};
+use super::compile::{Clause, RangeRule, Span};
 use super::search_attrs::{list_attr, place_attr, range_attrs, text_stores, Store, SEP};
+use super::terms::{Mode, Parts, TextTerm};
 use super::Cond;
 
 fn contains(attr: &str, value: &str) -> Cond {
