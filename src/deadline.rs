@@ -1,6 +1,7 @@
 //! The one notion of an invocation's deadline: when the answer is due, and
 //! until when each stage may run. Built once per request in `http::handle`
-//! (from the Lambda context, or the configured timeout) and passed down.
+//! (from the Lambda context when it is plausible, otherwise the configured
+//! timeout) and passed down.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,6 +19,10 @@ pub const FINISH_RESERVE: Duration = Duration::from_millis(100);
 /// still fits.
 pub const ABORT_RESERVE: Duration = Duration::from_secs(1);
 
+/// The longest a Lambda invocation runs (15 minutes), with a second for the
+/// clocks of the runtime and the sandbox to differ.
+pub const MAX_INVOCATION: Duration = Duration::from_secs(15 * 60 + 1);
+
 /// When the answer of one request is due (the invocation's deadline less
 /// [`RESPONSE_MARGIN`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,11 +39,26 @@ impl Deadline {
         }
     }
 
-    /// The invocation ends at `millis` milliseconds since the Unix epoch (the
-    /// Lambda context's `deadline`); a deadline already past leaves no time.
-    pub fn at_epoch_millis(millis: u64) -> Self {
+    /// The deadline a Lambda runtime gave (`Lambda-Runtime-Deadline-Ms`,
+    /// milliseconds since the Unix epoch), when it can be right: later than
+    /// now and at most [`MAX_INVOCATION`] away. Anything else (0, a past
+    /// time, a duration sent where a time is due, a date decades ahead, as
+    /// some local emulators send) is treated as unknown: `fallback` from now,
+    /// with one warning in the log.
+    pub fn from_runtime(millis: u64, fallback: Duration) -> Self {
         let end = UNIX_EPOCH + Duration::from_millis(millis);
-        Self::after(end.duration_since(SystemTime::now()).unwrap_or_default())
+        match end.duration_since(SystemTime::now()) {
+            Ok(left) if !left.is_zero() && left <= MAX_INVOCATION => Self::after(left),
+            _ => {
+                tracing::warn!(
+                    runtime_deadline_ms = millis,
+                    fallback_seconds = fallback.as_secs(),
+                    "the runtime's deadline is past or beyond Lambda's 15-minute maximum; \
+                     using EXPORT_TIMEOUT_SECONDS"
+                );
+                Self::after(fallback)
+            }
+        }
     }
 
     /// When the answer is due.
@@ -91,15 +111,48 @@ mod tests {
             Deadline::after(Duration::from_secs(1)).remaining(),
             Duration::ZERO
         );
-        let past = Deadline::at_epoch_millis(1_000);
-        assert_eq!(past.remaining(), Duration::ZERO);
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let lambda = Deadline::at_epoch_millis(now_ms + 29_000);
+        let lambda = Deadline::from_runtime(now_ms() + 29_000, Duration::from_secs(300));
         let left = lambda.remaining();
         assert!(left <= Duration::from_secs(27) && left > Duration::from_millis(26_500));
+    }
+
+    fn now_ms() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    }
+
+    /// Remaining time of the fallback (25 s less the 2 s margin), give or
+    /// take the test's own time.
+    fn is_fallback(d: Deadline) -> bool {
+        let left = d.remaining();
+        left <= Duration::from_secs(23) && left > Duration::from_millis(22_500)
+    }
+
+    #[tokio::test]
+    async fn a_runtime_deadline_that_cannot_be_right_is_not_obeyed() {
+        let fallback = Duration::from_secs(25);
+        // 0, a past time, cargo-lambda's 600000 (a duration, 1970 as a
+        // time), a time decades ahead, just past the 15-minute maximum.
+        for millis in [
+            0,
+            1_000,
+            600_000,
+            now_ms() - 5_000,
+            now_ms() + 40 * 365 * 24 * 3_600_000,
+            now_ms() + 15 * 60_000 + 5_000,
+        ] {
+            assert!(
+                is_fallback(Deadline::from_runtime(millis, fallback)),
+                "{millis}"
+            );
+        }
+        // A plausible one is obeyed, up to the 15-minute maximum.
+        let full = Deadline::from_runtime(now_ms() + 15 * 60_000, fallback);
+        assert!(full.remaining() > Duration::from_secs(15 * 60 - 3));
+        let short = Deadline::from_runtime(now_ms() + 3_000, fallback);
+        assert!(short.remaining() <= Duration::from_secs(1));
     }
 
     #[tokio::test]

@@ -26,12 +26,12 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     response(export::run(app, input).await)
 }
 
-/// The deadline of `req`: the Lambda context's when it has one, otherwise
-/// `app.timeout` from now.
+/// The deadline of `req`: the Lambda context's when it has one that can be
+/// right ([`Deadline::from_runtime`]), otherwise `app.timeout` from now.
 pub fn request_deadline(app: &App, req: &Request) -> Deadline {
     match req.lambda_context_ref() {
-        Some(context) if context.deadline > 0 => Deadline::at_epoch_millis(context.deadline),
-        _ => Deadline::after(app.timeout),
+        Some(context) => Deadline::from_runtime(context.deadline, app.timeout),
+        None => Deadline::after(app.timeout),
     }
 }
 
