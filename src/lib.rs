@@ -1,5 +1,5 @@
 //! Exports an organization's saved leads to CSV: the
-//! `POST /api/v1/operations/export` Lambda. See the README for the design.
+//! `POST /api/v1/operations/export` Lambda. See docs/design.md for the design.
 
 pub mod audit;
 pub mod auth;

@@ -1,4 +1,4 @@
-//! The lead document (`shared/spec/lead-model.md`): what the import tool reads
+//! The lead document (see docs/design.md, "Data model"): what the import tool reads
 //! and what the store returns. Every field but `id`, `firstName` and `lastName`
 //! may be absent or null; the store may also return a projection of a lead,
 //! so those three default to empty strings when absent.

@@ -1,4 +1,4 @@
-//! People Search filters (`shared/spec/people-search-filters.md`).
+//! People Search filters (the People Search filter schema; see docs/filters.md).
 //!
 //! [`compile`] parses the request's `filters` JSON once into a
 //! [`CompiledFilter`], rejecting anything it does not understand with a
