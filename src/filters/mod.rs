@@ -1,4 +1,4 @@
-//! People Search filters (the People Search filter schema; see docs/filters.md).
+//! People Search filters (see docs/filters.md).
 //!
 //! [`compile`] parses the request's `filters` JSON once into a
 //! [`CompiledFilter`], rejecting anything it does not understand with a
