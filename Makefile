@@ -35,7 +35,7 @@ venv:
 build:
 	cargo build --bins
 
-bench:          ## benchmarks (not tests): the issue 9 workloads against moto, release build, one table
+bench:          ## benchmarks (not tests): the W1-W4 workloads against moto, release build, one table
 	scripts/bench.sh
 
 spreadsheet-check: ## open an export of hostile leads with LibreOffice; fail on any formula

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`make bench`: the workloads of issue 9 against moto, one table.
+"""`make bench`: the W1-W4 workloads against moto, one table.
 
 Run by scripts/bench.sh (which builds the release binaries and the
 `workloads` bench tool and starts moto). It measures without touching the

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench` (not part of `make test`): builds the release `lead-export` and
 # `local-server` and the bench tools, starts moto, generates the data there
-# and prints one table (scripts/bench.py: W1-W4 of issue 9 and the largest
+# and prints one table (scripts/bench.py: the W1-W4 workloads and the largest
 # legal filter), each figure the median of BENCH_RUNS runs (default 5) with
 # its spread, beside its target. BENCH_LEADS=N (default 50000) scales the
 # organization down for a quick run; the table says the size used. The

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sourced: the defaults every local command uses (documented in the README).
+# Sourced: the defaults every local command uses (documented in docs/configuration.md).
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}"
 export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"

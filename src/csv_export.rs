@@ -242,7 +242,7 @@ mod tests {
         );
     }
 
-    /// (cell, guarded?) for every example of the issue and the edge cases.
+    /// (cell, guarded?) for every documented example and the edge cases.
     const CASES: &[(&str, bool)] = &[
         // Formulas and their starts.
         ("=1+1", true),

@@ -2,7 +2,7 @@
 //! allocator (this test binary's only test) records the peak of live heap
 //! bytes while `xlsx::to_xlsx` writes 10,000 rows (the most a manual
 //! export may hold) of all 27 fields of demo leads. The figure is printed
-//! (the README quotes it) and bounded well inside the function's 1024 MB.
+//! (docs/formats.md quotes it) and bounded well inside the function's 1024 MB.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};

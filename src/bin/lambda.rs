@@ -4,13 +4,13 @@ use lambda_http::{service_fn, Error, Request};
 use lead_export::{app::App, config::Config, http::handle, init_tracing};
 
 /// mimalloc: small allocations (the strings of each parsed lead) cost less
-/// than with the system allocator (README "Performance").
+/// than with the system allocator (docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// One thread: a Lambda sandbox serves one invocation at a time on at most
 /// a few vCPUs, and a single-threaded runtime spends no CPU handing I/O
-/// between threads (README "Performance").
+/// between threads (docs/performance.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     init_tracing(true);

@@ -20,7 +20,7 @@ use lead_export::{config::Config, init_tracing};
 const ROUTE: &str = "/api/v1/operations/export";
 
 /// mimalloc: small allocations (the strings of each parsed lead) cost less
-/// than with the system allocator (README "Performance").
+/// than with the system allocator (docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -792,7 +792,7 @@ mod tests {
     }
 
     /// On the demo leads, compact items hold fewer attributes than those of
-    /// the earlier layout; prints the sizes (the figures in the README).
+    /// the earlier layout; prints the sizes (the figures in docs/design.md).
     #[test]
     fn compact_demo_items_have_fewer_attributes() {
         let leads = crate::demo::demo_leads(1, 3000);

@@ -2,7 +2,7 @@
 //! returns are at most 2x those the predicate accepts, and the Query stops at
 //! the page holding the last needed match. Prints the figures; asserts
 //! counts, never times. `make test` runs it on 2,000 leads; `make bench` on
-//! the 20,000 (`EFFICIENCY_LEADS`).
+//! 20,000 (`EFFICIENCY_LEADS`).
 
 use crate::support;
 
@@ -123,10 +123,10 @@ async fn a_five_percent_filter_reads_little_more_than_it_needs() {
 }
 
 /// `startIndex` of the deep range (`DEEP_START`, default 1,000): the leads
-/// before it are skimmed (keys and `s_v` only). 1,000 rather than the
-/// issue's 5,000 keeps `make test` short: seeding 5,200 leads in moto took
-/// 49 s here, and the comparison read another 30 s (`DEEP_START=5000` runs
-/// the figure).
+/// before it are skimmed (keys and `s_v` only). 1,000 rather than 5,000
+/// keeps `make test` short: seeding 5,200 leads in moto took 49 s here, and
+/// the comparison read another 30 s (`DEEP_START=5000` runs the deep
+/// range at 5,000).
 fn deep_start() -> usize {
     match std::env::var("DEEP_START") {
         Ok(v) => v

@@ -112,8 +112,8 @@ async fn missing_token_fixtures() {
 
 /// The committed fixtures carry dev-secret tokens: a production configuration
 /// (a 32+ byte secret, which `check_production` accepts) answers them 401,
-/// and the same event re-signed with that secret (what the README's
-/// cargo-lambda recipe does with `make token`) is served.
+/// and the same event re-signed with that secret (what the cargo-lambda
+/// recipe of docs/testing.md does with `make token`) is served.
 #[tokio::test]
 async fn fixtures_do_not_replay_against_a_production_secret() {
     let secret = "a-production-secret-of-at-least-32-bytes";

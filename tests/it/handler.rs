@@ -290,16 +290,16 @@ async fn an_upload_failure_is_a_500_and_leaves_nothing() {
     assert!(objects.inner.keys().is_empty());
 }
 
-/// The filter examples of the README are valid filters.
+/// The filter examples of docs/filters.md are valid filters.
 #[test]
 fn readme_filter_examples_compile() {
     let readme =
-        std::fs::read_to_string(format!("{}/README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        std::fs::read_to_string(format!("{}/docs/filters.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
     let block = readme
         .split("```jsonc\n")
         .nth(1)
         .and_then(|rest| rest.split("```").next())
-        .expect("a jsonc block in the README");
+        .expect("a jsonc block in docs/filters.md");
     let examples: Vec<String> = block
         .split("\n\n")
         .map(|chunk| {

@@ -297,8 +297,8 @@ fn manual_with_format(format: Value) -> Result<request::ExportRequest, ExportErr
     request::parse(body.to_string().as_bytes())
 }
 
-/// Needs the `format` options of issue 10 (`type`, `bom`, `delimiter`,
-/// `lineEnding`), built on other branches: it fails until they are merged.
+/// Every `format` option of the schema (`type`, `bom`, `delimiter`,
+/// `lineEnding`, `escapeFormulas`) is accepted with its default and enum values.
 #[test]
 fn format_keys_defaults_and_values_are_accepted() {
     let doc = openapi();
