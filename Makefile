@@ -24,6 +24,7 @@ token:          ## make token ORG=<org>: an HS256 dev token signed with JWT_SECR
 lint:           ## formatting, the module-cycle check, clippy (missing docs are errors), as CI runs them
 	cargo fmt --check
 	python3 scripts/check-module-cycles.py
+	python3 scripts/check-doc-links.py
 	cargo clippy --all-targets -- -D warnings
 
 fmt:
