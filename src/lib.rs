@@ -12,8 +12,6 @@ pub mod demo;
 pub mod error;
 pub mod fields;
 pub mod filters;
-#[cfg(test)]
-mod fuzz;
 pub mod http;
 pub mod import;
 pub mod model;
