@@ -1,10 +1,14 @@
 //! The DynamoDB store's item layout (compact and earlier layouts, owner
-//! checks), its unprocessed-key retries, and how `collect_range` pages a
+//! checks), its unprocessed-key retries, and how `range_pages` pages a
 //! range (skimming by key, page limits) over a fake table: through the
 //! public API of `lead_export::store::dynamodb`.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
+
+use futures::TryStreamExt;
+use lead_export::store::StoreError;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use lead_export::auth::OrgId;
@@ -454,4 +458,28 @@ fn key(org: &OrgId, id: &str) -> Item {
         ("orgId".to_string(), AttributeValue::S(org.to_string())),
         ("leadId".to_string(), AttributeValue::S(id.to_string())),
     ])
+}
+
+/// The leads of [`range_pages`] in the range, with the stats after the last
+/// page: what `DynamoStore::query_range` does with its Query pages.
+async fn collect_range<'a, F, Fut>(
+    fetch: F,
+    org: &'a OrgId,
+    filter: &'a CompiledFilter,
+    exact: bool,
+    skip: usize,
+    take: usize,
+) -> Result<(Vec<Lead>, QueryStats), StoreError>
+where
+    F: FnMut(Option<Item>, Option<i32>, Reading) -> Fut + 'a,
+    Fut: Future<Output = Result<Page, StoreError>> + 'a,
+{
+    let mut pages = std::pin::pin!(range_pages(fetch, org, filter, exact, skip, take));
+    let mut leads = Vec::new();
+    let mut stats = QueryStats::default();
+    while let Some((page, so_far)) = pages.try_next().await? {
+        leads.extend(page);
+        stats = so_far;
+    }
+    Ok((leads, stats))
 }
