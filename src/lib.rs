@@ -17,8 +17,6 @@ pub mod error;
 pub mod export;
 pub mod fields;
 pub mod filters;
-#[cfg(test)]
-mod fuzz;
 pub mod http;
 pub mod import;
 pub mod model;

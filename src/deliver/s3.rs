@@ -258,9 +258,16 @@ mod tests {
             part_size: 0,
             deadline: &deadline,
         };
-        super::super::deliver_bytes(target, b"First Name\r\nAda\r\n")
-            .await
-            .unwrap_err()
+        let mut sink = super::super::Sink::new(target);
+        let result = async {
+            sink.write(b"First Name\r\nAda\r\n").await?;
+            sink.finish().await
+        }
+        .await;
+        if result.is_err() {
+            sink.abort().await;
+        }
+        result.unwrap_err()
     }
 
     fn ops(calls: &Calls) -> Vec<String> {

@@ -4,7 +4,7 @@ use super::{Cond, SearchAttrs, SearchValue};
 
 impl Cond {
     /// Always false (an empty `Or`).
-    pub(crate) const FALSE: Cond = Cond::Or(Vec::new());
+    pub const FALSE: Cond = Cond::Or(Vec::new());
 
     /// Evaluates the condition against search attributes the way DynamoDB
     /// evaluates the rendered `FilterExpression`.

@@ -42,11 +42,6 @@ mod search_attrs;
 mod terms;
 mod values;
 
-#[cfg(test)]
-pub(crate) mod testgen;
-#[cfg(test)]
-mod tests;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -119,8 +114,10 @@ impl CompiledFilter {
         self.pushdown_unsimplified().simplify()
     }
 
-    /// [`pushdown`](Self::pushdown) before simplification.
-    pub(crate) fn pushdown_unsimplified(&self) -> Cond {
+    /// [`pushdown`](Self::pushdown) before simplification: one conjunct
+    /// per clause, as each clause pushes itself down; it means the same as
+    /// `pushdown()` (for every set of search attributes, both `eval` alike).
+    pub fn pushdown_unsimplified(&self) -> Cond {
         Cond::And(self.clauses.iter().map(|c| c.pushdown().0).collect())
     }
 

@@ -16,11 +16,6 @@ pub mod dynamodb;
 pub mod expression;
 pub mod memory;
 
-#[cfg(test)]
-mod differential;
-#[cfg(test)]
-mod fault_injection;
-
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 

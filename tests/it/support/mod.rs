@@ -2,6 +2,8 @@
 //! stores, tokens, and API Gateway events.
 #![allow(dead_code)]
 
+pub mod testgen;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

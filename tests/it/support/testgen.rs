@@ -1,14 +1,15 @@
-//! proptest generators shared with the main crate's differential tests:
-//! random leads from small vocabularies (with accent, case and spacing
-//! variants, missing fields, current and past jobs) and random `filters`
-//! JSON across every key, kind, part and mode.
+//! proptest generators shared by the integration tests (the filter
+//! contract, fuzzing, the store differential test): random leads from small
+//! vocabularies (with accent, case and spacing variants, missing fields,
+//! current and past jobs) and random `filters` JSON across every key, kind,
+//! part and mode.
 
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
-use crate::model::{Company, Dates, Education, Language, Lead, NamedOrg, WorkExperience};
+use lead_export::model::{Company, Dates, Education, Language, Lead, NamedOrg, WorkExperience};
 
 const FIRST: &[&str] = &["Jane", "jane", "José", "JOSE", "  Zoë ", "Li", ""];
 const LAST: &[&str] = &["Smith", "smith", "Müller", "MULLER", "O'Brien", ""];
@@ -228,7 +229,7 @@ fn company() -> impl Strategy<Value = Company> {
 }
 
 /// A random lead from small vocabularies, so that filters often match.
-pub(crate) fn arb_lead() -> impl Strategy<Value = Lead> {
+pub fn arb_lead() -> impl Strategy<Value = Lead> {
     (
         (
             "[a-f0-9]{4}",
@@ -650,7 +651,7 @@ fn filters_json(strict_only: bool) -> BoxedStrategy<Value> {
 }
 
 /// One random key's filter, as a `filters` object.
-pub(crate) fn arb_single_filter_json(strict_only: bool) -> impl Strategy<Value = Value> {
+pub fn arb_single_filter_json(strict_only: bool) -> impl Strategy<Value = Value> {
     let options: Vec<BoxedStrategy<Value>> = key_filters(strict_only)
         .into_iter()
         .map(|(section, key, filter)| {
@@ -663,12 +664,12 @@ pub(crate) fn arb_single_filter_json(strict_only: bool) -> impl Strategy<Value =
 }
 
 /// Random, valid `filters` JSON across every key, kind, part and mode.
-pub(crate) fn arb_filter_json() -> impl Strategy<Value = Value> {
+pub fn arb_filter_json() -> impl Strategy<Value = Value> {
     filters_json(false)
 }
 
 /// Random `filters` JSON whose text filters are all `STRICT`: every part of
 /// it has an exact push-down.
-pub(crate) fn arb_exact_filter_json() -> impl Strategy<Value = Value> {
+pub fn arb_exact_filter_json() -> impl Strategy<Value = Value> {
     filters_json(true)
 }

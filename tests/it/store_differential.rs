@@ -16,13 +16,14 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use serde_json::{json, Value};
 
-use super::dynamodb::legacy_item;
-use super::{DynamoStore, MemoryStore};
-use crate::auth::OrgId;
-use crate::filters::testgen::{arb_filter_json, arb_lead, arb_single_filter_json};
-use crate::model::Lead;
-use crate::request::{parse, Selection};
-use crate::resolve::resolve_all;
+use lead_export::auth::OrgId;
+use lead_export::model::Lead;
+use lead_export::request::{parse, Selection};
+use lead_export::resolve::resolve_all;
+use lead_export::store::dynamodb::legacy_item;
+use lead_export::store::{DynamoStore, MemoryStore};
+
+use crate::support::testgen::{arb_filter_json, arb_lead, arb_single_filter_json};
 
 const CORPUS: usize = 400;
 const CASES: usize = 48;
@@ -47,10 +48,12 @@ fn sample<S: Strategy>(runner: &mut TestRunner, strategy: &S) -> S::Value {
 #[ignore = "needs moto: run make test"]
 async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
     let endpoint = moto();
-    let sdk = crate::aws::sdk_config_for(Some(&endpoint)).await;
+    let sdk = lead_export::aws::sdk_config_for(Some(&endpoint)).await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     let table = format!("diff-{}", uuid::Uuid::new_v4().simple());
-    crate::aws::ensure_table(&client, &table).await.unwrap();
+    lead_export::aws::ensure_table(&client, &table)
+        .await
+        .unwrap();
     let dynamo = DynamoStore::new(client.clone(), &table);
     let memory = MemoryStore::new();
     let org = OrgId::new("org-diff").unwrap();
@@ -214,7 +217,7 @@ async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
 
 /// The ids of the corpus leads `filters` matches, in id order.
 fn matching_ids(corpus: &[Lead], filters: &Value) -> Vec<String> {
-    let filter = crate::filters::compile(filters)
+    let filter = lead_export::filters::compile(filters)
         .unwrap_or_else(|e| panic!("generated filter refused: {e:?}\n{filters}"));
     let mut ids: Vec<String> = corpus
         .iter()

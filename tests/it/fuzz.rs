@@ -21,16 +21,17 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{json, Map, Value};
 
-use crate::csv_export::{escape_formula, to_csv};
-use crate::error::ExportError;
-use crate::fields::{Field, FieldList};
-use crate::filters::testgen::{arb_filter_json, arb_lead};
-use crate::filters::{compile, CompiledFilter};
-use crate::model::{Company, Lead};
-use crate::request::{
+use lead_export::csv_export::{escape_formula, to_csv};
+use lead_export::error::ExportError;
+use lead_export::fields::{Field, FieldList};
+use lead_export::filters::{compile, CompiledFilter};
+use lead_export::model::{Company, Lead};
+use lead_export::request::{
     parse, CsvFormat, Selection, MAX_BODY_BYTES, MAX_IDS, MAX_ID_BYTES, MAX_TARGET_COUNT,
 };
-use crate::store::expression::{render_filter, FilterExpr};
+use lead_export::store::expression::{render_filter, FilterExpr};
+
+use crate::support::testgen::{arb_filter_json, arb_lead};
 
 /// DynamoDB's limit on an expression string.
 const MAX_EXPRESSION_BYTES: usize = 4096;

@@ -7,9 +7,12 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use super::testgen::{arb_exact_filter_json, arb_filter_json, arb_lead, arb_single_filter_json};
-use super::*;
-use crate::model::Lead;
+use lead_export::filters::*;
+use lead_export::model::Lead;
+
+use crate::support::testgen::{
+    arb_exact_filter_json, arb_filter_json, arb_lead, arb_single_filter_json,
+};
 
 fn lead(v: Value) -> Lead {
     serde_json::from_value(v).expect("corpus lead")

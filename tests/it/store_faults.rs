@@ -11,12 +11,12 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::test_util::infallible_client_fn;
 use serde_json::{json, Value};
 
-use super::dynamodb::{Backoff, DynamoStore};
-use super::LeadStore;
-use crate::auth::OrgId;
-use crate::error::FaultKind;
-use crate::filters;
-use crate::model::Lead;
+use lead_export::auth::OrgId;
+use lead_export::error::FaultKind;
+use lead_export::filters;
+use lead_export::model::Lead;
+use lead_export::store::dynamodb::{Backoff, DynamoStore};
+use lead_export::store::LeadStore;
 
 /// A scripted DynamoDB: the log of calls (operation, request body) and a
 /// responder that sees the call number of its operation.
@@ -68,7 +68,9 @@ fn store_with(responder: Arc<Responder>, backoff: Backoff) -> (DynamoStore, Fake
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
-        .retry_config(crate::aws::retry_config().with_initial_backoff(Duration::from_millis(1)))
+        .retry_config(
+            lead_export::aws::retry_config().with_initial_backoff(Duration::from_millis(1)),
+        )
         .http_client(http)
         .build();
     let client = aws_sdk_dynamodb::Client::from_conf(config);
@@ -347,7 +349,7 @@ async fn fail_both_ways(answer: (u16, Value)) -> Vec<(FaultKind, usize)> {
 /// errors are neither transient nor retried.
 #[tokio::test]
 async fn each_failure_is_classified_and_retried_or_not() {
-    let attempts = crate::aws::SDK_MAX_ATTEMPTS as usize;
+    let attempts = lead_export::aws::SDK_MAX_ATTEMPTS as usize;
     let transient = (FaultKind::Transient, attempts);
     let other = (FaultKind::Other, 1);
     let cases = [
@@ -396,29 +398,29 @@ async fn each_failure_is_classified_and_retried_or_not() {
 
 /// An app over the scripted store, with in-memory objects and an
 /// invocation timeout of `timeout`.
-fn app(store: DynamoStore, timeout: Duration) -> crate::app::App {
-    let config = crate::config::Config::from_lookup(|k| {
-        (k == "JWT_SECRET").then(|| "test-secret".to_string())
+fn app(store: DynamoStore, timeout: Duration) -> lead_export::app::App {
+    let config = lead_export::config::Config::from_lookup(|k| match k {
+        "JWT_SECRET" => Some("test-secret".to_string()),
+        "EXPORT_URL_TTL_SECONDS" => Some("60".to_string()),
+        _ => None,
     })
     .unwrap();
-    crate::app::App {
-        auth: crate::auth::Authenticator::new(config.jwt),
-        store: Arc::new(store),
-        objects: Arc::new(crate::deliver::memory::MemoryObjects::new()),
-        inline_limit: crate::deliver::inline_limit(None),
-        url_ttl: Duration::from_secs(60),
-        timeout,
-        audit: crate::audit::Audit {
-            log: Arc::new(crate::audit::MemoryAuditLog::new()),
-            retention_days: 400,
+    let mut app = lead_export::app::App::new(
+        &config,
+        lead_export::app::Backends {
+            store: Arc::new(store),
+            objects: Arc::new(lead_export::deliver::memory::MemoryObjects::new()),
+            audit_log: Arc::new(lead_export::audit::MemoryAuditLog::new()),
+            metrics: Arc::new(lead_export::observe::MemoryMetrics::new()),
         },
-        metrics: Arc::new(crate::observe::MemoryMetrics::new()),
-    }
+    );
+    app.timeout = timeout;
+    app
 }
 
 fn manual_export(ids: &[&str]) -> lambda_http::Request {
     let token =
-        crate::auth::sign_hs256(b"test-secret", "org_id", "org-a", 600, None, None).unwrap();
+        lead_export::auth::sign_hs256(b"test-secret", "org_id", "org-a", 600, None, None).unwrap();
     let body = json!({"selection": {"mode": "manual", "includedIds": ids}});
     http::Request::builder()
         .method("POST")
@@ -436,7 +438,7 @@ async fn throttled_dynamodb_answers_503_with_retry_after() {
         )
     });
     let (store, _) = store(responder);
-    let resp = crate::http::handle(
+    let resp = lead_export::http::handle(
         &app(store, Duration::from_secs(25)),
         manual_export(&["a", "b"]),
     )
@@ -471,9 +473,9 @@ async fn unprocessed_key_retries_stop_at_the_deadline() {
         ..Backoff::default()
     };
     let (store, fake) = store_with(responder, slow);
-    let timeout = crate::deadline::RESPONSE_MARGIN + Duration::from_millis(400);
+    let timeout = lead_export::deadline::RESPONSE_MARGIN + Duration::from_millis(400);
     let started = std::time::Instant::now();
-    let resp = crate::http::handle(&app(store, timeout), manual_export(&["a"])).await;
+    let resp = lead_export::http::handle(&app(store, timeout), manual_export(&["a"])).await;
     let elapsed = started.elapsed();
     assert_eq!(resp.status(), 504);
     assert!(

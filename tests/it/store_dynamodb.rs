@@ -1,0 +1,485 @@
+//! The DynamoDB store's item layout (compact and earlier layouts, owner
+//! checks), its unprocessed-key retries, and how `range_pages` pages a
+//! range (skimming by key, page limits) over a fake table: through the
+//! public API of `lead_export::store::dynamodb`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use lead_export::store::StoreError;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use lead_export::auth::OrgId;
+use lead_export::filters::{self, search_attributes, CompiledFilter};
+use lead_export::model::Lead;
+use lead_export::store::dynamodb::*;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+fn org() -> OrgId {
+    OrgId::new("org-a").unwrap()
+}
+
+fn item(id: &str) -> Item {
+    lead_to_item(
+        &org(),
+        &Lead {
+            id: id.into(),
+            first_name: "F".into(),
+            last_name: id.into(),
+            ..Lead::default()
+        },
+    )
+    .unwrap()
+}
+
+fn fast() -> Backoff {
+    Backoff {
+        base: Duration::from_millis(1),
+        cap: Duration::from_millis(4),
+        max_attempts: 5,
+    }
+}
+
+#[test]
+fn item_round_trip_keeps_the_document() {
+    let lead: Lead = serde_json::from_str(include_str!("../data/spec_lead.json")).unwrap();
+    let item = lead_to_item(&org(), &lead).unwrap();
+    assert_eq!(item["leadId"], AttributeValue::S(lead.id.clone()));
+    assert!(!item.contains_key("id"));
+    assert!(item.contains_key(filters::SEARCH_VERSION_ATTR));
+    assert_eq!(lead_from_item(&org(), item).unwrap(), lead);
+}
+
+#[test]
+fn a_compact_item_is_the_keys_the_doc_and_the_search_attributes() {
+    let lead: Lead = serde_json::from_str(include_str!("../data/spec_lead.json")).unwrap();
+    let item = lead_to_item(&org(), &lead).unwrap();
+    let mut names: Vec<&str> = item
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !k.starts_with("s_"))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["doc", "leadId", "orgId"]);
+    let AttributeValue::S(doc) = &item[DOC_ATTR] else {
+        panic!("doc is not a string")
+    };
+    assert!(!doc.contains(&format!("\"id\":\"{}\"", lead.id)), "{doc}");
+    assert_eq!(
+        search_attributes(&lead).len(),
+        item.len() - 3,
+        "every search attribute"
+    );
+}
+
+/// DynamoDB's item size: names plus values (strings and numbers as
+/// text, sets and maps summed, 1 byte per nesting or list element).
+fn item_size(item: &Item) -> usize {
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+            AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+            AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value(v)).sum::<usize>(),
+            AttributeValue::M(map) => {
+                3 + map
+                    .iter()
+                    .map(|(k, v)| 1 + k.len() + value(v))
+                    .sum::<usize>()
+            }
+            _ => 1,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}
+
+/// On the demo leads, compact items hold fewer attributes than those of
+/// the earlier layout; prints the sizes (the figures in the README).
+#[test]
+fn compact_demo_items_have_fewer_attributes() {
+    let leads = lead_export::demo::demo_leads(1, 3000);
+    let (mut compact_attrs, mut legacy_attrs, mut compact_bytes, mut legacy_bytes) = (0, 0, 0, 0);
+    for lead in &leads {
+        let compact = lead_to_item(&org(), lead).unwrap();
+        let legacy = legacy_item(&org(), lead).unwrap();
+        assert!(compact.len() < legacy.len(), "{}", lead.id);
+        compact_attrs += compact.len();
+        legacy_attrs += legacy.len();
+        compact_bytes += item_size(&compact);
+        legacy_bytes += item_size(&legacy);
+    }
+    let n = leads.len() as f64;
+    println!(
+        "demo items: compact {:.1} attributes, {:.0} bytes; earlier layout {:.1} attributes, {:.0} bytes",
+        compact_attrs as f64 / n,
+        compact_bytes as f64 / n,
+        legacy_attrs as f64 / n,
+        legacy_bytes as f64 / n
+    );
+    assert!(compact_attrs * 3 < legacy_attrs * 2, "a third fewer");
+}
+
+#[test]
+fn an_item_of_the_earlier_layout_still_reads() {
+    let lead: Lead = serde_json::from_str(include_str!("../data/spec_lead.json")).unwrap();
+    let item = legacy_item(&org(), &lead).unwrap();
+    assert!(!item.contains_key(DOC_ATTR));
+    assert!(item.contains_key("firstName") && item.contains_key("company"));
+    assert_eq!(lead_from_item(&org(), item.clone()).unwrap(), lead);
+    let other = OrgId::new("org-b").unwrap();
+    assert!(lead_from_item(&other, item).is_err(), "the org check too");
+}
+
+#[test]
+fn a_doc_that_is_not_a_lead_is_an_error() {
+    let mut bad = item("x");
+    bad.insert(DOC_ATTR.into(), AttributeValue::S("{\"emails\": 3}".into()));
+    assert!(lead_from_item(&org(), bad).is_err());
+    let mut bad = item("x");
+    bad.insert(DOC_ATTR.into(), AttributeValue::N("3".into()));
+    assert!(lead_from_item(&org(), bad).is_err());
+}
+
+#[test]
+fn an_item_of_another_organization_is_an_error() {
+    let other = OrgId::new("org-b").unwrap();
+    assert!(lead_from_item(&other, item("x")).is_err());
+}
+
+#[test]
+fn backoff_is_capped_and_jittered() {
+    let b = Backoff::default();
+    for retry in 1..30 {
+        assert!(b.delay(retry) <= b.cap);
+    }
+    assert!(b.delay(1) <= b.base);
+}
+
+#[tokio::test]
+async fn unprocessed_keys_are_retried_until_done() {
+    let calls = AtomicU32::new(0);
+    let got = retry_unprocessed(vec!["a", "b", "c"], fast(), |keys| {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        async move {
+            // Each call processes only the first pending key.
+            let (first, rest) = keys.split_first().unwrap();
+            let _ = n;
+            Ok((vec![item(first)], rest.to_vec()))
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(got.len(), 3);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn persistent_unprocessed_keys_fail_instead_of_a_partial_file() {
+    let calls = AtomicU32::new(0);
+    let err = retry_unprocessed(vec!["a", "b"], fast(), |keys| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async move { Ok((vec![item("z")], keys)) }
+    })
+    .await
+    .unwrap_err();
+    assert!(err.message.contains("unprocessed"), "{err}");
+    assert_eq!(err.kind, lead_export::error::FaultKind::Transient);
+    assert_eq!(calls.load(Ordering::SeqCst), fast().max_attempts);
+}
+
+/// How a lead of the fake table is stored.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    Compact,
+    Legacy,
+    /// The earlier layout without search attributes.
+    LegacyPlain,
+}
+
+/// A Query over an in-memory partition: `ExclusiveStartKey`, `Limit`,
+/// the push-down evaluated as DynamoDB would (items without the current
+/// `s_v` always pass) and the projection of `reading`.
+struct FakeTable {
+    rows: Vec<(Lead, Layout)>,
+}
+
+impl FakeTable {
+    fn new(mut rows: Vec<(Lead, Layout)>) -> Self {
+        rows.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        FakeTable { rows }
+    }
+
+    fn query(
+        &self,
+        filter: &CompiledFilter,
+        start: Option<Item>,
+        limit: i32,
+        reading: Reading,
+    ) -> Page {
+        let from = match start {
+            None => 0,
+            Some(key) => {
+                let AttributeValue::S(id) = &key["leadId"] else {
+                    panic!()
+                };
+                self.rows.partition_point(|(l, _)| l.id <= *id)
+            }
+        };
+        let end = (from + limit as usize).min(self.rows.len());
+        let cond = filter.pushdown();
+        let items: Vec<Item> = self.rows[from..end]
+            .iter()
+            .filter(|(lead, layout)| {
+                matches!(layout, Layout::LegacyPlain) || cond.eval(&search_attributes(lead))
+            })
+            .map(|(lead, layout)| {
+                let mut item = match layout {
+                    Layout::Compact => lead_to_item(&org(), lead).unwrap(),
+                    Layout::Legacy => legacy_item(&org(), lead).unwrap(),
+                    Layout::LegacyPlain => legacy_item(&org(), lead)
+                        .unwrap()
+                        .into_iter()
+                        .filter(|(k, _)| !k.starts_with("s_"))
+                        .collect(),
+                };
+                if reading == Reading::Skim {
+                    item.retain(|k, _| ["orgId", "leadId", "s_v"].contains(&k.as_str()));
+                }
+                item
+            })
+            .collect();
+        Page {
+            count: items.len() as u64,
+            scanned_count: (end - from) as u64,
+            items,
+            last_evaluated_key: (end < self.rows.len())
+                .then(|| key(&org(), &self.rows[end - 1].0.id)),
+            bytes: 0,
+        }
+    }
+}
+
+/// The ids `collect_range` returns over the fake table, the expected
+/// ones, and each fetch's (start id, reading).
+async fn skim_run(
+    table: &FakeTable,
+    filter: &serde_json::Value,
+    skip: usize,
+    take: usize,
+) -> (Vec<String>, Vec<String>, Vec<(Option<String>, Reading)>) {
+    let filter = filters::compile(filter).unwrap();
+    let (_, exact) = pushed_filter(&filter);
+    let mut calls = Vec::new();
+    let (leads, _) = collect_range(
+        |start: Option<Item>, limit, reading| {
+            let id = start.as_ref().map(|k| match &k["leadId"] {
+                AttributeValue::S(id) => id.clone(),
+                _ => panic!(),
+            });
+            calls.push((id, reading));
+            let page = table.query(&filter, start, limit.unwrap(), reading);
+            async move { Ok(page) }
+        },
+        &org(),
+        &filter,
+        exact,
+        skip,
+        take,
+    )
+    .await
+    .unwrap();
+    let expected: Vec<String> = table
+        .rows
+        .iter()
+        .filter(|(l, _)| filter.matches(l))
+        .skip(skip)
+        .take(take)
+        .map(|(l, _)| l.id.clone())
+        .collect();
+    (leads.into_iter().map(|l| l.id).collect(), expected, calls)
+}
+
+fn demo_rows(layout: impl Fn(usize) -> Layout) -> FakeTable {
+    let rows = lead_export::demo::demo_leads(5, 600)
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| (l, layout(i)))
+        .collect();
+    FakeTable::new(rows)
+}
+
+#[tokio::test]
+async fn skimming_skips_by_key_then_reads_the_range_in_full() {
+    let table = demo_rows(|_| Layout::Compact);
+    let (got, expected, calls) = skim_run(&table, &serde_json::json!({}), 250, 20).await;
+    assert_eq!(got, expected);
+    // One skimming page of exactly 250 items, then the range in full
+    // from the 250th lead's key.
+    assert_eq!(
+        calls,
+        [
+            (None, Reading::Skim),
+            (Some(table.rows[249].0.id.clone()), Reading::Full)
+        ]
+    );
+    let germany = serde_json::json!({"contact": {"location": {"any": {"include": ["Germany"]}}}});
+    let (got, expected, calls) = skim_run(&table, &germany, 30, 10).await;
+    assert!(!expected.is_empty());
+    assert_eq!(got, expected);
+    assert_eq!(calls[0].1, Reading::Skim);
+    let first_full = calls.iter().position(|c| c.1 == Reading::Full).unwrap();
+    assert!(calls[first_full..].iter().all(|c| c.1 == Reading::Full));
+    let word = serde_json::json!({"contact": {"skill": {"any": {"include": {"mode": "WORD", "content": ["learning"]}}}}});
+    let (got, expected, calls) = skim_run(&table, &word, 30, 10).await;
+    assert_eq!(got, expected);
+    assert!(
+        calls.iter().all(|c| c.1 == Reading::Full),
+        "an inexact push-down never skims"
+    );
+}
+
+#[tokio::test]
+async fn skimming_over_mixed_layouts_reads_the_earlier_items_in_full() {
+    let table = demo_rows(|i| match i % 7 {
+        0 => Layout::LegacyPlain,
+        1 => Layout::Legacy,
+        _ => Layout::Compact,
+    });
+    let filters = [
+        serde_json::json!({}),
+        serde_json::json!({"contact": {"location": {"any": {"include": ["Germany"]}}}}),
+        serde_json::json!({"contact": {"seniority": {"any": {"exclude": ["VP"]}}}}),
+        serde_json::json!({"contact": {"skill": {"any": {"include": {"mode": "WORD", "content": ["learning"]}}}}}),
+    ];
+    for filter in &filters {
+        for (skip, take) in [(0, 5), (1, 1), (40, 7), (199, 50), (590, 30), (5000, 1)] {
+            let (got, expected, calls) = skim_run(&table, filter, skip, take).await;
+            assert_eq!(got, expected, "{filter} skip {skip} take {take}");
+            if skip > 40 && filter.as_object().unwrap().is_empty() {
+                assert!(calls.iter().any(|c| c.1 == Reading::Skim));
+            }
+        }
+    }
+}
+
+fn pages(pages: Vec<(Vec<&'static str>, bool)>) -> Vec<Page> {
+    pages
+        .into_iter()
+        .map(|(ids, more)| Page {
+            count: ids.len() as u64,
+            scanned_count: ids.len() as u64,
+            items: ids.into_iter().map(item).collect(),
+            last_evaluated_key: more.then(|| item("k")),
+            bytes: 0,
+        })
+        .collect()
+}
+
+async fn run_pages(
+    all: Vec<Page>,
+    skip: usize,
+    take: usize,
+) -> (Vec<String>, QueryStats, Vec<Option<i32>>) {
+    let filter = filters::compile(&serde_json::json!({})).unwrap();
+    let mut queue = all.into_iter();
+    let mut limits = Vec::new();
+    let (leads, stats) = collect_range(
+        |_, limit, reading| {
+            assert_eq!(reading, Reading::Full, "not exact: never skims");
+            limits.push(limit);
+            let page = queue.next().expect("asked for a page past the end");
+            async move { Ok(page) }
+        },
+        &org(),
+        &filter,
+        false,
+        skip,
+        take,
+    )
+    .await
+    .unwrap();
+    (leads.into_iter().map(|l| l.id).collect(), stats, limits)
+}
+
+#[tokio::test]
+async fn an_empty_page_with_a_key_is_not_the_end() {
+    let all = pages(vec![
+        (vec!["a", "b"], true),
+        (vec![], true),
+        (vec!["c", "d"], false),
+    ]);
+    let (ids, stats, _) = run_pages(all, 1, 10).await;
+    assert_eq!(ids, ["b", "c", "d"]);
+    assert_eq!(stats.pages, 3);
+}
+
+#[tokio::test]
+async fn stops_at_the_page_holding_the_last_needed_lead() {
+    let all = pages(vec![
+        (vec!["a", "b"], true),
+        (vec!["c", "d"], true),
+        (vec!["e", "f"], false),
+    ]);
+    let (ids, stats, limits) = run_pages(all, 1, 2).await;
+    assert_eq!(ids, ["b", "c"]);
+    assert_eq!(stats.pages, 2, "the third page is never read");
+    assert_eq!(limits, [Some(3), Some(1)], "asks only for what is missing");
+}
+
+#[test]
+fn filtered_pages_follow_the_observed_selectivity() {
+    let fresh = QueryStats::default();
+    assert_eq!(page_limit(true, 7, &fresh), 7);
+    assert_eq!(page_limit(false, 50, &fresh), 625, "10% guess + 25%");
+    assert_eq!(page_limit(false, 1, &fresh), 100, "at least 100");
+    let seen = QueryStats {
+        scanned_count: 2000,
+        accepted: 100,
+        ..QueryStats::default()
+    };
+    assert_eq!(
+        page_limit(false, 40, &seen),
+        1000,
+        "5% observed: 40 / 0.05 * 1.25"
+    );
+    let none_yet = QueryStats {
+        scanned_count: 10_000,
+        accepted: 0,
+        ..QueryStats::default()
+    };
+    assert_eq!(page_limit(false, 1000, &none_yet), 10_000, "at most 10,000");
+}
+
+/// The key of lead `id` in `org`'s partition, as DynamoDB returns it in
+/// `LastEvaluatedKey`.
+fn key(org: &OrgId, id: &str) -> Item {
+    HashMap::from([
+        ("orgId".to_string(), AttributeValue::S(org.to_string())),
+        ("leadId".to_string(), AttributeValue::S(id.to_string())),
+    ])
+}
+
+/// The leads of [`range_pages`] in the range, with the stats after the last
+/// page: what `DynamoStore::query_range` does with its Query pages.
+async fn collect_range<'a, F, Fut>(
+    fetch: F,
+    org: &'a OrgId,
+    filter: &'a CompiledFilter,
+    exact: bool,
+    skip: usize,
+    take: usize,
+) -> Result<(Vec<Lead>, QueryStats), StoreError>
+where
+    F: FnMut(Option<Item>, Option<i32>, Reading) -> Fut + 'a,
+    Fut: Future<Output = Result<Page, StoreError>> + 'a,
+{
+    let mut pages = std::pin::pin!(range_pages(fetch, org, filter, exact, skip, take));
+    let mut leads = Vec::new();
+    let mut stats = QueryStats::default();
+    while let Some((page, so_far)) = pages.try_next().await? {
+        leads.extend(page);
+        stats = so_far;
+    }
+    Ok((leads, stats))
+}
