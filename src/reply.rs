@@ -20,21 +20,6 @@ pub enum ReplyBody {
     Binary(Vec<u8>),
 }
 
-impl ReplyBody {
-    /// Bytes of the body.
-    pub fn len(&self) -> usize {
-        match self {
-            ReplyBody::Text(t) => t.len(),
-            ReplyBody::Binary(b) => b.len(),
-        }
-    }
-
-    /// Whether the body is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 /// A status, headers (lower-case names) and a body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -116,14 +101,6 @@ impl Reply {
             headers,
             body: ReplyBody::Text(body.to_string()),
         }
-    }
-
-    /// The value of header `name` (lower-case), if present.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
     }
 }
 

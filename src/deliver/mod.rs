@@ -310,11 +310,6 @@ impl<'a> Sink<'a> {
         self.peak
     }
 
-    /// Whether the bytes go to an upload (the inline answer is ruled out).
-    pub fn is_uploading(&self) -> bool {
-        matches!(self.state, State::Upload)
-    }
-
     fn note_held(&mut self, extra: usize) {
         let inline = match &self.state {
             State::Inline {
