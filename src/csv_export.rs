@@ -70,7 +70,7 @@ pub fn writer<W: Write>(mut out: W, format: &CsvFormat) -> std::io::Result<csv::
 
 /// Writes the header row of `fields`.
 pub fn write_header<W: Write>(w: &mut csv::Writer<W>, fields: &FieldList) -> csv::Result<()> {
-    w.write_record(fields.fields().iter().map(|f| f.label()))
+    w.write_record(fields.columns().iter().map(|c| c.header))
 }
 
 /// What [`write_row`] reuses from row to row: the row's cells (a
@@ -93,8 +93,8 @@ pub fn write_row<W: Write>(
 ) -> csv::Result<()> {
     let RowBuf { record, scratch } = buf;
     record.clear();
-    for field in fields.fields() {
-        let cell = match field.cell_into(lead, scratch) {
+    for column in fields.columns() {
+        let cell = match column.cell_into(lead, scratch) {
             Some(cell) => cell,
             None => scratch.as_str(),
         };

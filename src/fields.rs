@@ -209,14 +209,151 @@ fn join<'a>(values: &'a Option<Vec<String>>, scratch: &mut String) -> Option<&'a
     }
 }
 
-/// The ordered, de-duplicated, non-empty list of columns of an export.
+/// Which part of a field's value a column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Part {
+    /// The whole cell, as [`Field::cell`] writes it.
+    Whole,
+    /// The first value of a list field (`emails`, `phones`); empty when none.
+    First,
+    /// The first name of `name`, by [`split_name`].
+    FirstName,
+    /// The last name of `name`, by [`split_name`].
+    LastName,
+}
+
+/// Written where a CRM requires a value the lead does not have (what
+/// Salesforce itself writes for a missing required lead field).
+pub const NOT_PROVIDED: &str = "[not provided]";
+
+/// One column of a file: its header and what fills it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Column {
+    /// The header row's cell.
+    pub header: &'static str,
+    /// The field the column reads.
+    pub field: Field,
+    /// The part of the field's value it holds.
+    pub part: Part,
+    /// An empty cell is written as [`NOT_PROVIDED`] (a CRM requires it).
+    pub required: bool,
+}
+
+impl Column {
+    /// The column of the whole field under its label.
+    pub fn of(field: Field) -> Self {
+        Column {
+            header: field.label(),
+            field,
+            part: Part::Whole,
+            required: false,
+        }
+    }
+
+    /// The cell of `lead` in this column, as [`Field::cell_into`] hands it
+    /// out: `Some` when borrowed from the lead, `None` when composed into
+    /// `scratch`.
+    pub fn cell_into<'a>(&self, lead: &'a Lead, scratch: &mut String) -> Option<&'a str> {
+        let cell = match self.part {
+            Part::Whole => self.field.cell_into(lead, scratch),
+            Part::First => {
+                scratch.clear();
+                let list = match self.field {
+                    Field::Emails => &lead.emails,
+                    Field::Phones => &lead.phones,
+                    Field::CompanyPhone => match &lead.company {
+                        Some(company) => &company.phones,
+                        None => &None,
+                    },
+                    _ => return self.field.cell_into(lead, scratch),
+                };
+                Some(
+                    list.iter()
+                        .flatten()
+                        .map(|v| v.trim())
+                        .find(|v| !v.is_empty())
+                        .unwrap_or(""),
+                )
+            }
+            Part::FirstName | Part::LastName => {
+                scratch.clear();
+                let (first, last) = split_name(&lead.first_name, &lead.last_name);
+                Some(if self.part == Part::FirstName {
+                    first
+                } else {
+                    last
+                })
+            }
+        };
+        if self.required && cell.map_or(scratch.is_empty(), str::is_empty) {
+            return Some(NOT_PROVIDED);
+        }
+        cell
+    }
+}
+
+/// Surname particles: a lower-case word among these, right before the last
+/// word of a full name, belongs to the last name ("Jan van der Berg": first
+/// "Jan", last "van der Berg").
+pub const NAME_PARTICLES: &[&str] = &[
+    "al", "bin", "binti", "da", "das", "de", "degli", "dei", "del", "della", "der", "di", "do",
+    "dos", "du", "el", "la", "le", "st.", "ten", "ter", "van", "von", "zu",
+];
+
+/// The first and last name of a lead, for a CRM that wants them apart:
+///
+/// - both stored: as stored (trimmed);
+/// - one stored, the other empty: that one is the full name. One word (or
+///   a name in a script written without spaces, such as "王小明") is the
+///   last name, with an empty first name (CRMs require the last name, and
+///   no rule splits such a name reliably). Several words: the last word is
+///   the last name, with the lower-case particles right before it
+///   ([`NAME_PARTICLES`]: "Ludwig van Beethoven" → "Ludwig" / "van
+///   Beethoven"); the words before are the first name ("Mary Ann Smith" →
+///   "Mary Ann" / "Smith");
+/// - neither: both empty.
+///
+/// The parts are slices of the stored name, so inner spacing is kept.
+pub fn split_name<'a>(first: &'a str, last: &'a str) -> (&'a str, &'a str) {
+    let (first, last) = (first.trim(), last.trim());
+    let full = match (first.is_empty(), last.is_empty()) {
+        (false, false) | (true, true) => return (first, last),
+        (false, true) => first,
+        (true, false) => last,
+    };
+    let words: Vec<(usize, &str)> = full
+        .split_whitespace()
+        .map(|w| (w.as_ptr() as usize - full.as_ptr() as usize, w))
+        .collect();
+    if words.len() < 2 {
+        return ("", full);
+    }
+    let mut k = words.len() - 1;
+    while k > 1 && NAME_PARTICLES.contains(&words[k - 1].1) {
+        k -= 1;
+    }
+    let surname_at = words[k].0;
+    (full[..surname_at].trim_end(), &full[surname_at..])
+}
+
+/// The columns of an export: the requested fields (ordered, de-duplicated,
+/// non-empty) and the columns written for them, one per field under its
+/// label unless a CRM preset ([`crate::crm`]) chose others.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldList(Vec<Field>);
+pub struct FieldList {
+    fields: Vec<Field>,
+    columns: Vec<Column>,
+}
 
 impl FieldList {
+    fn new(fields: Vec<Field>) -> Self {
+        let columns = fields.iter().copied().map(Column::of).collect();
+        FieldList { fields, columns }
+    }
+
     /// The eight default fields.
     pub fn defaults() -> Self {
-        FieldList(Field::DEFAULTS.to_vec())
+        FieldList::new(Field::DEFAULTS.to_vec())
     }
 
     /// From the ids of `exportFields`: order kept, repeats dropped, unknown
@@ -228,19 +365,33 @@ impl FieldList {
                 fields.push(field);
             }
         }
-        (!fields.is_empty()).then_some(FieldList(fields))
+        (!fields.is_empty()).then(|| FieldList::new(fields))
     }
 
-    /// The columns in order.
+    /// The same fields written as `columns` (non-empty, each reading one of
+    /// the fields).
+    pub fn with_columns(self, columns: Vec<Column>) -> Self {
+        FieldList {
+            fields: self.fields,
+            columns,
+        }
+    }
+
+    /// The requested fields in order.
     pub fn fields(&self) -> &[Field] {
-        &self.0
+        &self.fields
+    }
+
+    /// The columns written, in order.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
     }
 
     /// The stored top-level attributes these columns read.
     pub fn lead_attributes(&self) -> BTreeSet<&'static str> {
-        self.0
+        self.columns
             .iter()
-            .flat_map(|f| f.lead_attributes().iter().copied())
+            .flat_map(|c| c.field.lead_attributes().iter().copied())
             .collect()
     }
 }
@@ -251,6 +402,27 @@ mod tests {
 
     fn spec_lead() -> Lead {
         serde_json::from_str(include_str!("../tests/data/spec_lead.json")).unwrap()
+    }
+
+    #[test]
+    fn names_split_by_the_documented_rule() {
+        let cases = [
+            (("Jane", "Smith"), ("Jane", "Smith")),
+            ((" Jan ", "van der Berg"), ("Jan", "van der Berg")),
+            (("", "Madonna"), ("", "Madonna")),
+            (("Cher", ""), ("", "Cher")),
+            (("", "王小明"), ("", "王小明")),
+            (("Mary Ann Smith", ""), ("Mary Ann", "Smith")),
+            (("", "Ludwig van Beethoven"), ("Ludwig", "van Beethoven")),
+            (("", "Jan  van der Berg"), ("Jan", "van der Berg")),
+            (("", "Maria de la Cruz"), ("Maria", "de la Cruz")),
+            (("", "van Gogh"), ("van", "Gogh")),
+            (("", "Ana Van Dyke"), ("Ana Van", "Dyke")),
+            (("", ""), ("", "")),
+        ];
+        for ((first, last), expected) in cases {
+            assert_eq!(split_name(first, last), expected, "{first:?} {last:?}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod aws;
 pub mod config;
+pub mod crm;
 pub mod csv_export;
 pub mod deadline;
 pub mod deliver;

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
+use crate::crm::Preset;
 use crate::error::ExportError;
 use crate::fields::FieldList;
 use crate::filters::clip;
@@ -226,10 +227,19 @@ pub fn parse(body: &[u8]) -> Result<ExportRequest, ExportError> {
         }
         Some(_) => return Err(invalid("exportFields must be an array of strings")),
     };
-    let (format, file_type) = match present(root, "format") {
-        None => (CsvFormat::default(), None),
+    let (format, file_type, preset) = match present(root, "format") {
+        None => (CsvFormat::default(), None, None),
         Some(Value::Object(f)) => parse_format(f)?,
         Some(_) => return Err(invalid("format must be an object")),
+    };
+    let fields = match (fields, preset) {
+        (Some(fields), Some(preset)) => Some(preset.apply(fields).ok_or_else(|| {
+            invalid(format!(
+                "format.preset: \"{}\" has no column for any of the exported fields",
+                preset.name()
+            ))
+        })?),
+        (fields, _) => fields,
     };
     Ok(ExportRequest {
         selection,
@@ -241,9 +251,12 @@ pub fn parse(body: &[u8]) -> Result<ExportRequest, ExportError> {
 
 /// The `format` object into its options; every key is optional, none may
 /// be `null`, an unknown key or value is refused naming it.
-fn parse_format(f: &Map<String, Value>) -> Result<(CsvFormat, Option<FileType>), ExportError> {
+fn parse_format(
+    f: &Map<String, Value>,
+) -> Result<(CsvFormat, Option<FileType>, Option<Preset>), ExportError> {
     let mut format = CsvFormat::default();
     let mut file_type = None;
+    let mut preset = None;
     for (key, value) in f {
         match key.as_str() {
             "type" => {
@@ -252,6 +265,11 @@ fn parse_format(f: &Map<String, Value>) -> Result<(CsvFormat, Option<FileType>),
                     value,
                     &[("csv", FileType::Csv), ("xlsx", FileType::Xlsx)],
                 )?);
+            }
+            "preset" => {
+                let choices: Vec<(&str, Preset)> =
+                    Preset::ALL.iter().map(|p| (p.name(), *p)).collect();
+                preset = Some(one_of("preset", value, &choices)?);
             }
             "escapeFormulas" => format.escape_formulas = boolean("escapeFormulas", value)?,
             "bom" => format.bom = boolean("bom", value)?,
@@ -276,7 +294,7 @@ fn parse_format(f: &Map<String, Value>) -> Result<(CsvFormat, Option<FileType>),
             _ => return Err(invalid(format!("format.{}: unknown key", clip(key)))),
         }
     }
-    Ok((format, file_type))
+    Ok((format, file_type, preset))
 }
 
 fn boolean(key: &str, value: &Value) -> Result<bool, ExportError> {

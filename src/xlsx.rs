@@ -11,7 +11,7 @@
 use rust_xlsxwriter::{ColNum, Format, RowNum, Workbook, Worksheet, XlsxError};
 
 use crate::error::ExportError;
-use crate::fields::{Field, FieldList};
+use crate::fields::{Column, Field, FieldList, Part};
 use crate::filters::clip;
 use crate::model::Lead;
 
@@ -44,23 +44,24 @@ fn write_sheet(
     fields: &FieldList,
     leads: &[Lead],
 ) -> Result<(), ExportError> {
-    let fields = fields.fields();
-    let last_col = ColNum::try_from(fields.len().saturating_sub(1))
+    let columns = fields.columns();
+    let last_col = ColNum::try_from(columns.len().saturating_sub(1))
         .map_err(|_| ExportError::internal("too many columns for a worksheet"))?;
     let last_row = RowNum::try_from(leads.len())
         .map_err(|_| ExportError::internal("too many rows for a worksheet"))?;
     sheet.set_name(SHEET_NAME).map_err(ExportError::internal)?;
     let bold = Format::new().set_bold();
-    let mut widths: Vec<usize> = Vec::with_capacity(fields.len());
-    for (col, field) in (0..).zip(fields) {
+    let mut widths: Vec<usize> = Vec::with_capacity(columns.len());
+    for (col, column) in (0..).zip(columns) {
         sheet
-            .write_string_with_format(0, col, field.label(), &bold)
+            .write_string_with_format(0, col, column.header, &bold)
             .map_err(ExportError::internal)?;
-        widths.push(display_width(field.label()));
+        widths.push(display_width(column.header));
     }
+    let mut scratch = String::new();
     for (row, lead) in (1..).zip(leads) {
-        for (col, field) in (0..).zip(fields) {
-            let width = write_cell(sheet, row, col, *field, lead)?;
+        for (col, column) in (0..).zip(columns) {
+            let width = write_cell(sheet, row, col, column, lead, &mut scratch)?;
             let w = &mut widths[usize::from(col)];
             *w = (*w).max(width);
         }
@@ -85,10 +86,11 @@ fn write_cell(
     sheet: &mut Worksheet,
     row: RowNum,
     col: ColNum,
-    field: Field,
+    column: &Column,
     lead: &Lead,
+    scratch: &mut String,
 ) -> Result<usize, ExportError> {
-    if field == Field::CompanyFoundedYear {
+    if column.field == Field::CompanyFoundedYear && column.part == Part::Whole {
         if let Some(year) = lead.company.as_ref().and_then(|c| c.founded_year) {
             // Exact as an f64 (Excel's number) below 2^53; beyond, text.
             if year.unsigned_abs() < 1 << 53 {
@@ -99,7 +101,10 @@ fn write_cell(
             }
         }
     }
-    let cell = field.cell(lead);
+    let cell = match column.cell_into(lead, scratch) {
+        Some(cell) => cell,
+        None => scratch.as_str(),
+    };
     if cell.is_empty() {
         return Ok(0);
     }
@@ -108,14 +113,14 @@ fn write_cell(
         return Err(ExportError::Validation(format!(
             "format.type: an xlsx cell holds at most {MAX_CELL_CHARS} characters; \
              the {} of lead {} has {chars} (use \"csv\")",
-            field.label(),
+            column.header,
             clip(&lead.id)
         )));
     }
     sheet
-        .write_string(row, col, cell.as_ref())
+        .write_string(row, col, cell)
         .map_err(|e: XlsxError| ExportError::internal(e))?;
-    Ok(display_width(&cell))
+    Ok(display_width(cell))
 }
 
 /// The characters of the longest line of `cell`.

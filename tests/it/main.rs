@@ -6,6 +6,7 @@ mod support;
 
 mod audit;
 mod auth;
+mod crm_presets;
 mod csv_options;
 mod deliver_sink;
 mod efficiency;

@@ -298,19 +298,27 @@ fn manual_with_format(format: Value) -> Result<request::ExportRequest, ExportErr
 }
 
 /// Every `format` option of the schema (`type`, `bom`, `delimiter`,
-/// `lineEnding`, `escapeFormulas`) is accepted with its default and enum values.
+/// `lineEnding`, `escapeFormulas`, `preset`) is accepted with its default
+/// (where it has one) and enum values.
 #[test]
 fn format_keys_defaults_and_values_are_accepted() {
     let doc = openapi();
     let format = schema(&doc, "Format");
     assert_eq!(format["additionalProperties"], json!(false));
     let listed = keys(format);
-    let expected = ["type", "bom", "delimiter", "lineEnding", "escapeFormulas"];
+    let expected = [
+        "type",
+        "bom",
+        "delimiter",
+        "lineEnding",
+        "escapeFormulas",
+        "preset",
+    ];
     assert_eq!(listed, expected.iter().map(|k| k.to_string()).collect());
     let mut refused = Vec::new();
     for key in &listed {
         let property = &format["properties"][key];
-        let mut values = vec![property["default"].clone()];
+        let mut values: Vec<Value> = property.get("default").cloned().into_iter().collect();
         values.extend(property["enum"].as_array().cloned().unwrap_or_default());
         if property["type"] == "boolean" {
             values.extend([json!(true), json!(false)]);
