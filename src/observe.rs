@@ -41,6 +41,9 @@ pub struct Outcome {
     pub format: Option<&'static str>,
     /// Leads in the file.
     pub count: Option<usize>,
+    /// Stored items of the selection skipped because they could not be
+    /// read into a lead, once the selection was read.
+    pub skipped: Option<usize>,
     /// Bytes of the file delivered (after gzip when the response is gzip).
     pub bytes: Option<u64>,
     /// Inline, or the S3 object key.
