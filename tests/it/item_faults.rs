@@ -90,11 +90,15 @@ const FULL_DOC: &str = r#"{"firstName":"Zelphine","lastName":"Quorrington","emai
 
 /// The unreadable items: id, fault kind (`docs/contract.md`), and the
 /// attributes beside the keys. Their ids sort among the good leads'.
-fn unreadable() -> Vec<(
+/// An unreadable item: its id, its fault kind and its attributes beside
+/// the keys.
+type Unreadable = (
     &'static str,
     &'static str,
     Vec<(&'static str, AttributeValue)>,
-)> {
+);
+
+fn unreadable() -> Vec<Unreadable> {
     let s = |v: &str| AttributeValue::S(v.to_string());
     let n = |v: &str| AttributeValue::N(v.to_string());
     vec![
