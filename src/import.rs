@@ -93,9 +93,14 @@ mod tests {
     fn parse_line_reasons() {
         assert!(parse_line(r#"{"id":"a","firstName":"A","lastName":"B"}"#).is_ok());
         assert_eq!(
-            parse_line("{").unwrap_err().split(':').next(),
-            Some("not valid JSON")
+            parse_line("{").unwrap_err(),
+            "not valid JSON (at column 1)"
         );
+        let quoted = r#"{"id":"a","firstName":"Zelphine","lastName":"B","emails":"z@x.example"}"#;
+        let reason = parse_line(quoted).unwrap_err();
+        assert!(!reason.contains("z@x.example"), "{reason}");
+        let reason = parse_line(r#"{"id":"a","firstName":"Zelphine" "#).unwrap_err();
+        assert!(!reason.contains("Zelphine"), "{reason}");
         assert_eq!(parse_line("[]").unwrap_err(), "not a JSON object");
         assert!(parse_line(r#"{"firstName":"A","lastName":"B"}"#)
             .unwrap_err()
