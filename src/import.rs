@@ -92,10 +92,7 @@ mod tests {
     #[test]
     fn parse_line_reasons() {
         assert!(parse_line(r#"{"id":"a","firstName":"A","lastName":"B"}"#).is_ok());
-        assert_eq!(
-            parse_line("{").unwrap_err(),
-            "not valid JSON (at column 1)"
-        );
+        assert_eq!(parse_line("{").unwrap_err(), "not valid JSON (at column 1)");
         let quoted = r#"{"id":"a","firstName":"Zelphine","lastName":"B","emails":"z@x.example"}"#;
         let reason = parse_line(quoted).unwrap_err();
         assert!(!reason.contains("z@x.example"), "{reason}");

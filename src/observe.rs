@@ -182,7 +182,8 @@ pub struct Report<'a> {
     pub status: u16,
     /// `OK` or the error's code.
     pub code: &'a str,
-    /// The error's cause, for the log (never sent to the client).
+    /// The error's cause, for the log (never sent to the client; see
+    /// [`ExportError::log_cause`]).
     pub error: Option<String>,
     /// The request's duration.
     pub duration: Duration,

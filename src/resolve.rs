@@ -411,6 +411,103 @@ mod tests {
         assert!(order.flush(|_| true).is_empty());
     }
 
+    /// `store()`, where the leads `l02` and `l05` of `a` are unreadable:
+    /// reported as skipped where they are met, keeping their positions.
+    struct Unreadable(MemoryStore);
+
+    impl Unreadable {
+        fn split(leads: Vec<Lead>) -> Batch {
+            let (bad, leads): (Vec<Lead>, Vec<Lead>) = leads
+                .into_iter()
+                .partition(|l| ["l02", "l05"].contains(&l.id.as_str()));
+            Batch {
+                leads,
+                skipped: bad
+                    .into_iter()
+                    .map(|l| Skipped::new(Some(l.id), crate::store::ItemFault::BadJson))
+                    .collect(),
+            }
+        }
+    }
+
+    impl LeadStore for Unreadable {
+        fn get_many<'a>(
+            &'a self,
+            org: &'a OrgId,
+            ids: &'a [String],
+            attributes: &'a Attributes,
+        ) -> crate::store::Chunks<'a> {
+            Box::pin(self.0.get_many(org, ids, attributes).map_ok(|chunk| {
+                let batch = Self::split(chunk.leads);
+                Chunk {
+                    ids: chunk.ids,
+                    leads: batch.leads,
+                    skipped: batch.skipped,
+                }
+            }))
+        }
+
+        fn find_range<'a>(
+            &'a self,
+            org: &'a OrgId,
+            filter: &'a crate::filters::CompiledFilter,
+            skip: usize,
+            take: usize,
+            attributes: &'a Attributes,
+        ) -> LeadPages<'a> {
+            Box::pin(
+                self.0
+                    .find_range(org, filter, skip, take, attributes)
+                    .map_ok(|page| Self::split(page.leads)),
+            )
+        }
+    }
+
+    /// The ids of the leads and of the skipped items of `selection`.
+    async fn with_skipped(selection: Selection) -> (Vec<String>, Vec<String>) {
+        let store = Unreadable(store());
+        let org = OrgId::new("a").unwrap();
+        let attrs = Attributes::new();
+        let pages: Vec<Batch> = resolve(&store, &org, &selection, &attrs)
+            .try_collect()
+            .await
+            .unwrap();
+        let leads = pages.iter().flat_map(|b| &b.leads).map(|l| l.id.clone());
+        let skipped = pages.iter().flat_map(|b| &b.skipped);
+        (
+            leads.collect(),
+            skipped.map(|s| s.id.clone().unwrap()).collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn skipped_items_are_reported_once_and_never_when_excluded() {
+        let manual = Selection::Manual {
+            ids: ["l05", "l01", "l02", "l03", "l05"]
+                .map(String::from)
+                .to_vec(),
+        };
+        assert_eq!(
+            with_skipped(manual).await,
+            (
+                vec!["l01".into(), "l03".into()],
+                vec!["l05".into(), "l02".into()]
+            )
+        );
+        // The store keeps l02's position in the range [0, 3): l01 l02 l03.
+        assert_eq!(
+            with_skipped(bulk(0, 3, &[], &[])).await,
+            (vec!["l01".into(), "l03".into()], vec!["l02".into()])
+        );
+        // l02 in the range and included: once; l05 excluded: not at all.
+        let (leads, skipped) = with_skipped(bulk(0, 3, &["l05"], &["l02", "l05", "l06"])).await;
+        assert_eq!(leads, ["l01", "l03", "l06"]);
+        assert_eq!(skipped, ["l02"]);
+        let (leads, skipped) = with_skipped(bulk(0, 6, &["l02"], &["l05"])).await;
+        assert_eq!(leads, ["l01", "l03", "l04", "l06"]);
+        assert_eq!(skipped, ["l05"]);
+    }
+
     #[tokio::test]
     async fn bulk_inclusions_read_out_of_order_still_come_after_the_range_in_order() {
         let store = Reversed::new();
