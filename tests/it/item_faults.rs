@@ -398,22 +398,24 @@ async fn unreadable_items_are_skipped_and_counted_and_never_logged() {
     assert_eq!(skipped(&resp), "2");
     answered.push((200, Some(5), Some(2)));
 
-    // Bulk as a JSON link: `skipped` beside `count`; the file in S3.
-    let resp = send(&app, &bulk(1, 10), &[("accept", "application/json")]).await;
+    // Bulk as a JSON link over every fault kind (positions 1 to 20):
+    // `skipped` beside `count`; the file in S3.
+    let resp = send(&app, &bulk(1, 20), &[("accept", "application/json")]).await;
     assert_eq!(resp.status(), 200);
     let link = body_json(&resp);
     assert_eq!(
         (link["count"].clone(), link["skipped"].clone()),
-        (json!(7), json!(3))
+        (json!(13), json!(7))
     );
-    assert_eq!(skipped(&resp), "3");
+    assert_eq!(skipped(&resp), "7");
     assert_eq!(
         names(env.only_object().await.as_bytes()),
         goods(&[
-            "lead-010", "lead-020", "lead-030", "lead-040", "lead-050", "lead-060", "lead-070"
+            "lead-010", "lead-020", "lead-030", "lead-040", "lead-050", "lead-060", "lead-070",
+            "lead-080", "lead-090", "lead-100", "lead-110", "lead-120", "lead-130"
         ])
     );
-    answered.push((200, Some(7), Some(3)));
+    answered.push((200, Some(13), Some(7)));
 
     // Manual through S3 (a response too large to be inline): 303.
     let small = App {
