@@ -191,6 +191,23 @@ mod tests {
     }
 
     #[test]
+    fn the_log_never_gets_a_message_that_may_quote_the_request() {
+        let quoting = ExportError::Validation("format.pii-leak@x.example: unknown key".into());
+        assert_eq!(quoting.log_cause(), None);
+        assert!(
+            quoting.body().to_string().contains("pii-leak"),
+            "the client's"
+        );
+        let method = ExportError::MethodNotAllowed("PII-LEAK".into());
+        assert!(!method.log_cause().unwrap().contains("PII-LEAK"));
+        let internal = ExportError::internal("lead store: an unreadable item (bad_json)");
+        assert_eq!(
+            internal.log_cause().as_deref(),
+            Some("internal error: lead store: an unreadable item (bad_json)")
+        );
+    }
+
+    #[test]
     fn too_large_is_a_413_validation_error() {
         let err = ExportError::PayloadTooLarge { limit: 1 << 20 };
         assert_eq!(err.status(), StatusCode::PAYLOAD_TOO_LARGE);
