@@ -195,7 +195,7 @@ pub struct Report<'a> {
 
 /// Logs the one line of a request: `export served` (info), `export refused`
 /// (4xx, info) or `export failed` (5xx, error), with the request id,
-/// organization, mode, format, count, bytes, destination, duration,
+/// organization, mode, format, count, skipped (unreadable stored items), bytes, destination, duration,
 /// DynamoDB requests and items, status, code and audit state. In Lambda
 /// (JSON logs) it is one JSON object.
 pub fn log_request(r: &Report<'_>) {
@@ -205,6 +205,7 @@ pub fn log_request(r: &Report<'_>) {
     let s3_key = o.destination.as_ref().and_then(Destination::s3_key);
     let duration_ms = r.duration.as_millis() as u64;
     let count = o.count.map(|c| c as u64);
+    let skipped = o.skipped.map(|c| c as u64);
     macro_rules! line {
         ($level:ident, $message:literal) => {
             tracing::$level!(
@@ -213,6 +214,7 @@ pub fn log_request(r: &Report<'_>) {
                 mode = o.mode,
                 format = o.format,
                 count,
+                skipped,
                 bytes = o.bytes,
                 destination,
                 s3_key,

@@ -501,6 +501,18 @@ async fn unreadable_items_are_skipped_and_counted_and_never_logged() {
         .map(|(id, fault, _)| (id.to_string(), fault.to_string()))
         .collect();
     assert_eq!(faults, expected);
+    // The request lines count them: 7 + 7 + 3 + 4 + 5 + 2 + 7 + 7 + 3 + 1.
+    let counted: u64 = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e["fields"]["message"].as_str(),
+                Some("export served" | "export refused")
+            )
+        })
+        .filter_map(|e| e["fields"]["skipped"].as_u64())
+        .sum();
+    assert_eq!(counted, 46);
     let failed = events
         .iter()
         .find(|e| e["fields"]["message"] == "export failed")
