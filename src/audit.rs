@@ -50,6 +50,9 @@ pub struct AuditRecord {
     pub format: Option<String>,
     /// Leads in the file.
     pub count: Option<u64>,
+    /// Stored items of the selection left out because they could not be
+    /// read into a lead (once the selection was read).
+    pub skipped: Option<u64>,
     /// Bytes delivered.
     pub bytes: Option<u64>,
     /// `inline` or `s3`, for a served export.
@@ -86,6 +89,7 @@ impl AuditRecord {
             fields: outcome.fields.iter().map(|f| f.to_string()).collect(),
             format: outcome.format.map(str::to_string),
             count: outcome.count.map(|c| c as u64),
+            skipped: outcome.skipped.map(|c| c as u64),
             bytes: outcome.bytes,
             destination: outcome.destination.as_ref().map(|d| d.label().to_string()),
             s3_key: outcome
@@ -132,6 +136,7 @@ impl AuditRecord {
             ("selectionHash", self.selection_hash.as_deref().map(s)),
             ("format", self.format.as_deref().map(s)),
             ("count", self.count.map(|c| n(c as i64))),
+            ("skipped", self.skipped.map(|c| n(c as i64))),
             ("bytes", self.bytes.map(|b| n(b as i64))),
             ("destination", self.destination.as_deref().map(s)),
             ("s3Key", self.s3_key.as_deref().map(s)),
@@ -181,6 +186,7 @@ impl AuditRecord {
             fields,
             format: text("format"),
             count: number("count")?.map(|c| c as u64),
+            skipped: number("skipped")?.map(|c| c as u64),
             bytes: number("bytes")?.map(|b| b as u64),
             destination: text("destination"),
             s3_key: text("s3Key"),
@@ -581,6 +587,7 @@ mod tests {
             fields: vec!["name", "emails"],
             format: Some("csv"),
             count: Some(2),
+            skipped: Some(3),
             bytes: Some(120),
             destination: Some(Destination::S3 {
                 key: "exports/k/2026/11/27/u.csv".into(),
@@ -598,6 +605,7 @@ mod tests {
         assert_eq!(item["orgId"].as_s().unwrap(), "org-1");
         assert_eq!(item["s3Key"].as_s().unwrap(), "exports/k/2026/11/27/u.csv");
         assert_eq!(item["destination"].as_s().unwrap(), "s3");
+        assert_eq!(item["skipped"].as_n().unwrap(), "3");
         let back = AuditRecord::from_item(&item).unwrap();
         let expected = AuditRecord {
             time: time::macros::datetime!(2026-11-27 10:00:00.123 UTC),
@@ -610,7 +618,15 @@ mod tests {
             ..Outcome::default()
         };
         let item = AuditRecord::new(&bare, "org-1", "r", at, 1, 400, "VALIDATION_ERROR").to_item();
-        for absent in ["mode", "count", "bytes", "destination", "s3Key", "format"] {
+        for absent in [
+            "mode",
+            "count",
+            "skipped",
+            "bytes",
+            "destination",
+            "s3Key",
+            "format",
+        ] {
             assert!(!item.contains_key(absent), "{absent}");
         }
         assert_eq!(item["code"].as_s().unwrap(), "VALIDATION_ERROR");

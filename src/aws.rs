@@ -106,18 +106,61 @@ pub fn fault_kind<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> F
 }
 
 /// The one wrapper of a failed SDK call: a [`Fault`] of its [`fault_kind`]
-/// and a message for the log (the operation, then the SDK's error chain);
-/// each backend's error type converts from it (`?`).
+/// and a message for the log made of the operation and [`describe`]; each
+/// backend's error type converts from it (`?`).
 pub fn sdk_error<E>(op: impl std::fmt::Display) -> impl Fn(SdkError<E, HttpResponse>) -> Fault
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     move |e| Fault {
         kind: fault_kind(&e),
-        message: format!(
-            "{op}: {}",
-            aws_smithy_types::error::display::DisplayErrorContext(&e)
+        message: format!("{op}: {}", describe(&e)),
+    }
+}
+
+/// A failed SDK call by kind only: the service's error code and HTTP
+/// status, or the kind of failure (timeout, dispatch failure, unreadable
+/// response). Never the error's message, which DynamoDB and S3 may write
+/// with values of the request (a key, an attribute value, an object key).
+pub fn describe<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> String {
+    match err {
+        SdkError::ConstructionFailure(_) => "the request could not be built".into(),
+        SdkError::TimeoutError(_) => "timeout".into(),
+        SdkError::DispatchFailure(failure) => {
+            let kind = if failure.is_timeout() {
+                "timeout"
+            } else if failure.is_io() {
+                "io"
+            } else if failure.is_user() {
+                "user"
+            } else {
+                "other"
+            };
+            format!("dispatch failure ({kind})")
+        }
+        SdkError::ResponseError(response) => format!(
+            "unreadable response (HTTP {})",
+            response.raw().status().as_u16()
         ),
+        SdkError::ServiceError(service) => format!(
+            "{} (HTTP {})",
+            error_code(err.code()),
+            service.raw().status().as_u16()
+        ),
+        _ => "unknown SDK failure".into(),
+    }
+}
+
+/// An error code as the log shows it: the code's own characters (letters,
+/// digits, `.`, `_`, `-`, `:`, `#`) up to 64 of them, or `no error code`.
+fn error_code(code: Option<&str>) -> String {
+    match code {
+        Some(code) if !code.is_empty() => code
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || ".-_:#".contains(*c))
+            .take(64)
+            .collect(),
+        _ => "no error code".into(),
     }
 }
 

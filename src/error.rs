@@ -97,6 +97,21 @@ pub const UNAVAILABLE_MESSAGE: &str =
 pub const RETRY_AFTER_SECONDS: u32 = 2;
 
 impl ExportError {
+    /// The cause the log line carries, if any: never a value of the
+    /// request or of a stored item. A validation message (which may quote
+    /// the request: an unknown key, a mode, a lead id) goes to the client
+    /// only, so the log has its code alone; a refused method is not named.
+    /// The other causes are built from fixed text, operation names, error
+    /// codes, HTTP statuses and positions ([`crate::aws::describe`],
+    /// `store`, `deliver`, `audit`).
+    pub fn log_cause(&self) -> Option<String> {
+        match self {
+            ExportError::Validation(_) => None,
+            ExportError::MethodNotAllowed(_) => Some("method not allowed".into()),
+            other => Some(other.to_string()),
+        }
+    }
+
     /// Wraps any internal cause.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         ExportError::Internal(cause.to_string())
@@ -173,6 +188,23 @@ mod tests {
         let err = ExportError::from_fault(FaultKind::Other, "AccessDenied");
         assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(err.body()["error"]["message"], INTERNAL_MESSAGE);
+    }
+
+    #[test]
+    fn the_log_never_gets_a_message_that_may_quote_the_request() {
+        let quoting = ExportError::Validation("format.pii-leak@x.example: unknown key".into());
+        assert_eq!(quoting.log_cause(), None);
+        assert!(
+            quoting.body().to_string().contains("pii-leak"),
+            "the client's"
+        );
+        let method = ExportError::MethodNotAllowed("PII-LEAK".into());
+        assert!(!method.log_cause().unwrap().contains("PII-LEAK"));
+        let internal = ExportError::internal("lead store: an unreadable item (bad_json)");
+        assert_eq!(
+            internal.log_cause().as_deref(),
+            Some("internal error: lead store: an unreadable item (bad_json)")
+        );
     }
 
     #[test]

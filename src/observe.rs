@@ -41,6 +41,9 @@ pub struct Outcome {
     pub format: Option<&'static str>,
     /// Leads in the file.
     pub count: Option<usize>,
+    /// Stored items of the selection skipped because they could not be
+    /// read into a lead, once the selection was read.
+    pub skipped: Option<usize>,
     /// Bytes of the file delivered (after gzip when the response is gzip).
     pub bytes: Option<u64>,
     /// Inline, or the S3 object key.
@@ -179,7 +182,8 @@ pub struct Report<'a> {
     pub status: u16,
     /// `OK` or the error's code.
     pub code: &'a str,
-    /// The error's cause, for the log (never sent to the client).
+    /// The error's cause, for the log (never sent to the client; see
+    /// [`ExportError::log_cause`]).
     pub error: Option<String>,
     /// The request's duration.
     pub duration: Duration,
@@ -191,7 +195,7 @@ pub struct Report<'a> {
 
 /// Logs the one line of a request: `export served` (info), `export refused`
 /// (4xx, info) or `export failed` (5xx, error), with the request id,
-/// organization, mode, format, count, bytes, destination, duration,
+/// organization, mode, format, count, skipped (unreadable stored items), bytes, destination, duration,
 /// DynamoDB requests and items, status, code and audit state. In Lambda
 /// (JSON logs) it is one JSON object.
 pub fn log_request(r: &Report<'_>) {
@@ -201,6 +205,7 @@ pub fn log_request(r: &Report<'_>) {
     let s3_key = o.destination.as_ref().and_then(Destination::s3_key);
     let duration_ms = r.duration.as_millis() as u64;
     let count = o.count.map(|c| c as u64);
+    let skipped = o.skipped.map(|c| c as u64);
     macro_rules! line {
         ($level:ident, $message:literal) => {
             tracing::$level!(
@@ -209,6 +214,7 @@ pub fn log_request(r: &Report<'_>) {
                 mode = o.mode,
                 format = o.format,
                 count,
+                skipped,
                 bytes = o.bytes,
                 destination,
                 s3_key,

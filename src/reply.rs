@@ -11,6 +11,10 @@ use crate::error::{ExportError, RETRY_AFTER_SECONDS};
 /// `Content-Type` of an exported CSV file.
 pub const CSV_CONTENT_TYPE: &str = "text/csv; charset=utf-8";
 
+/// The header that counts the stored items of the selection skipped because
+/// they could not be read into a lead (lower-case, as all names here).
+pub const SKIPPED_HEADER: &str = "x-export-skipped";
+
 /// The body of a [`Reply`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyBody {
@@ -40,6 +44,8 @@ pub struct Link {
     pub expires_at: OffsetDateTime,
     /// Leads in the file.
     pub count: usize,
+    /// Stored items of the selection skipped (unreadable).
+    pub skipped: usize,
     /// The file's name.
     pub filename: String,
 }
@@ -75,7 +81,7 @@ impl Reply {
 
     /// The answer of an uploaded export: `303 See Other` to the link, or
     /// `200` with the link as JSON (`see_other` false); both carry the JSON
-    /// body `{url, expiresAt, count, filename}`.
+    /// body `{url, expiresAt, count, skipped, filename}`.
     pub fn link(link: &Link, see_other: bool) -> Reply {
         let expires_at = link
             .expires_at
@@ -85,11 +91,13 @@ impl Reply {
             "url": link.url,
             "expiresAt": expires_at,
             "count": link.count,
+            "skipped": link.skipped,
             "filename": link.filename,
         });
         let mut headers = vec![
             ("content-type", "application/json".to_string()),
             ("x-export-count", link.count.to_string()),
+            (SKIPPED_HEADER, link.skipped.to_string()),
             ("cache-control", "no-store".into()),
             ("vary", "Accept, Accept-Encoding".into()),
         ];
@@ -109,17 +117,20 @@ pub fn content_disposition(filename: &str) -> String {
     format!("attachment; filename=\"{filename}\"")
 }
 
-/// The headers of an inline file of `count` leads.
+/// The headers of an inline file of `count` leads, `skipped` items of the
+/// selection left out.
 pub fn file_headers(
     content_type: &str,
     filename: &str,
     count: usize,
+    skipped: usize,
     gzip: bool,
 ) -> Vec<(&'static str, String)> {
     let mut headers = vec![
         ("content-type", content_type.into()),
         ("content-disposition", content_disposition(filename)),
         ("x-export-count", count.to_string()),
+        (SKIPPED_HEADER, skipped.to_string()),
         ("cache-control", "no-store".into()),
         ("vary", "Accept, Accept-Encoding".into()),
     ];

@@ -9,7 +9,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use crate::auth::OrgId;
 use crate::model::Lead;
 use crate::request::{BulkSelection, Selection};
-use crate::store::{Attributes, Chunk, LeadPages, LeadStore, StoreError};
+use crate::store::{Attributes, Batch, Chunk, LeadPages, LeadStore, Skipped, StoreError};
 
 /// The leads of `selection`, in export order, reading only `attributes`
 /// (plus what the filter needs), as a stream of batches released as soon
@@ -24,6 +24,11 @@ use crate::store::{Attributes, Chunk, LeadPages, LeadStore, StoreError};
 ///   in order, skipping ids already present or excluded and ids that are
 ///   not leads of `org`. The included ids are read alongside the range and
 ///   released when the range has ended.
+///
+/// Items of `org` the store could not read into a lead are handed out in
+/// the batches' `skipped` as they are met, each once (an id both in the
+/// range and included is reported once), and never when excluded; a
+/// skipped item of the range keeps its position (no backfill).
 pub fn resolve<'a>(
     store: &'a dyn LeadStore,
     org: &'a OrgId,
@@ -34,39 +39,41 @@ pub fn resolve<'a>(
         Selection::Manual { ids } => Box::pin(try_stream! {
             let mut order = InOrder::new(ids);
             let mut chunks = store.get_many(org, ids, attributes);
-            while let Some(chunk) = chunks.try_next().await? {
+            while let Some(mut chunk) = chunks.try_next().await? {
+                let skipped = std::mem::take(&mut chunk.skipped);
                 order.add(chunk);
-                let ready = order.release(|_| true);
-                if !ready.is_empty() {
-                    yield ready;
+                let leads = order.release(|_| true);
+                if !leads.is_empty() || !skipped.is_empty() {
+                    yield Batch { leads, skipped };
                 }
             }
             let rest = order.flush(|_| true);
             if !rest.is_empty() {
-                yield rest;
+                yield Batch::from(rest);
             }
         }),
         Selection::Bulk(bulk) => resolve_bulk(store, org, bulk, attributes),
     }
 }
 
-/// All the leads of `selection` at once (tools, tests): [`resolve`] collected.
+/// All the leads of `selection` at once (tools, tests): [`resolve`]
+/// collected, without the skipped items.
 pub async fn resolve_all(
     store: &dyn LeadStore,
     org: &OrgId,
     selection: &Selection,
     attributes: &Attributes,
 ) -> Result<Vec<Lead>, StoreError> {
-    let pages: Vec<Vec<Lead>> = resolve(store, org, selection, attributes)
+    let pages: Vec<Batch> = resolve(store, org, selection, attributes)
         .try_collect()
         .await?;
-    Ok(pages.into_iter().flatten().collect())
+    Ok(pages.into_iter().flat_map(|b| b.leads).collect())
 }
 
 /// What the bulk resolution waits on: a range page, the range's end, or a
 /// chunk of the included ids.
 enum Event {
-    Page(Vec<Lead>),
+    Page(Batch),
     RangeDone,
     Included(Chunk),
 }
@@ -101,10 +108,24 @@ fn resolve_bulk<'a>(
         let mut events = stream::select(range, included);
         // Included ids that the range holds.
         let mut present: HashSet<String> = HashSet::new();
+        // Ids of the skipped items reported so far.
+        let mut reported: HashSet<String> = HashSet::new();
+        let mut report = |skipped: Vec<Skipped>| -> Vec<Skipped> {
+            skipped
+                .into_iter()
+                .filter(|s| match &s.id {
+                    Some(id) => !bulk.excluded.contains(id) && reported.insert(id.clone()),
+                    None => true,
+                })
+                .collect()
+        };
         let mut range_done = false;
         while let Some(event) = events.try_next().await? {
+            let mut skipped = Vec::new();
             let ready: Vec<Lead> = match event {
-                Event::Page(leads) => leads
+                Event::Page(page) => {
+                    skipped = report(page.skipped);
+                    page.leads
                     .into_iter()
                     .filter(|lead| !bulk.excluded.contains(&lead.id))
                     .inspect(|lead| {
@@ -112,12 +133,14 @@ fn resolve_bulk<'a>(
                             present.insert(lead.id.clone());
                         }
                     })
-                    .collect(),
+                    .collect()
+                }
                 Event::RangeDone => {
                     range_done = true;
                     order.release(|lead| !present.contains(&lead.id))
                 }
-                Event::Included(chunk) => {
+                Event::Included(mut chunk) => {
+                    skipped = report(std::mem::take(&mut chunk.skipped));
                     order.add(chunk);
                     if range_done {
                         order.release(|lead| !present.contains(&lead.id))
@@ -126,13 +149,13 @@ fn resolve_bulk<'a>(
                     }
                 }
             };
-            if !ready.is_empty() {
-                yield ready;
+            if !ready.is_empty() || !skipped.is_empty() {
+                yield Batch { leads: ready, skipped };
             }
         }
         let rest = order.flush(|lead| !present.contains(&lead.id));
         if !rest.is_empty() {
-            yield rest;
+            yield Batch::from(rest);
         }
     })
 }
@@ -321,7 +344,7 @@ mod tests {
                 for ids in crate::store::unique_in_order(ids).chunks(2) {
                     let ids = ids.to_vec();
                     let leads = self.inner.get_all(org, &ids, attributes).await?;
-                    chunks.push(Chunk { ids, leads });
+                    chunks.push(Chunk { ids, leads, skipped: Vec::new() });
                 }
                 for chunk in chunks.into_iter().rev() {
                     for lead in &chunk.leads {
@@ -357,7 +380,7 @@ mod tests {
         let mut pages = resolve(&store, &org, &sel, &attrs);
         let mut got = Vec::new();
         while let Some(page) = pages.try_next().await.unwrap() {
-            got.push(page.into_iter().map(|l| l.id).collect::<Vec<_>>());
+            got.push(page.leads.into_iter().map(|l| l.id).collect::<Vec<_>>());
         }
         // Chunks [l05 l01] [nope l03] [l99 l02] [l06] arrive last first:
         // nothing can go before the first chunk, then everything at once.
@@ -374,6 +397,7 @@ mod tests {
         let chunk = |ids: &[&str], found: &[&str]| Chunk {
             ids: ids.iter().map(|s| s.to_string()).collect(),
             leads: found.iter().map(|id| lead(id)).collect(),
+            skipped: Vec::new(),
         };
         let names = |leads: Vec<Lead>| leads.into_iter().map(|l| l.id).collect::<Vec<_>>();
         order.add(chunk(&["d", "e"], &["d", "e"]));
@@ -385,6 +409,103 @@ mod tests {
         assert_eq!(names(order.release(|_| true)), ["b", "c", "d", "e"]);
         assert_eq!(order.held(), 0);
         assert!(order.flush(|_| true).is_empty());
+    }
+
+    /// `store()`, where the leads `l02` and `l05` of `a` are unreadable:
+    /// reported as skipped where they are met, keeping their positions.
+    struct Unreadable(MemoryStore);
+
+    impl Unreadable {
+        fn split(leads: Vec<Lead>) -> Batch {
+            let (bad, leads): (Vec<Lead>, Vec<Lead>) = leads
+                .into_iter()
+                .partition(|l| ["l02", "l05"].contains(&l.id.as_str()));
+            Batch {
+                leads,
+                skipped: bad
+                    .into_iter()
+                    .map(|l| Skipped::new(Some(l.id), crate::store::ItemFault::BadJson))
+                    .collect(),
+            }
+        }
+    }
+
+    impl LeadStore for Unreadable {
+        fn get_many<'a>(
+            &'a self,
+            org: &'a OrgId,
+            ids: &'a [String],
+            attributes: &'a Attributes,
+        ) -> crate::store::Chunks<'a> {
+            Box::pin(self.0.get_many(org, ids, attributes).map_ok(|chunk| {
+                let batch = Self::split(chunk.leads);
+                Chunk {
+                    ids: chunk.ids,
+                    leads: batch.leads,
+                    skipped: batch.skipped,
+                }
+            }))
+        }
+
+        fn find_range<'a>(
+            &'a self,
+            org: &'a OrgId,
+            filter: &'a crate::filters::CompiledFilter,
+            skip: usize,
+            take: usize,
+            attributes: &'a Attributes,
+        ) -> LeadPages<'a> {
+            Box::pin(
+                self.0
+                    .find_range(org, filter, skip, take, attributes)
+                    .map_ok(|page| Self::split(page.leads)),
+            )
+        }
+    }
+
+    /// The ids of the leads and of the skipped items of `selection`.
+    async fn with_skipped(selection: Selection) -> (Vec<String>, Vec<String>) {
+        let store = Unreadable(store());
+        let org = OrgId::new("a").unwrap();
+        let attrs = Attributes::new();
+        let pages: Vec<Batch> = resolve(&store, &org, &selection, &attrs)
+            .try_collect()
+            .await
+            .unwrap();
+        let leads = pages.iter().flat_map(|b| &b.leads).map(|l| l.id.clone());
+        let skipped = pages.iter().flat_map(|b| &b.skipped);
+        (
+            leads.collect(),
+            skipped.map(|s| s.id.clone().unwrap()).collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn skipped_items_are_reported_once_and_never_when_excluded() {
+        let manual = Selection::Manual {
+            ids: ["l05", "l01", "l02", "l03", "l05"]
+                .map(String::from)
+                .to_vec(),
+        };
+        assert_eq!(
+            with_skipped(manual).await,
+            (
+                vec!["l01".into(), "l03".into()],
+                vec!["l05".into(), "l02".into()]
+            )
+        );
+        // The store keeps l02's position in the range [0, 3): l01 l02 l03.
+        assert_eq!(
+            with_skipped(bulk(0, 3, &[], &[])).await,
+            (vec!["l01".into(), "l03".into()], vec!["l02".into()])
+        );
+        // l02 in the range and included: once; l05 excluded: not at all.
+        let (leads, skipped) = with_skipped(bulk(0, 3, &["l05"], &["l02", "l05", "l06"])).await;
+        assert_eq!(leads, ["l01", "l03", "l06"]);
+        assert_eq!(skipped, ["l02"]);
+        let (leads, skipped) = with_skipped(bulk(0, 6, &["l02"], &["l05"])).await;
+        assert_eq!(leads, ["l01", "l03", "l04", "l06"]);
+        assert_eq!(skipped, ["l05"]);
     }
 
     #[tokio::test]

@@ -224,7 +224,10 @@ mod tests {
                 ),
                 "UploadPart" => xml(
                     part_status,
-                    format!("<Error><Code>{part_code}</Code><Message>injected</Message></Error>"),
+                    format!(
+                        "<Error><Code>{part_code}</Code>\
+                         <Message>injected pii-leak@x.example</Message></Error>"
+                    ),
                 ),
                 "CompleteMultipartUpload" => xml(
                     200,
@@ -290,6 +293,15 @@ mod tests {
             let err = upload(&s3).await;
             assert_eq!(err.status().as_u16(), 503, "{code}: {err}");
             assert!(err.to_string().contains(code), "the cause is logged: {err}");
+            assert!(
+                err.to_string()
+                    .contains(&format!("UploadPart: {code} (HTTP {status})")),
+                "by code and status: {err}"
+            );
+            assert!(
+                !err.to_string().contains("pii-leak"),
+                "never the service's message, which may quote the request: {err}"
+            );
             assert_eq!(
                 ops(&calls),
                 [

@@ -16,7 +16,7 @@ use crate::deadline::Deadline;
 use crate::deliver::{self, Delivered, Encoding, Inline, ObjectMeta, Sink, Target};
 use crate::error::ExportError;
 use crate::observe::{self, Destination, Outcome};
-use crate::reply::{content_disposition, file_headers, Link, Reply, ReplyBody};
+use crate::reply::{content_disposition, file_headers, Link, Reply, ReplyBody, SKIPPED_HEADER};
 use crate::request::{self, FileType, Selection};
 use crate::resolve::resolve;
 use naming::FileKind;
@@ -67,7 +67,7 @@ pub async fn run(app: &App, input: Input<'_>) -> Reply {
         outcome: &outcome,
         status,
         code: &code,
-        error: result.as_ref().err().map(ToString::to_string),
+        error: result.as_ref().err().and_then(ExportError::log_cause),
         duration: started.elapsed(),
         dynamo,
         audit,
@@ -76,7 +76,14 @@ pub async fn run(app: &App, input: Input<'_>) -> Reply {
     if let Some(line) = observe::emf_line(&report, OffsetDateTime::now_utc()) {
         app.metrics.emit(&line);
     }
-    result.unwrap_or_else(|err| Reply::error(&err))
+    result.unwrap_or_else(|err| {
+        let mut reply = Reply::error(&err);
+        // `No data to export` after a read says how many items it skipped.
+        if let (ExportError::NoData, Some(skipped)) = (&err, outcome.skipped) {
+            reply.headers.push((SKIPPED_HEADER, skipped.to_string()));
+        }
+        reply
+    })
 }
 
 /// The export itself; `outcome` records what it did as it goes (who, which
@@ -110,7 +117,7 @@ async fn export(app: &App, input: &Input<'_>, outcome: &mut Outcome) -> Result<R
     // The count is known at the end: the budget holds its longest value.
     let most = most_leads(&request.selection);
     let inline = (!link).then(|| {
-        let headers = file_headers(kind.content_type, &filename, most, gzip);
+        let headers = file_headers(kind.content_type, &filename, most, most, gzip);
         Inline {
             budget: app.inline_limit.saturating_sub(deliver::envelope_bytes(
                 headers.iter().map(|(k, v)| (*k, v.as_str())),
@@ -137,17 +144,20 @@ async fn export(app: &App, input: &Input<'_>, outcome: &mut Outcome) -> Result<R
     });
     let leads = resolve(app.store.as_ref(), &org, &request.selection, &attributes);
     let result = async {
-        let count = match file_type {
+        let rendered = match file_type {
             FileType::Csv => render::render_csv(&mut sink, leads, &fields, &request.format).await?,
             FileType::Xlsx => render::render_xlsx(&mut sink, leads, &fields).await?,
         };
-        if count == 0 {
+        outcome.skipped = Some(rendered.skipped);
+        if rendered.rows == 0 {
             return Err(ExportError::NoData);
         }
-        tracing::debug!(count, "selection written");
+        let count = rendered.rows;
+        tracing::debug!(count, skipped = rendered.skipped, "selection written");
         Ok((count, sink.finish().await?))
     }
     .await;
+    let skipped = outcome.skipped.unwrap_or(0);
     let (count, delivered) = match result {
         Ok(done) => done,
         Err(err) => {
@@ -167,7 +177,7 @@ async fn export(app: &App, input: &Input<'_>, outcome: &mut Outcome) -> Result<R
                 ReplyBody::Text(String::from_utf8(bytes).map_err(ExportError::internal)?)
             };
             Ok(Reply::file(
-                file_headers(kind.content_type, &filename, count, gzip),
+                file_headers(kind.content_type, &filename, count, skipped, gzip),
                 body,
             ))
         }
@@ -181,6 +191,7 @@ async fn export(app: &App, input: &Input<'_>, outcome: &mut Outcome) -> Result<R
                 url,
                 expires_at: expires_at.replace_nanosecond(0).unwrap_or(expires_at),
                 count,
+                skipped,
                 filename,
             };
             Ok(Reply::link(&link_info, !link))

@@ -14,7 +14,10 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use rand::Rng;
 
 use super::expression::{projection, render_filter, FilterExpr};
-use super::{unique_in_order, Attributes, Chunk, Chunks, LeadPages, LeadStore, StoreError};
+use super::{
+    unique_in_order, Attributes, Batch, Chunk, Chunks, ItemFault, LeadPages, LeadStore, Skipped,
+    StoreError,
+};
 use crate::auth::OrgId;
 use crate::aws::sdk_error;
 use crate::filters::{
@@ -92,6 +95,9 @@ pub struct QueryStats {
     pub last_skim_page_scanned: u64,
     /// Bytes of the Query response bodies received.
     pub bytes: u64,
+    /// Of `accepted`, the items in the range that could not be read into a
+    /// lead (handed out as skipped).
+    pub skipped: u64,
 }
 
 /// How a Query page is read.
@@ -170,11 +176,12 @@ impl DynamoStore {
         skip: usize,
         take: usize,
         attributes: &Attributes,
-    ) -> impl Stream<Item = Result<(Vec<Lead>, QueryStats), StoreError>> + Send + 'a {
+    ) -> impl Stream<Item = Result<(Batch, QueryStats), StoreError>> + Send + 'a {
         let (pushed, exact) = pushed_filter(filter);
         let mut attrs = attributes.clone();
         attrs.extend(filter.lead_attributes());
         attrs.insert(DOC_ATTR);
+        attrs.insert(SEARCH_VERSION_ATTR);
         let full = projection(attrs.iter().copied());
         let skim = projection([SEARCH_VERSION_ATTR]);
         let mut values = HashMap::from([(":pk".to_string(), AttributeValue::S(org.to_string()))]);
@@ -236,7 +243,7 @@ impl DynamoStore {
                 let put = PutRequest::builder()
                     .set_item(Some(lead_to_item(org, lead)?))
                     .build()
-                    .map_err(|e| StoreError::other(e.to_string()))?;
+                    .map_err(|_| StoreError::other("a PutRequest could not be built"))?;
                 requests.push(WriteRequest::builder().put_request(put).build());
             }
         }
@@ -293,7 +300,8 @@ impl DynamoStore {
             let table = &self.table;
             let client = &self.client;
             async move {
-                let request = request.map_err(|e| StoreError::other(e.to_string()))?;
+                let request = request
+                    .map_err(|_| StoreError::other("a BatchGetItem request could not be built"))?;
                 let mut out = client
                     .batch_get_item()
                     .request_items(table, request)
@@ -330,19 +338,30 @@ impl LeadStore for DynamoStore {
         let unique = unique_in_order(ids);
         // The document of a compact item; `attributes` for an item of the
         // earlier layout.
-        let (projection_text, names) =
-            projection(std::iter::once(DOC_ATTR).chain(attributes.iter().copied()));
+        // `s_v`, to know the version that wrote the item.
+        let (projection_text, names) = projection(
+            [DOC_ATTR, SEARCH_VERSION_ATTR]
+                .into_iter()
+                .chain(attributes.iter().copied()),
+        );
         let chunks: Vec<Vec<String>> = unique.chunks(BATCH_GET_KEYS).map(<[_]>::to_vec).collect();
         futures::stream::iter(chunks)
             .map(move |ids| {
                 let (projection_text, names) = (projection_text.clone(), names.clone());
                 async move {
                     let items = self.get_chunk(org, &ids, &projection_text, &names).await?;
-                    let leads = items
-                        .into_iter()
-                        .map(|item| lead_from_item(org, item))
-                        .collect::<Result<_, _>>()?;
-                    Ok(Chunk { ids, leads })
+                    let mut chunk = Chunk {
+                        ids,
+                        ..Chunk::default()
+                    };
+                    for item in items {
+                        match lead_from_item(org, item) {
+                            Ok(lead) => chunk.leads.push(lead),
+                            Err(ItemError::Unreadable(skipped)) => chunk.skipped.push(skipped),
+                            Err(foreign) => Err(foreign)?,
+                        }
+                    }
+                    Ok(chunk)
                 }
             })
             .buffer_unordered(BATCH_GET_CONCURRENCY)
@@ -360,10 +379,10 @@ impl LeadStore for DynamoStore {
         Box::pin(async_stream::try_stream! {
             let mut pages = std::pin::pin!(self.query_pages(org, filter, skip, take, attributes));
             let mut stats = QueryStats::default();
-            while let Some((leads, so_far)) = pages.try_next().await? {
+            while let Some((batch, so_far)) = pages.try_next().await? {
                 stats = so_far;
-                if !leads.is_empty() {
-                    yield leads;
+                if !batch.leads.is_empty() || !batch.skipped.is_empty() {
+                    yield batch;
                 }
             }
             tracing::info!(
@@ -371,6 +390,7 @@ impl LeadStore for DynamoStore {
                 count = stats.count,
                 scanned_count = stats.scanned_count,
                 accepted = stats.accepted,
+                skipped = stats.skipped,
                 skim_pages = stats.skim_pages,
                 skim_scanned = stats.skim_scanned,
                 bytes = stats.bytes,
@@ -380,15 +400,16 @@ impl LeadStore for DynamoStore {
     }
 }
 
-/// All pages of [`range_pages`] at once.
+/// All pages of [`range_pages`] at once: the leads (the skipped items are
+/// counted in the stats).
 async fn collect_pages(
-    pages: impl Stream<Item = Result<(Vec<Lead>, QueryStats), StoreError>>,
+    pages: impl Stream<Item = Result<(Batch, QueryStats), StoreError>>,
 ) -> Result<(Vec<Lead>, QueryStats), StoreError> {
     let mut pages = std::pin::pin!(pages);
     let mut leads = Vec::new();
     let mut stats = QueryStats::default();
     while let Some((page, so_far)) = pages.try_next().await? {
-        leads.extend(page);
+        leads.extend(page.leads);
         stats = so_far;
     }
     Ok((leads, stats))
@@ -421,6 +442,13 @@ pub fn pushed_filter(filter: &CompiledFilter) -> (Option<FilterExpr>, bool) {
 /// item's key with [`Reading::Full`]. An item without the current `s_v`
 /// cannot be decided from its key: the Query starts again just before it
 /// and reads one page in full.
+///
+/// An item read in full that cannot be read into a lead
+/// ([`ItemError::Unreadable`]) cannot be tested by the Rust predicate; the
+/// FilterExpression let it through, so it keeps its position as a match:
+/// in the range it is handed out in the page's `skipped`, never replaced
+/// by the next lead (as a skimmed item of the current `s_v` counts without
+/// its document). An item of another organization fails the read.
 pub fn range_pages<'a, F, Fut>(
     mut fetch: F,
     org: &'a OrgId,
@@ -428,7 +456,7 @@ pub fn range_pages<'a, F, Fut>(
     exact: bool,
     skip: usize,
     take: usize,
-) -> impl Stream<Item = Result<(Vec<Lead>, QueryStats), StoreError>> + 'a
+) -> impl Stream<Item = Result<(Batch, QueryStats), StoreError>> + 'a
 where
     F: FnMut(Option<Item>, Option<i32>, Reading) -> Fut + 'a,
     Fut: Future<Output = Result<Page, StoreError>> + 'a,
@@ -488,16 +516,30 @@ where
                 start = page.last_evaluated_key;
                 more = start.is_some();
             } else {
-                let mut leads = Vec::new();
+                let mut batch = Batch::default();
                 for item in page.items {
-                    let lead = lead_from_item(org, item)?;
-                    if !filter.matches(&lead) {
-                        continue;
+                    // An unreadable item that the FilterExpression let
+                    // through may be a match: it keeps its position.
+                    let lead = match lead_from_item(org, item) {
+                        Ok(lead) => Some(lead),
+                        Err(ItemError::Unreadable(skipped)) => {
+                            if matched >= skip {
+                                stats.skipped += 1;
+                                batch.skipped.push(skipped);
+                            }
+                            None
+                        }
+                        Err(foreign) => Err(foreign)?,
+                    };
+                    if let Some(lead) = lead {
+                        if !filter.matches(&lead) {
+                            continue;
+                        }
+                        if matched >= skip {
+                            batch.leads.push(lead);
+                        }
                     }
                     stats.accepted += 1;
-                    if matched >= skip {
-                        leads.push(lead);
-                    }
                     matched += 1;
                     if matched == needed {
                         break;
@@ -505,12 +547,12 @@ where
                 }
                 start = page.last_evaluated_key;
                 more = matched < needed && start.is_some();
-                yield (leads, stats);
+                yield (batch, stats);
             }
         }
         if stats.pages > 0 && stats.pages == stats.skim_pages {
             // Only skimmed pages: the range starts past the end.
-            yield (Vec::new(), stats);
+            yield (Batch::default(), stats);
         }
     }
 }
@@ -624,7 +666,8 @@ fn search_items(lead: &Lead) -> impl Iterator<Item = (String, AttributeValue)> {
 /// The stored item of a lead (the compact layout): the keys, the document
 /// without its `id` as JSON text in [`DOC_ATTR`], and the search attributes.
 pub fn lead_to_item(org: &OrgId, lead: &Lead) -> Result<Item, StoreError> {
-    let mut doc = serde_json::to_value(lead).map_err(|e| StoreError::other(e.to_string()))?;
+    let mut doc = serde_json::to_value(lead)
+        .map_err(|_| StoreError::other("a lead could not be written as JSON"))?;
     if let Some(fields) = doc.as_object_mut() {
         fields.remove("id");
     }
@@ -639,30 +682,119 @@ pub fn lead_to_item(org: &OrgId, lead: &Lead) -> Result<Item, StoreError> {
 /// sort key `leadId`), the partition key and the search attributes. Still
 /// read by [`lead_from_item`]; written only to test that.
 pub fn legacy_item(org: &OrgId, lead: &Lead) -> Result<Item, StoreError> {
-    let mut item: Item =
-        serde_dynamo::to_item(lead).map_err(|e| StoreError::other(e.to_string()))?;
+    let mut item: Item = serde_dynamo::to_item(lead)
+        .map_err(|_| StoreError::other("a lead could not be written as attributes"))?;
     item.remove("id");
     item.extend(key(org, &lead.id));
     item.extend(search_items(lead));
     Ok(item)
 }
 
-/// The lead of a stored item, refusing an item of another organization. A
-/// compact item's [`DOC_ATTR`] is parsed straight into the lead; an item of
-/// the earlier layout (no `doc`) is read from its attributes.
-pub fn lead_from_item(org: &OrgId, mut item: Item) -> Result<Lead, StoreError> {
-    check_owner(org, &item)?;
+/// Why a stored item did not become a lead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemError {
+    /// The item is not one of the organization asked: a safety check
+    /// failed, and the read fails with it.
+    Foreign,
+    /// The item of the organization cannot be read into a lead: it is
+    /// skipped, and the read goes on.
+    Unreadable(Skipped),
+}
+
+impl std::fmt::Display for ItemError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ItemError::Foreign => f.write_str("an item of another organization was returned"),
+            ItemError::Unreadable(skipped) => {
+                write!(f, "an unreadable item ({})", skipped.fault.label())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ItemError {}
+
+impl From<ItemError> for StoreError {
+    fn from(err: ItemError) -> Self {
+        StoreError::other(err.to_string())
+    }
+}
+
+/// The lead of a stored item. An item of another organization is
+/// [`ItemError::Foreign`]; an item of `org` that cannot be read (see
+/// [`ItemFault`]) is [`ItemError::Unreadable`], with its lead id when it has
+/// one and never a stored value. A compact item's [`DOC_ATTR`] is parsed
+/// straight into the lead (it must be a JSON object); an item of the
+/// earlier layout (no `doc`) is read from its attributes. An item whose
+/// `s_v` is present but not the current [`SEARCH_VERSION`] was written by a
+/// version this reader does not know.
+pub fn lead_from_item(org: &OrgId, mut item: Item) -> Result<Lead, ItemError> {
+    check_owner(org, &item).map_err(|_| ItemError::Foreign)?;
     let id = match item.remove("leadId") {
         Some(AttributeValue::S(id)) => id,
-        _ => return Err(StoreError::other("an item without a leadId was returned")),
+        Some(_) => return Err(unreadable(None, ItemFault::WrongType)),
+        None => return Err(unreadable(None, ItemFault::MissingKey)),
     };
+    if item.contains_key(SEARCH_VERSION_ATTR) && !has_current_search_version(&item) {
+        return Err(unreadable(Some(id), ItemFault::UnknownVersion));
+    }
     let mut lead: Lead = match item.remove(DOC_ATTR) {
-        Some(AttributeValue::S(doc)) => serde_json::from_str(&doc)
-            .map_err(|e| StoreError::other(format!("the doc of an item: {e}")))?,
-        Some(_) => return Err(StoreError::other("an item whose doc is not a string")),
-        None => serde_dynamo::from_item(item).map_err(|e| StoreError::other(e.to_string()))?,
+        Some(AttributeValue::S(doc)) => match parse_doc(&doc) {
+            Ok(lead) => lead,
+            Err((fault, at)) => {
+                return Err(ItemError::Unreadable(Skipped {
+                    id: Some(id),
+                    fault,
+                    at,
+                }))
+            }
+        },
+        Some(_) => return Err(unreadable(Some(id), ItemFault::WrongType)),
+        // serde_dynamo's messages may quote a value: only the kind is kept.
+        // Every member of a lead is optional, so only a wrong type fails.
+        None => match serde_dynamo::from_item(item) {
+            Ok(lead) => lead,
+            Err(_) => return Err(unreadable(Some(id), ItemFault::WrongType)),
+        },
     };
     lead.id = id;
+    Ok(lead)
+}
+
+fn unreadable(id: Option<String>, fault: ItemFault) -> ItemError {
+    ItemError::Unreadable(Skipped::new(id, fault))
+}
+
+/// A lead document parsed, or its fault and where the parser stopped.
+/// serde_json's message quotes what it could not read, so only its
+/// category and position are kept. A document is a JSON object holding
+/// `firstName` and `lastName` (the members `lead_to_item` always writes).
+fn parse_doc(doc: &str) -> Result<Lead, (ItemFault, Option<(usize, usize)>)> {
+    // A struct also deserializes from a JSON array: a document is an object.
+    if !doc.trim_start().starts_with('{') {
+        return match serde_json::from_str::<serde_json::Value>(doc) {
+            Ok(_) => Err((ItemFault::WrongType, None)),
+            Err(e) => Err((ItemFault::BadJson, Some((e.line(), e.column())))),
+        };
+    }
+    let lead: Lead = serde_json::from_str(doc).map_err(|e| {
+        let fault = match e.classify() {
+            serde_json::error::Category::Data if e.to_string().starts_with("missing field") => {
+                ItemFault::MissingKey
+            }
+            serde_json::error::Category::Data => ItemFault::WrongType,
+            _ => ItemFault::BadJson,
+        };
+        (fault, Some((e.line(), e.column())))
+    })?;
+    // A name may be empty, never absent; only an empty one is looked up.
+    if lead.first_name.is_empty() || lead.last_name.is_empty() {
+        let value: serde_json::Value =
+            serde_json::from_str(doc).map_err(|_| (ItemFault::BadJson, None))?;
+        if value.get("firstName").is_none() || value.get("lastName").is_none() {
+            return Err((ItemFault::MissingKey, None));
+        }
+    }
     Ok(lead)
 }
 

@@ -5,7 +5,7 @@ use std::sync::RwLock;
 
 use futures::StreamExt;
 
-use super::{unique_in_order, Attributes, Chunk, Chunks, LeadPages, LeadStore};
+use super::{unique_in_order, Attributes, Batch, Chunk, Chunks, LeadPages, LeadStore};
 use crate::auth::OrgId;
 use crate::filters::CompiledFilter;
 use crate::model::Lead;
@@ -58,7 +58,11 @@ impl LeadStore for MemoryStore {
                             .collect()
                     })
                     .unwrap_or_default();
-                Ok(Chunk { ids, leads })
+                Ok(Chunk {
+                    ids,
+                    leads,
+                    skipped: Vec::new(),
+                })
             })
             .boxed()
     }
@@ -84,7 +88,10 @@ impl LeadStore for MemoryStore {
                     .collect()
             })
             .unwrap_or_default();
-        let pages: Vec<Vec<Lead>> = leads.chunks(MEMORY_CHUNK).map(<[_]>::to_vec).collect();
+        let pages: Vec<Batch> = leads
+            .chunks(MEMORY_CHUNK)
+            .map(|page| Batch::from(page.to_vec()))
+            .collect();
         futures::stream::iter(pages.into_iter().map(Ok)).boxed()
     }
 }

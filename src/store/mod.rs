@@ -68,8 +68,82 @@ impl From<StoreError> for ExportError {
     }
 }
 
+/// Why a stored item of the organization could not be read into a lead.
+/// Its label is all the log says of the item's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ItemFault {
+    /// `doc` is not JSON (cut short, not text a parser accepts) or not a
+    /// JSON object.
+    BadJson,
+    /// A value of the wrong type: in `doc` (a string where a list is due,
+    /// `null` for a name, ...), `doc` itself not a string, an attribute of
+    /// the earlier layout, or the `leadId` key not a string.
+    WrongType,
+    /// Something the lead needs is missing: the `leadId` key, or a member
+    /// that the document requires.
+    MissingKey,
+    /// The search attributes were written by a version this reader does
+    /// not know (`s_v` other than the current version, when present).
+    UnknownVersion,
+}
+
+impl ItemFault {
+    /// `bad_json`, `wrong_type`, `missing_key` or `unknown_version`.
+    pub fn label(self) -> &'static str {
+        match self {
+            ItemFault::BadJson => "bad_json",
+            ItemFault::WrongType => "wrong_type",
+            ItemFault::MissingKey => "missing_key",
+            ItemFault::UnknownVersion => "unknown_version",
+        }
+    }
+}
+
+/// A stored item of the organization that could not be read into a lead:
+/// the export goes on without it. Holds no stored value but the lead id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The item's `leadId`, when it has one.
+    pub id: Option<String>,
+    /// What is wrong with it.
+    pub fault: ItemFault,
+    /// Where in `doc` the JSON parser stopped (line, column), for a fault
+    /// found there.
+    pub at: Option<(usize, usize)>,
+}
+
+impl Skipped {
+    /// An item without a position in `doc`.
+    pub fn new(id: Option<String>, fault: ItemFault) -> Self {
+        Skipped {
+            id,
+            fault,
+            at: None,
+        }
+    }
+}
+
+/// A page of leads as they arrive from the store, with the items of the
+/// same read that could not be read into a lead.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Batch {
+    /// The leads, in the order of the read.
+    pub leads: Vec<Lead>,
+    /// The items skipped.
+    pub skipped: Vec<Skipped>,
+}
+
+impl From<Vec<Lead>> for Batch {
+    fn from(leads: Vec<Lead>) -> Self {
+        Batch {
+            leads,
+            skipped: Vec::new(),
+        }
+    }
+}
+
 /// Leads as they arrive from the store, a page (or chunk) at a time.
-pub type LeadPages<'a> = BoxStream<'a, Result<Vec<Lead>, StoreError>>;
+pub type LeadPages<'a> = BoxStream<'a, Result<Batch, StoreError>>;
 
 /// One completed read of some ids: the ids asked (each decided by this
 /// chunk) and the leads of the organization found among them, in any order.
@@ -79,6 +153,8 @@ pub struct Chunk {
     pub ids: Vec<String>,
     /// The leads of the organization among `ids`.
     pub leads: Vec<Lead>,
+    /// The items of the organization among `ids` that could not be read.
+    pub skipped: Vec<Skipped>,
 }
 
 /// Chunks of a lookup by id, in the order they complete.
@@ -91,7 +167,8 @@ pub type Chunks<'a> = BoxStream<'a, Result<Chunk, StoreError>>;
 pub trait LeadStore: Send + Sync {
     /// The leads of `org` among `ids`, as chunks of ids complete (in any
     /// order); each id is asked once, in exactly one chunk; ids that are not
-    /// leads of `org` are in a chunk's `ids` but not in its `leads`.
+    /// leads of `org` are in a chunk's `ids` but not in its `leads`; an
+    /// item of `org` that cannot be read into a lead is in its `skipped`.
     fn get_many<'a>(
         &'a self,
         org: &'a OrgId,
@@ -100,7 +177,10 @@ pub trait LeadStore: Send + Sync {
     ) -> Chunks<'a>;
 
     /// The leads of `org` that `filter` matches, at positions
-    /// `[skip, skip + take)` in ascending lead id order, page by page.
+    /// `[skip, skip + take)` in ascending lead id order, page by page. An
+    /// item that cannot be read into a lead keeps its position (when the
+    /// store cannot rule out that it matches) and is handed out in a
+    /// page's `skipped`: the range is not backfilled.
     fn find_range<'a>(
         &'a self,
         org: &'a OrgId,
@@ -110,7 +190,8 @@ pub trait LeadStore: Send + Sync {
         attributes: &'a Attributes,
     ) -> LeadPages<'a>;
 
-    /// All of [`LeadStore::get_many`] at once, in any order (tools, tests).
+    /// All of [`LeadStore::get_many`] at once, in any order, without the
+    /// skipped items (tools, tests).
     async fn get_all(
         &self,
         org: &OrgId,
@@ -130,11 +211,11 @@ pub trait LeadStore: Send + Sync {
         take: usize,
         attributes: &Attributes,
     ) -> Result<Vec<Lead>, StoreError> {
-        let pages: Vec<Vec<Lead>> = self
+        let pages: Vec<Batch> = self
             .find_range(org, filter, skip, take, attributes)
             .try_collect()
             .await?;
-        Ok(pages.into_iter().flatten().collect())
+        Ok(pages.into_iter().flat_map(|b| b.leads).collect())
     }
 }
 

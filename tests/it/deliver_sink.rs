@@ -72,8 +72,8 @@ fn leads(n: usize) -> Vec<Lead> {
 
 /// `leads` as a store would hand them out, in pages of 100.
 fn pages(leads: &[Lead]) -> lead_export::store::LeadPages<'static> {
-    let pages: Vec<Result<Vec<Lead>, lead_export::store::StoreError>> =
-        leads.chunks(100).map(|p| Ok(p.to_vec())).collect();
+    let pages: Vec<Result<lead_export::store::Batch, lead_export::store::StoreError>> =
+        leads.chunks(100).map(|p| Ok(p.to_vec().into())).collect();
     Box::pin(futures::stream::iter(pages))
 }
 
@@ -113,7 +113,7 @@ async fn export(
     let result = async {
         let n =
             lead_export::export::render::render_csv(&mut sink, pages(all), fields, &format).await?;
-        Ok((sink.finish().await?, n))
+        Ok((sink.finish().await?, n.rows))
     }
     .await;
     match result {
@@ -251,7 +251,7 @@ async fn an_empty_selection_writes_and_uploads_nothing() {
     )
     .await
     .unwrap();
-    assert_eq!((n, sink.peak_bytes()), (0, 0), "not even the header");
+    assert_eq!((n.rows, sink.peak_bytes()), (0, 0), "not even the header");
     sink.abort().await;
     assert_eq!(objects.creates.load(Ordering::SeqCst), 0);
     assert_eq!(objects.inner.open_uploads(), 0);

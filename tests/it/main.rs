@@ -17,6 +17,7 @@ mod formula;
 mod fuzz;
 mod handler;
 mod hostile;
+mod item_faults;
 mod make_run;
 mod moto;
 mod observe;

@@ -141,6 +141,193 @@ fn a_doc_that_is_not_a_lead_is_an_error() {
     assert!(lead_from_item(&org(), bad).is_err());
 }
 
+/// Values that must not come out of a read's error.
+const SECRETS: [&str; 4] = [
+    "pii-leak@x.example",
+    "+1-555-0199",
+    "Zelphine",
+    "Quorrington",
+];
+
+/// Items of `org()` that cannot be read into a lead, each with the fault
+/// kind the contract names for it (`docs/contract.md`).
+fn unreadable_items() -> Vec<(&'static str, Item, &'static str)> {
+    let with = |id: &str, changes: Vec<(&str, Option<AttributeValue>)>| {
+        let mut it = item(id);
+        for (name, value) in changes {
+            match value {
+                Some(v) => it.insert(name.to_string(), v),
+                None => it.remove(name),
+            };
+        }
+        it
+    };
+    let doc = |text: &str| Some(AttributeValue::S(text.to_string()));
+    let full = r#"{"firstName":"Zelphine","lastName":"Quorrington","emails":["pii-leak@x.example"],"phones":["+1-555-0199"]}"#;
+    vec![
+        (
+            "the user's report: a string where a list is due",
+            with(
+                "a",
+                vec![(
+                    DOC_ATTR,
+                    doc(
+                        r#"{"firstName":"Zelphine","lastName":"Quorrington","emails":"pii-leak@x.example"}"#,
+                    ),
+                )],
+            ),
+            "wrong_type",
+        ),
+        (
+            "a truncated doc",
+            with("b", vec![(DOC_ATTR, doc(&full[..70]))]),
+            "bad_json",
+        ),
+        (
+            "not JSON at all",
+            with(
+                "c",
+                vec![(DOC_ATTR, doc("Zelphine Quorrington +1-555-0199"))],
+            ),
+            "bad_json",
+        ),
+        (
+            "JSON but not an object",
+            with(
+                "d",
+                vec![(
+                    DOC_ATTR,
+                    doc(r#"["Zelphine","Quorrington","pii-leak@x.example"]"#),
+                )],
+            ),
+            "wrong_type",
+        ),
+        (
+            "a null name",
+            with(
+                "e",
+                vec![(
+                    DOC_ATTR,
+                    doc(r#"{"firstName":null,"lastName":"Quorrington"}"#),
+                )],
+            ),
+            "wrong_type",
+        ),
+        (
+            "a doc that is a number",
+            with("f", vec![(DOC_ATTR, Some(AttributeValue::N("3".into())))]),
+            "wrong_type",
+        ),
+        (
+            "a doc without a lastName",
+            with(
+                "g",
+                vec![(
+                    DOC_ATTR,
+                    doc(r#"{"firstName":"Zelphine","emails":["pii-leak@x.example"]}"#),
+                )],
+            ),
+            "missing_key",
+        ),
+        (
+            "no leadId",
+            with("h", vec![("leadId", None), (DOC_ATTR, doc(full))]),
+            "missing_key",
+        ),
+        (
+            "a leadId that is not a string",
+            with(
+                "i",
+                vec![
+                    ("leadId", Some(AttributeValue::N("7".into()))),
+                    (DOC_ATTR, doc(full)),
+                ],
+            ),
+            "wrong_type",
+        ),
+        (
+            "search attributes of a later version",
+            with(
+                "j",
+                vec![
+                    (
+                        filters::SEARCH_VERSION_ATTR,
+                        Some(AttributeValue::N("2".into())),
+                    ),
+                    (DOC_ATTR, doc(full)),
+                ],
+            ),
+            "unknown_version",
+        ),
+        (
+            "a version that is not a number",
+            with(
+                "k",
+                vec![(
+                    filters::SEARCH_VERSION_ATTR,
+                    Some(AttributeValue::S("Zelphine".into())),
+                )],
+            ),
+            "unknown_version",
+        ),
+        (
+            "the earlier layout with a string for a list",
+            {
+                let mut it = item("l");
+                it.remove(DOC_ATTR);
+                it.insert("firstName".into(), AttributeValue::S("Zelphine".into()));
+                it.insert("lastName".into(), AttributeValue::S("Quorrington".into()));
+                it.insert("phones".into(), AttributeValue::S("+1-555-0199".into()));
+                it
+            },
+            "wrong_type",
+        ),
+    ]
+}
+
+#[test]
+fn unreadable_items_are_named_by_kind_and_never_by_value() {
+    for (what, it, fault) in unreadable_items() {
+        let id = match it.get("leadId") {
+            Some(AttributeValue::S(id)) => Some(id.clone()),
+            _ => None,
+        };
+        let err = lead_from_item(&org(), it).expect_err(what);
+        let ItemError::Unreadable(skipped) = &err else {
+            panic!("{what}: {err:?}")
+        };
+        assert_eq!(skipped.fault.label(), fault, "{what}");
+        assert_eq!(skipped.id, id, "{what}");
+        let shown = format!("{err} {err:?} {}", StoreError::from(err.clone()));
+        for secret in SECRETS {
+            assert!(!shown.contains(secret), "{what}: {shown}");
+        }
+    }
+    // Still read: a doc with empty names, an item without `s_v`.
+    let mut ok = item("m");
+    ok.insert(
+        DOC_ATTR.into(),
+        AttributeValue::S(r#"{"firstName":"","lastName":""}"#.into()),
+    );
+    ok.remove(filters::SEARCH_VERSION_ATTR);
+    assert_eq!(lead_from_item(&org(), ok).unwrap().id, "m");
+}
+
+#[test]
+fn an_item_of_another_organization_is_foreign_not_skipped() {
+    let other = OrgId::new("org-b").unwrap();
+    for (what, it, _) in unreadable_items() {
+        assert_eq!(
+            lead_from_item(&other, it),
+            Err(ItemError::Foreign),
+            "{what}: the owner is checked first"
+        );
+    }
+    let mut no_owner = item("x");
+    no_owner.remove("orgId");
+    assert_eq!(lead_from_item(&org(), no_owner), Err(ItemError::Foreign));
+}
+
 #[test]
 fn an_item_of_another_organization_is_an_error() {
     let other = OrgId::new("org-b").unwrap();
@@ -195,6 +382,8 @@ enum Layout {
     Legacy,
     /// The earlier layout without search attributes.
     LegacyPlain,
+    /// The compact layout with a `doc` cut short (unreadable).
+    Broken,
 }
 
 /// A Query over an in-memory partition: `ExclusiveStartKey`, `Limit`,
@@ -242,6 +431,15 @@ impl FakeTable {
                         .into_iter()
                         .filter(|(k, _)| !k.starts_with("s_"))
                         .collect(),
+                    Layout::Broken => {
+                        let mut item = lead_to_item(&org(), lead).unwrap();
+                        let AttributeValue::S(doc) = &item[DOC_ATTR] else {
+                            panic!()
+                        };
+                        let cut = AttributeValue::S(doc[..doc.len() / 2].to_string());
+                        item.insert(DOC_ATTR.into(), cut);
+                        item
+                    }
                 };
                 if reading == Reading::Skim {
                     item.retain(|k, _| ["orgId", "leadId", "s_v"].contains(&k.as_str()));
@@ -363,6 +561,88 @@ async fn skimming_over_mixed_layouts_reads_the_earlier_items_in_full() {
     }
 }
 
+/// The range over `table` read by `range_pages`: each position's lead id
+/// and whether it was skipped (unreadable).
+async fn positions(
+    table: &FakeTable,
+    filter: &CompiledFilter,
+    skip: usize,
+    take: usize,
+) -> (Vec<(String, bool)>, QueryStats) {
+    let (_, exact) = pushed_filter(filter);
+    let org = org();
+    let mut pages = std::pin::pin!(range_pages(
+        |start: Option<Item>, limit, reading| {
+            let page = table.query(filter, start, limit.unwrap(), reading);
+            async move { Ok(page) }
+        },
+        &org,
+        filter,
+        exact,
+        skip,
+        take,
+    ));
+    let mut got = Vec::new();
+    let mut stats = QueryStats::default();
+    while let Some((batch, so_far)) = pages.try_next().await.unwrap() {
+        got.extend(batch.leads.into_iter().map(|l| (l.id, false)));
+        got.extend(batch.skipped.into_iter().map(|s| (s.id.unwrap(), true)));
+        stats = so_far;
+    }
+    got.sort();
+    (got, stats)
+}
+
+/// An unreadable item that the FilterExpression lets through keeps its
+/// position in the range (no backfill), whether the pages before the range
+/// are skimmed by key or read in full: consecutive ranges tile the
+/// positions, each lead and each skipped item once.
+#[tokio::test]
+async fn an_unreadable_item_keeps_its_position_skimmed_or_read() {
+    let table = demo_rows(|i| match i % 9 {
+        0 => Layout::Broken,
+        4 => Layout::LegacyPlain,
+        _ => Layout::Compact,
+    });
+    let filters = [
+        serde_json::json!({}),
+        serde_json::json!({"contact": {"location": {"any": {"include": ["Germany"]}}}}),
+        serde_json::json!({"contact": {"skill": {"any": {"include": {"mode": "WORD", "content": ["learning"]}}}}}),
+    ];
+    for filter in &filters {
+        let compiled = filters::compile(filter).unwrap();
+        let cond = compiled.pushdown();
+        // The positions: a readable lead when it matches, an unreadable
+        // one when the push-down lets it through.
+        let expected: Vec<(String, bool)> = table
+            .rows
+            .iter()
+            .filter_map(|(lead, layout)| match layout {
+                Layout::Broken => cond
+                    .eval(&search_attributes(lead))
+                    .then(|| (lead.id.clone(), true)),
+                _ => compiled.matches(lead).then(|| (lead.id.clone(), false)),
+            })
+            .collect();
+        assert!(expected.iter().any(|(_, skipped)| *skipped), "{filter}");
+        let mut tiled = Vec::new();
+        for skip in (0..expected.len() + 20).step_by(97) {
+            let (got, stats) = positions(&table, &compiled, skip, 97).await;
+            let mut want: Vec<(String, bool)> =
+                expected.iter().skip(skip).take(97).cloned().collect();
+            want.sort();
+            assert_eq!(got, want, "{filter} skip {skip}");
+            let skipped = want.iter().filter(|(_, s)| *s).count() as u64;
+            assert_eq!(stats.skipped, skipped, "{filter} skip {skip}");
+            tiled.extend(got);
+        }
+        tiled.sort();
+        let mut all = expected.clone();
+        all.sort();
+        assert_eq!(tiled, all, "{filter}: each position once");
+    }
+}
+
 fn pages(pages: Vec<(Vec<&'static str>, bool)>) -> Vec<Page> {
     pages
         .into_iter()
@@ -478,7 +758,7 @@ where
     let mut leads = Vec::new();
     let mut stats = QueryStats::default();
     while let Some((page, so_far)) = pages.try_next().await? {
-        leads.extend(page);
+        leads.extend(page.leads);
         stats = so_far;
     }
     Ok((leads, stats))

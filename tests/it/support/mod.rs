@@ -258,7 +258,7 @@ impl LeadStore for FakeStore {
             self.before_a_read().await?;
             let mut pages = self.inner.find_range(org, filter, skip, take, attributes);
             while let Some(page) = pages.try_next().await? {
-                self.hand_out(&page);
+                self.hand_out(&page.leads);
                 yield page;
             }
         })
