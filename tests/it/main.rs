@@ -11,6 +11,7 @@ mod deliver_sink;
 mod efficiency;
 mod events;
 mod faults;
+mod filter_oracle;
 mod filters_contract;
 mod formula;
 mod fuzz;
