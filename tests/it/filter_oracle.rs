@@ -285,7 +285,7 @@ fn text(filter: &Value, values: &[String]) -> bool {
             let term = norm(term);
             match mode.as_str() {
                 "SMART" => values.iter().any(|v| v.contains(&term)),
-                "STRICT" => !term.is_empty() && values.iter().any(|v| *v == term),
+                "STRICT" => !term.is_empty() && values.contains(&term),
                 "WORD" => values.iter().any(|v| whole_words(v, &term)),
                 other => panic!("mode {other}"),
             }
