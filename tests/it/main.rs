@@ -15,6 +15,7 @@ mod filter_oracle;
 mod filters_contract;
 mod formula;
 mod fuzz;
+mod golden;
 mod handler;
 mod hostile;
 mod make_run;
