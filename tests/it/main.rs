@@ -18,6 +18,7 @@ mod fuzz;
 mod golden;
 mod handler;
 mod hostile;
+mod log_capture;
 mod make_run;
 mod moto;
 mod observe;
