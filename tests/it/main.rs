@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod csv_options;
 mod deliver_sink;
+mod edges;
 mod efficiency;
 mod events;
 mod faults;
