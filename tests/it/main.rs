@@ -31,4 +31,5 @@ mod store_differential;
 mod store_dynamodb;
 mod store_faults;
 mod template;
+mod tenancy_concurrent;
 mod xlsx;
