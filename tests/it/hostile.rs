@@ -7,7 +7,8 @@
 //! The filter-limit rows also name what the service answered before the
 //! limits existed (a 400 only by chance, a CSV, or an echo of a 100 KB key):
 //! each of those rows failed then. Every token failure answers the one
-//! [`UNAUTHORIZED_MESSAGE`]; a row's own text names the reason (logged only).
+//! [`UNAUTHORIZED_MESSAGE`]; a row names the reason, which its request's log
+//! line must carry (`token rejected: <reason>`, captured as JSON).
 //!
 //! A UTF-8 byte order mark before the JSON is refused like any other byte
 //! that is not JSON (400 `VALIDATION_ERROR`, serde_json's position); clients
