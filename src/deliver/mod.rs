@@ -382,10 +382,19 @@ impl<'a> Sink<'a> {
 
     /// Appends `bytes` to the parts, sending each full part.
     async fn push(&mut self, bytes: &[u8]) -> Result<(), ExportError> {
+        // A part is allocated once at its full size (growing by doubling
+        // would leave it up to twice that).
+        let room = self.part_size + GUNZIP_BLOCK;
+        if self.part.capacity() < room {
+            self.part.reserve_exact(room - self.part.len());
+        }
         self.part.extend_from_slice(bytes);
         self.note_held(0);
         while self.part.len() >= self.part_size {
-            let mut next = Vec::with_capacity(self.part_size + GUNZIP_BLOCK);
+            // The part in flight lands before the next buffer is
+            // allocated: two parts live at once, not three.
+            self.land().await?;
+            let mut next = Vec::with_capacity(room);
             next.extend_from_slice(&self.part[self.part_size..]);
             self.part.truncate(self.part_size);
             let full = std::mem::replace(&mut self.part, next);

@@ -132,6 +132,7 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     backoff: Backoff,
+    recheck: bool,
 }
 
 impl DynamoStore {
@@ -141,12 +142,27 @@ impl DynamoStore {
             client,
             table: table.into(),
             backoff: Backoff::default(),
+            recheck: true,
         }
     }
 
     /// The same store, retrying unprocessed batch items with `backoff`.
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
+        self
+    }
+
+    /// The same store, for diagnosing the push-down: bulk reads hand out
+    /// every item the DynamoDB FilterExpression lets through, without
+    /// applying the exact predicate ([`CompiledFilter::matches`]) to it.
+    /// The leads are then a superset of the matches (every item without the
+    /// current search attributes passes, and a push-down that is not exact
+    /// lets near misses through), so `[skip, skip + take)` counts them, not
+    /// the matches; each page asks for what is still missing (`Limit`) as
+    /// if unfiltered. Never for serving exports: [`DynamoStore::new`]
+    /// re-checks every item, and `App` builds its store that way.
+    pub fn without_recheck(mut self) -> Self {
+        self.recheck = false;
         self
     }
 
@@ -227,7 +243,10 @@ impl DynamoStore {
                 })
             }
         };
-        range_pages(fetch, org, filter, exact, skip, take)
+        // Without the re-check, the predicate applied to each item is the
+        // empty filter, which every lead passes.
+        let check = if self.recheck { filter } else { pass_all() };
+        range_pages(fetch, org, check, exact, skip, take)
     }
 
     /// Writes leads of `org` with their search attributes: BatchWriteItem
@@ -413,6 +432,16 @@ async fn collect_pages(
         stats = so_far;
     }
     Ok((leads, stats))
+}
+
+/// The filter `{}`: every lead passes (the re-check of a store built
+/// [`DynamoStore::without_recheck`]).
+fn pass_all() -> &'static CompiledFilter {
+    static EMPTY: std::sync::OnceLock<CompiledFilter> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| {
+        crate::filters::compile(&serde_json::Value::Object(Default::default()))
+            .expect("{} is a valid filter")
+    })
 }
 
 /// The rendered push-down of `filter` (`None`: no FilterExpression), and

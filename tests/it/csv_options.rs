@@ -1,102 +1,64 @@
 //! The CSV options of `format` (`bom`, `delimiter`, `lineEnding`, with the
-//! formula guard): every combination read back by a strict reader equals
-//! the leads' cells; the defaults write today's bytes; the options reach
-//! the file in every delivery (inline, gzip, 303 to S3, JSON link).
+//! formula guard) over the golden leads (`tests/data/golden/leads.json`):
+//! every combination equals its golden file and, read back by a strict
+//! reader, the golden cells; the defaults write today's bytes; the options
+//! reach the file in every delivery (inline, gzip, 303 to S3, JSON link).
 
 use crate::support;
 
 use std::io::Read;
 use std::sync::Arc;
 
+use crate::golden::{assert_golden, golden, golden_leads, Dialect};
 use lambda_http::Body;
-use lead_export::csv_export::{escape_formula, to_csv, BOM};
+use lead_export::csv_export::{to_csv, BOM};
 use lead_export::deliver::memory::MemoryObjects;
-use lead_export::demo::demo_leads;
 use lead_export::fields::{Field, FieldList};
 use lead_export::http::handle;
-use lead_export::model::{Company, Lead};
+use lead_export::model::Lead;
 use lead_export::request::{CsvFormat, Delimiter, LineEnding};
 use lead_export::store::MemoryStore;
 use serde_json::{json, Value};
 use support::*;
 
-/// Cells that stress every option: each delimiter, quotes, CR, LF, CRLF, a
-/// BOM inside a cell, formula starts, leading and trailing spaces, empty.
-const NASTY: &[&str] = &[
-    "a,b",
-    "a;b",
-    "a\tb",
-    "\"quoted\"",
-    "line\nbreak",
-    "line\r\nbreak",
-    "cr\ronly",
-    "\u{feff}bom inside",
-    "=1+1",
-    "@SUM(A1)",
-    "+1-555-0100",
-    "-2+3+cmd|'/C calc'!A0",
-    "\t=tab first",
-    "  padded  ",
-    "",
-    "Zürich; Genève, 東京",
-    ";",
-    ",",
-    "\t",
-    "\n",
-];
-
-/// Leads whose cells are the nasty cells (rotated over the fields), and
-/// demo leads.
-fn leads() -> Vec<Lead> {
-    let mut leads: Vec<Lead> = (0..NASTY.len())
-        .map(|i| {
-            let c = |k: usize| NASTY[(i + k) % NASTY.len()].to_string();
-            Lead {
-                id: format!("nasty-{i:02}"),
-                first_name: c(0),
-                last_name: c(1),
-                emails: Some(vec![c(2), c(3)]),
-                phones: Some(vec![c(4)]),
-                job_title: Some(c(5)),
-                city: Some(c(6)),
-                country: Some(c(7)),
-                linkedin_url: Some(c(8)),
-                company: Some(Company {
-                    name: Some(c(9)),
-                    industry: Some(c(10)),
-                    summary: Some(c(11)),
-                    founded_year: Some(1990 + i as i64),
-                    ..Company::default()
-                }),
-                ..Lead::default()
-            }
-        })
-        .collect();
-    leads.extend(demo_leads(1, 30));
-    leads
-}
-
 fn all_fields() -> FieldList {
     FieldList::from_ids(Field::ALL.iter().map(|f| f.id())).unwrap()
 }
 
-fn formats() -> Vec<CsvFormat> {
-    let mut out = Vec::new();
-    for bom in [false, true] {
-        for delimiter in [Delimiter::Comma, Delimiter::Semicolon, Delimiter::Tab] {
-            for line_ending in [LineEnding::CrLf, LineEnding::Lf] {
-                for escape_formulas in [true, false] {
-                    out.push(CsvFormat {
-                        escape_formulas,
-                        bom,
-                        delimiter,
-                        line_ending,
-                    });
-                }
-            }
-        }
+/// The `CsvFormat` of a golden file's dialect.
+fn csv_format(d: &Dialect) -> CsvFormat {
+    CsvFormat {
+        escape_formulas: d.escape,
+        bom: d.bom,
+        delimiter: match d.delimiter {
+            "," => Delimiter::Comma,
+            ";" => Delimiter::Semicolon,
+            _ => Delimiter::Tab,
+        },
+        line_ending: if d.line_ending == "\n" {
+            LineEnding::Lf
+        } else {
+            LineEnding::CrLf
+        },
     }
-    out
+}
+
+/// The header and the cells of the golden leads, guarded when `escape`:
+/// the golden file of the default dialect read by the `csv` crate's
+/// reader (the file was checked against the contract by an independent
+/// reader, `tests/data/golden/check.py`).
+fn golden_rows(escape: bool) -> Vec<Vec<String>> {
+    let name = Dialect {
+        escape,
+        ..Dialect::DEFAULT
+    }
+    .file();
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(&golden(&name)[..])
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect()
 }
 
 /// The rows a strict reader of `format`'s dialect reads from `bytes`; also
@@ -161,70 +123,61 @@ fn read_strict(bytes: &[u8], format: &CsvFormat) -> Vec<Vec<String>> {
     rows
 }
 
-/// The header and the cells of `leads`, guarded when `escape`.
-fn expected(fields: &FieldList, leads: &[Lead], escape: bool) -> Vec<Vec<String>> {
-    let mut rows = vec![fields
-        .fields()
-        .iter()
-        .map(|f| f.label().to_string())
-        .collect::<Vec<_>>()];
-    for lead in leads {
-        rows.push(
-            fields
-                .fields()
-                .iter()
-                .map(|f| {
-                    let cell = f.cell(lead);
-                    if escape {
-                        escape_formula(&cell).into_owned()
-                    } else {
-                        cell.into_owned()
-                    }
-                })
-                .collect(),
-        );
-    }
-    rows
-}
-
 #[test]
 fn every_combination_reads_back_cell_for_cell() {
-    let leads = leads();
+    let leads = golden_leads();
     let fields = all_fields();
-    let formats = formats();
-    assert_eq!(formats.len(), 24);
-    for format in &formats {
-        let bytes = to_csv(&fields, &leads, format);
-        let rows = read_strict(&bytes, format);
+    let dialects = Dialect::all();
+    assert_eq!(dialects.len(), 24);
+    for dialect in &dialects {
+        let format = csv_format(dialect);
+        let bytes = to_csv(&fields, &leads, &format);
+        assert_golden(&bytes, &dialect.file());
+        let rows = read_strict(&bytes, &format);
         assert_eq!(rows.len(), leads.len() + 1);
-        assert_eq!(
-            rows,
-            expected(&fields, &leads, format.escape_formulas),
-            "{format:?}"
-        );
+        assert_eq!(rows, golden_rows(dialect.escape), "{format:?}");
     }
 }
 
-/// The writer as it was before the options: `,`, CRLF, quoting where
-/// needed, no BOM.
-fn todays_csv(fields: &FieldList, leads: &[Lead]) -> Vec<u8> {
+/// The writer as it was before the options (`,`, CRLF, quoting where
+/// needed, no BOM) over the golden cells of the columns `keep`.
+fn todays_csv(keep: &[usize]) -> Vec<u8> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .quote_style(csv::QuoteStyle::Necessary)
         .from_writer(Vec::new());
-    for row in expected(fields, leads, true) {
-        w.write_record(&row).unwrap();
+    for row in golden_rows(true) {
+        w.write_record(keep.iter().map(|&i| &row[i])).unwrap();
     }
     w.into_inner().unwrap()
 }
 
 #[test]
 fn the_defaults_write_todays_bytes() {
-    let leads = leads();
-    for fields in [all_fields(), FieldList::defaults()] {
-        let today = todays_csv(&fields, &leads);
-        assert_eq!(to_csv(&fields, &leads, &CsvFormat::default()), today);
-    }
+    let leads = golden_leads();
+    assert_golden(
+        &to_csv(&all_fields(), &leads, &CsvFormat::default()),
+        &Dialect::DEFAULT.file(),
+    );
+    assert_eq!(
+        to_csv(&all_fields(), &leads, &CsvFormat::default()),
+        todays_csv(&(0..27).collect::<Vec<_>>())
+    );
+    // The 8 default columns: their places among the 27 in the reference.
+    let spec: Value = serde_json::from_str(include_str!("../data/spec_fields.json")).unwrap();
+    let defaults: Vec<usize> = spec["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f["default"] == true)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(defaults.len(), 8);
+    assert_eq!(
+        to_csv(&FieldList::defaults(), &leads, &CsvFormat::default()),
+        todays_csv(&defaults)
+    );
     // The same literal bytes the reference dialect gives (pinned).
     let lead = Lead {
         id: "1".into(),
@@ -253,11 +206,11 @@ fn the_defaults_write_todays_bytes() {
 
 fn store() -> Arc<MemoryStore> {
     let store = MemoryStore::new();
-    store.insert(ORG_A, leads());
+    store.insert(ORG_A, golden_leads());
     store.insert(
         ORG_B,
         [Lead {
-            id: "nasty-00".into(),
+            id: "golden-quotes".into(),
             first_name: "Other".into(),
             last_name: "Org".into(),
             ..Lead::default()
@@ -286,7 +239,7 @@ async fn delivered(how: Delivery, format: Value) -> Vec<u8> {
         store(),
         objects.clone(),
     );
-    let ids: Vec<String> = (0..NASTY.len()).map(|i| format!("nasty-{i:02}")).collect();
+    let ids: Vec<String> = golden_leads().into_iter().map(|l| l.id).collect();
     let body = json!({"selection": {"mode": "manual", "includedIds": ids},
         "exportFields": Field::ALL.iter().map(|f| f.id()).collect::<Vec<_>>(),
         "format": format});
@@ -309,7 +262,7 @@ async fn delivered(how: Delivery, format: Value) -> Vec<u8> {
         200
     };
     assert_eq!(resp.status(), status, "{how:?}: {:?}", resp.body());
-    assert_eq!(header(&resp, "x-export-count"), NASTY.len().to_string());
+    assert_eq!(header(&resp, "x-export-count"), "7");
     match how {
         Delivery::Inline => {
             assert!(matches!(resp.body(), Body::Text(_)));
@@ -336,25 +289,23 @@ async fn delivered(how: Delivery, format: Value) -> Vec<u8> {
 
 #[tokio::test]
 async fn the_options_reach_the_file_in_every_delivery() {
-    let leads = leads();
-    let fields = all_fields();
     let cases = [
-        (json!({}), CsvFormat::default()),
+        (json!({}), Dialect::DEFAULT),
         (
             json!({"bom": true, "delimiter": ";", "lineEnding": "\n"}),
-            CsvFormat {
+            Dialect {
                 bom: true,
-                delimiter: Delimiter::Semicolon,
-                line_ending: LineEnding::Lf,
-                ..CsvFormat::default()
+                delimiter: ";",
+                line_ending: "\n",
+                ..Dialect::DEFAULT
             },
         ),
         (
             json!({"type": "csv", "delimiter": "\t", "escapeFormulas": false}),
-            CsvFormat {
-                delimiter: Delimiter::Tab,
-                escape_formulas: false,
-                ..CsvFormat::default()
+            Dialect {
+                delimiter: "\t",
+                escape: false,
+                ..Dialect::DEFAULT
             },
         ),
     ];
@@ -364,18 +315,11 @@ async fn the_options_reach_the_file_in_every_delivery() {
         Delivery::S3Redirect,
         Delivery::S3Link,
     ] {
-        for (body, format) in &cases {
+        for (body, dialect) in &cases {
             let bytes = delivered(how, body.clone()).await;
-            assert_eq!(
-                bytes,
-                to_csv(&fields, &leads[..NASTY.len()], format),
-                "{how:?} {body}"
-            );
-            let rows = read_strict(&bytes, format);
-            assert_eq!(
-                rows,
-                expected(&fields, &leads[..NASTY.len()], format.escape_formulas)
-            );
+            assert_golden(&bytes, &dialect.file());
+            let rows = read_strict(&bytes, &csv_format(dialect));
+            assert_eq!(rows, golden_rows(dialect.escape), "{how:?} {body}");
         }
     }
 }
@@ -415,7 +359,7 @@ async fn bad_options_are_400s_naming_them() {
         ),
     ];
     for (format, message) in cases {
-        let body = json!({"selection": {"mode": "manual", "includedIds": ["nasty-01"]},
+        let body = json!({"selection": {"mode": "manual", "includedIds": ["golden-formulas"]},
             "format": format});
         let resp = handle(&app, post_as(ORG_A, &body)).await;
         assert_eq!(resp.status(), 400, "{format}");

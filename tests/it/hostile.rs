@@ -7,7 +7,8 @@
 //! The filter-limit rows also name what the service answered before the
 //! limits existed (a 400 only by chance, a CSV, or an echo of a 100 KB key):
 //! each of those rows failed then. Every token failure answers the one
-//! [`UNAUTHORIZED_MESSAGE`]; a row's own text names the reason (logged only).
+//! [`UNAUTHORIZED_MESSAGE`]; a row names the reason, which its request's log
+//! line must carry (`token rejected: <reason>`, captured as JSON).
 //!
 //! A UTF-8 byte order mark before the JSON is refused like any other byte
 //! that is not JSON (400 `VALIDATION_ERROR`, serde_json's position); clients
@@ -33,6 +34,8 @@ enum Expect {
     NoData,
     /// A CSV with this many rows.
     Csv(usize),
+    /// The 401 of every token failure, logged with this reason.
+    Unauthorized(&'static str),
 }
 
 /// How the message is checked.
@@ -56,10 +59,11 @@ fn bad(message: Msg) -> Expect {
     Expect::Error(400, "VALIDATION_ERROR", message)
 }
 
-/// A token failure: the client gets the one message whatever the reason
-/// (`_reason`, which goes to the log only).
-fn unauthorized(_reason: &str) -> Expect {
-    Expect::Error(401, "UNAUTHORIZED", exact(UNAUTHORIZED_MESSAGE))
+/// A token failure: the client gets the one message whatever the reason;
+/// the reason goes to the log only, where the request's line must carry it
+/// (so that a 401 for another reason fails the row).
+fn unauthorized(reason: &'static str) -> Expect {
+    Expect::Unauthorized(reason)
 }
 
 /// Which app serves the row.
@@ -205,37 +209,37 @@ fn rows() -> Vec<Case> {
         case(
             "no Authorization header",
             with_auth(None),
-            unauthorized("Missing bearer token"),
+            unauthorized("no Authorization header"),
         ),
         case(
             "empty Authorization header",
             with_auth(Some("")),
-            unauthorized("Missing bearer token"),
+            unauthorized("no Authorization header"),
         ),
         case(
             "Bearer without a token",
             with_auth(Some("Bearer   ")),
-            unauthorized("Malformed Authorization header"),
+            unauthorized("malformed Authorization header (expected: Bearer <token>)"),
         ),
         case(
             "a token without the Bearer scheme",
             with_auth(Some(&token(ORG_A))),
-            unauthorized("Malformed Authorization header"),
+            unauthorized("malformed Authorization header (expected: Bearer <token>)"),
         ),
         case(
             "Basic credentials",
             with_auth(Some("Basic dXNlcjpwYXNz")),
-            unauthorized("Malformed Authorization header; expected: Bearer <token>"),
+            unauthorized("Authorization scheme is not Bearer"),
         ),
         case(
             "not a JWT",
             bearer("not.a.jwt"),
-            unauthorized("Invalid token: malformed"),
+            unauthorized("malformed token (not base64url)"),
         ),
         case(
             "two segments",
             bearer("eyJhbGciOiJIUzI1NiJ9.e30"),
-            unauthorized("Invalid token: malformed"),
+            unauthorized("malformed token"),
         ),
         case(
             "alg none, no signature",
@@ -244,7 +248,7 @@ fn rows() -> Vec<Case> {
                 b64(br#"{"alg":"none","typ":"JWT"}"#),
                 b64(claims().to_string().as_bytes())
             )),
-            unauthorized("Invalid token: malformed"),
+            unauthorized("malformed token (not JSON)"),
         ),
         case(
             "alg NONE, HS256 signature",
@@ -253,12 +257,12 @@ fn rows() -> Vec<Case> {
                 let rest = t.split_once('.').unwrap().1;
                 format!("{}.{rest}", b64(br#"{"alg":"NONE","typ":"JWT"}"#))
             }),
-            unauthorized("Invalid token: malformed"),
+            unauthorized("malformed token (not JSON)"),
         ),
         case(
             "RS256 token while HS256 is configured",
             bearer(&rs(claims())),
-            unauthorized("Invalid token: algorithm not accepted"),
+            unauthorized("algorithm not accepted"),
         ),
         Case {
             keys: Keys::Rs256,
@@ -269,7 +273,7 @@ fn rows() -> Vec<Case> {
                            "iss": "https://idp.example", "aud": "lead-export"}),
                     data("rsa_public.pem").as_bytes(),
                 )),
-                unauthorized("Invalid token: algorithm not accepted"),
+                unauthorized("algorithm not accepted"),
             )
         },
         case(
@@ -280,7 +284,7 @@ fn rows() -> Vec<Case> {
                 "A".repeat(100 * 1024),
                 "B".repeat(43)
             )),
-            unauthorized("Invalid token: malformed"),
+            unauthorized("malformed token (not base64url)"),
         ),
         case(
             "a 100 KB claim, validly signed",
@@ -293,7 +297,7 @@ fn rows() -> Vec<Case> {
         case(
             "expired",
             bearer(&hs(json!({"org_id": ORG_A, "exp": now() - 60}), secret)),
-            unauthorized("Invalid token: expired"),
+            unauthorized("expired"),
         ),
         case(
             "not yet valid",
@@ -301,22 +305,22 @@ fn rows() -> Vec<Case> {
                 json!({"org_id": ORG_A, "exp": now() + 600, "nbf": now() + 300}),
                 secret,
             )),
-            unauthorized("Invalid token: not yet valid"),
+            unauthorized("not yet valid (nbf)"),
         ),
         case(
             "no exp",
             bearer(&hs(json!({"org_id": ORG_A}), secret)),
-            unauthorized("Invalid token: missing a required claim"),
+            unauthorized("missing required claim exp"),
         ),
         case(
             "exp as a string",
             bearer(&hs(json!({"org_id": ORG_A, "exp": "4102444800"}), secret)),
-            unauthorized("Invalid token: missing a required claim"),
+            unauthorized("missing required claim exp"),
         ),
         case(
             "wrong signature",
             bearer(&hs(claims(), b"another-secret")),
-            unauthorized("Invalid token: bad signature"),
+            unauthorized("bad signature"),
         ),
         case(
             "signature of another token",
@@ -326,7 +330,7 @@ fn rows() -> Vec<Case> {
                 let (head, _) = t.rsplit_once('.').unwrap();
                 format!("{head}.{}", other.rsplit_once('.').unwrap().1)
             }),
-            unauthorized("Invalid token: bad signature"),
+            unauthorized("bad signature"),
         ),
         case(
             "non-ASCII bytes in the Authorization header",
@@ -335,7 +339,7 @@ fn rows() -> Vec<Case> {
                 valid_body.to_string().into(),
                 &[("authorization", b"Bearer \xff\xfe")],
             ),
-            unauthorized("Missing bearer token"),
+            unauthorized("no Authorization header"),
         ),
         case(
             "no organization claim",
@@ -705,7 +709,12 @@ fn check(name: &str, resp: &Response<Body>, expected: &Expect) -> Result<(), Str
     if status == 500 {
         return fail("a 500".into());
     }
+    let expected = match expected {
+        Expect::Unauthorized(_) => &Expect::Error(401, "UNAUTHORIZED", exact(UNAUTHORIZED_MESSAGE)),
+        other => other,
+    };
     match expected {
+        Expect::Unauthorized(_) => unreachable!("mapped above"),
         Expect::Csv(rows) => {
             if status != 200 {
                 return fail(format!("expected 200 with {rows} rows"));
@@ -768,15 +777,39 @@ async fn hostile_requests_get_the_documented_answer() {
     );
     let rows = rows();
     assert!(rows.len() >= 40, "{} rows", rows.len());
+    // The log lines of each row, as JSON (as tests/it/observe.rs captures
+    // them): a token row's reason is checked in its request line.
+    let captured = crate::log_capture::Captured::default();
+    let _guard = tracing::subscriber::set_default(captured.subscriber());
     let mut names = std::collections::HashSet::new();
     let mut failures = Vec::new();
+    let mut reasons = 0;
     for row in rows {
         assert!(names.insert(row.name), "two rows named {}", row.name);
         let expected = row.expect.clone();
+        captured.clear();
         let resp = handle(&app(row.keys, &hs_app, &rs_app), row.request).await;
         if let Err(e) = check(row.name, &resp, &expected) {
             failures.push(e);
         }
+        if let Expect::Unauthorized(reason) = expected {
+            reasons += 1;
+            let lines = captured.json_lines();
+            let refused: Vec<&Value> = lines
+                .iter()
+                .filter(|l| l["fields"]["message"] == "export refused")
+                .collect();
+            match refused[..] {
+                [line]
+                    if line["fields"]["status"] == 401
+                        && line["fields"]["error"] == format!("token rejected: {reason}") => {}
+                _ => failures.push(format!(
+                    "{}: expected one request line, 401, with the reason {reason:?}; logged {refused:?}",
+                    row.name
+                )),
+            }
+        }
     }
+    assert!(reasons >= 15, "only {reasons} token rows");
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }

@@ -1,7 +1,21 @@
-//! Differential test: random filters over a random corpus give exactly the
-//! same bulk selections from the DynamoDB path (against the moto server of
-//! `make test`, with the push-down FilterExpression) as from the in-memory
-//! predicate. Filters are redrawn until they match some leads, and start
+//! Differential test: random filters over a random corpus in DynamoDB
+//! (the moto server of `make test`), against a brute-force evaluator
+//! written from the documents (`tests/it/filter_oracle.rs`, which calls
+//! none of the crate's filter code).
+//!
+//! Each case is checked twice:
+//! - through the store as exports use it (the FilterExpression, then the
+//!   exact predicate on every item): the bulk range equals the oracle's,
+//!   and the whole selection equals the in-memory store's;
+//! - through [`DynamoStore::without_recheck`] (what the FilterExpression
+//!   alone lets through, the whole partition): it holds every lead the
+//!   oracle matches (the push-down is sound), every item without search
+//!   attributes, and, where the store claims the push-down decides exactly
+//!   (`pushed_filter`'s flag: `pushdown_exact` and all of it rendered),
+//!   nothing else among the items with search attributes.
+//!
+//! The cases come from a random seed, printed; `DIFFERENTIAL_SEED=N`
+//! replays one. Filters are redrawn until they match some leads, and start
 //! indexes reach the end of the matches, so that most cases compare
 //! non-empty ranges (asserted), including deep ones. The corpus mixes
 //! compact items with items of the earlier layout, with and without search
@@ -13,16 +27,17 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use futures::{StreamExt, TryStreamExt};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use proptest::test_runner::TestRunner;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{json, Value};
 
 use lead_export::auth::OrgId;
 use lead_export::model::Lead;
 use lead_export::request::{parse, Selection};
 use lead_export::resolve::resolve_all;
-use lead_export::store::dynamodb::legacy_item;
-use lead_export::store::{DynamoStore, MemoryStore};
+use lead_export::store::dynamodb::{legacy_item, pushed_filter};
+use lead_export::store::{DynamoStore, LeadStore, MemoryStore};
 
+use crate::filter_oracle::{passes, supported};
 use crate::support::testgen::{arb_filter_json, arb_lead, arb_single_filter_json};
 
 const CORPUS: usize = 400;
@@ -40,6 +55,28 @@ fn moto() -> String {
         })
 }
 
+/// The seed of this run: `DIFFERENTIAL_SEED`, or a random one.
+fn seed() -> u64 {
+    match std::env::var("DIFFERENTIAL_SEED") {
+        Ok(s) if !s.trim().is_empty() => s
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("DIFFERENTIAL_SEED={s:?} is not a u64")),
+        _ => rand::random(),
+    }
+}
+
+fn runner_from(seed: u64) -> TestRunner {
+    let mut bytes = [0u8; 32];
+    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&seed.wrapping_add(i as u64).to_le_bytes());
+    }
+    TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+    )
+}
+
 fn sample<S: Strategy>(runner: &mut TestRunner, strategy: &S) -> S::Value {
     strategy.new_tree(runner).expect("generate").current()
 }
@@ -55,11 +92,14 @@ async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
         .await
         .unwrap();
     let dynamo = DynamoStore::new(client.clone(), &table);
+    let raw = DynamoStore::new(client.clone(), &table).without_recheck();
     let memory = MemoryStore::new();
     let org = OrgId::new("org-diff").unwrap();
     let other = OrgId::new("org-other").unwrap();
 
-    let mut runner = TestRunner::deterministic();
+    let seed = seed();
+    eprintln!("differential: seed {seed} (replay with DIFFERENTIAL_SEED={seed})");
+    let mut runner = runner_from(seed);
     let lead_strategy = arb_lead();
     let corpus: Vec<Lead> = (0..CORPUS)
         .map(|i| {
@@ -118,16 +158,26 @@ async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
     let combined = arb_filter_json();
     let single = arb_single_filter_json(false);
     let ids: Vec<String> = corpus.iter().map(|l| l.id.clone()).collect();
+    // Items the FilterExpression decides (those with search attributes).
+    let searchable: HashSet<&str> = corpus
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| layout(*i) != 0)
+        .map(|(_, l)| l.id.as_str())
+        .collect();
     let mut selective = 0;
     let mut non_empty = 0;
     let mut deep = 0;
+    let mut exact_cases = 0;
+    let mut loose = 0;
     for case in 0..CASES {
+        // Only the keys the oracle evaluates (see filter_oracle.rs).
         let draw = |runner: &mut TestRunner| -> Value {
-            if case % 3 == 0 {
+            supported(&if case % 3 == 0 {
                 sample(runner, &combined)
             } else {
                 sample(runner, &single)
-            }
+            })
         };
         let mut filters = draw(&mut runner);
         let mut matching = matching_ids(&corpus, &filters);
@@ -174,7 +224,7 @@ async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
         let from_memory = resolve_all(&memory, &org, selection, &attrs).await.unwrap();
         let a: Vec<&str> = from_dynamo.iter().map(|l| l.id.as_str()).collect();
         let b: Vec<&str> = from_memory.iter().map(|l| l.id.as_str()).collect();
-        assert_eq!(a, b, "case {case}: {body}");
+        assert_eq!(a, b, "seed {seed}, case {case}: {body}");
 
         // The bulk range part (before the included ids), from the corpus.
         let excluded: HashSet<&str> = excluded.iter().map(String::as_str).collect();
@@ -185,7 +235,51 @@ async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
             .map(String::as_str)
             .filter(|id| !excluded.contains(id))
             .collect();
-        assert_eq!(&a[..range.len()], &range[..], "case {case}: {body}");
+        assert!(
+            a.len() >= range.len() && a[..range.len()] == range[..],
+            "seed {seed}, case {case}: the bulk range is {:?}, the oracle's {range:?}\n{body}",
+            &a[..range.len().min(a.len())]
+        );
+
+        // What the FilterExpression alone lets through, the whole partition.
+        let compiled = lead_export::filters::compile(&filters).unwrap();
+        let exact = pushed_filter(&compiled).1;
+        let through: HashSet<String> = raw
+            .find_all(&org, &compiled, 0, CORPUS + 1, &attrs)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| l.id)
+            .collect();
+        let expected: HashSet<String> = matching.iter().cloned().collect();
+        let missed: Vec<&String> = expected.difference(&through).collect();
+        assert!(
+            missed.is_empty(),
+            "seed {seed}, case {case}: the push-down drops matches {missed:?}\n{filters}"
+        );
+        let unfiltered: Vec<&str> = corpus
+            .iter()
+            .map(|l| l.id.as_str())
+            .filter(|id| !searchable.contains(id) && !through.contains(*id))
+            .collect();
+        assert!(
+            unfiltered.is_empty(),
+            "seed {seed}, case {case}: items without search attributes were dropped: {unfiltered:?}"
+        );
+        let extra: Vec<&str> = through
+            .iter()
+            .map(String::as_str)
+            .filter(|id| searchable.contains(id) && !expected.contains(*id))
+            .collect();
+        if exact {
+            exact_cases += 1;
+            assert!(
+                extra.is_empty(),
+                "seed {seed}, case {case}: the push-down claims to be exact but lets through {extra:?}\n{filters}"
+            );
+        } else if !extra.is_empty() {
+            loose += 1;
+        }
         if !range.is_empty() {
             non_empty += 1;
             if start > 0 && start + count >= matches {
@@ -197,31 +291,31 @@ async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
         }
     }
     eprintln!(
-        "differential: {CASES} cases compared, {non_empty} with a non-empty bulk range \
+        "differential (seed {seed}): {CASES} cases compared, {non_empty} with a non-empty bulk range \
          ({deep} of them reading to the last match from a start > 0), \
-         {selective} with a filter matching some but not all leads"
+         {selective} with a filter matching some but not all leads; \
+         without the re-check: {exact_cases} exact push-downs equal to the oracle, \
+         {loose} inexact ones letting non-matches through"
     );
     assert!(
         non_empty * 10 >= CASES * 7,
-        "only {non_empty} of {CASES} cases compared a non-empty range"
+        "seed {seed}: only {non_empty} of {CASES} cases compared a non-empty range"
     );
     assert!(
         deep >= CASES / 5,
-        "only {deep} cases read to the end of the matches"
+        "seed {seed}: only {deep} cases read to the end of the matches"
     );
     assert!(
         selective >= CASES / 2,
-        "too few selective filters: {selective}"
+        "seed {seed}: too few selective filters: {selective}"
     );
 }
 
-/// The ids of the corpus leads `filters` matches, in id order.
+/// The ids of the corpus leads `filters` matches by the oracle, in id order.
 fn matching_ids(corpus: &[Lead], filters: &Value) -> Vec<String> {
-    let filter = lead_export::filters::compile(filters)
-        .unwrap_or_else(|e| panic!("generated filter refused: {e:?}\n{filters}"));
     let mut ids: Vec<String> = corpus
         .iter()
-        .filter(|l| filter.matches(l))
+        .filter(|l| passes(filters, l))
         .map(|l| l.id.clone())
         .collect();
     ids.sort_unstable();

@@ -1,8 +1,10 @@
 //! XLSX exports, read back with calamine (values) and by the XML in the zip
-//! (bold, frozen header, autofilter, widths, no formula): every cell equals
-//! the cell of the CSV export of the same request with the formula guard
-//! off (an XLSX text cell is the value as stored, never a formula), and
-//! values a spreadsheet would convert stay text. Through the handler:
+//! (bold, frozen header, autofilter, widths, no formula): every cell of the
+//! golden leads' workbook equals the golden workbook's
+//! (`tests/data/golden/export.xlsx`, checked against the contract by
+//! independent readers: the values as stored, never a formula), string
+//! cells but the founded year, and values a spreadsheet would convert stay
+//! text. Through the handler:
 //! `format.type`, `Accept`, inline (binary body), 303 to S3, JSON link.
 
 use crate::support;
@@ -10,15 +12,14 @@ use crate::support;
 use std::io::{Cursor, Read};
 use std::sync::Arc;
 
+use crate::golden::{all_field_ids, golden, golden_leads, sheet_cells};
 use calamine::{Data, Reader, Xlsx};
 use lambda_http::Body;
-use lead_export::csv_export::to_csv;
 use lead_export::deliver::memory::MemoryObjects;
 use lead_export::demo::demo_leads;
 use lead_export::fields::{Field, FieldList};
 use lead_export::http::handle;
 use lead_export::model::{Company, Lead};
-use lead_export::request::CsvFormat;
 use lead_export::store::MemoryStore;
 use lead_export::xlsx::{to_xlsx, MAX_COLUMN_WIDTH, SHEET_NAME, XLSX_CONTENT_TYPE};
 use serde_json::{json, Value};
@@ -81,13 +82,6 @@ fn all_fields() -> FieldList {
     FieldList::from_ids(Field::ALL.iter().map(|f| f.id())).unwrap()
 }
 
-fn raw() -> CsvFormat {
-    CsvFormat {
-        escape_formulas: false,
-        ..CsvFormat::default()
-    }
-}
-
 /// The workbook's one sheet: (its name, its cells by row).
 fn sheet(bytes: &[u8]) -> (String, Vec<Vec<Data>>) {
     let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes.to_vec())).expect("a workbook");
@@ -99,40 +93,33 @@ fn sheet(bytes: &[u8]) -> (String, Vec<Vec<Data>>) {
     (names[0].clone(), rows)
 }
 
-/// The cells as CSV text: a string as it is, an empty cell as "", the
-/// founded year (the one number) as its integer.
-fn as_text(cell: &Data, column: Field) -> String {
-    match cell {
-        Data::String(s) => s.clone(),
-        Data::Empty => String::new(),
-        Data::Float(f) if column == Field::CompanyFoundedYear => {
-            assert_eq!(f.fract(), 0.0);
-            format!("{}", *f as i64)
-        }
-        other => panic!("{column:?}: a cell that is neither text nor the year: {other:?}"),
-    }
-}
-
-/// Every row of the workbook equals the CSV's row (guard off), and every
-/// cell is a string cell but the founded year.
-fn assert_same_as_csv(xlsx: &[u8], csv: &[u8], fields: &FieldList) {
+/// The workbook holds the golden workbook's columns of `fields` (the
+/// golden workbook has all 27, in the reference's order), cell by cell,
+/// and every cell is a string cell (or empty) but the founded year.
+fn assert_golden_columns(xlsx: &[u8], fields: &FieldList) {
     let (name, rows) = sheet(xlsx);
     assert_eq!(name, SHEET_NAME);
-    let csv_rows = csv_rows(csv);
-    assert_eq!(rows.len(), csv_rows.len(), "row count");
-    for (r, (row, csv_row)) in rows.iter().zip(&csv_rows).enumerate() {
-        assert_eq!(row.len(), fields.fields().len(), "row {r} width");
-        let text: Vec<String> = row
-            .iter()
-            .zip(fields.fields())
-            .map(|(cell, field)| as_text(cell, *field))
-            .collect();
-        assert_eq!(&text, csv_row, "row {r}");
-        for (cell, field) in row.iter().zip(fields.fields()) {
+    let ids = all_field_ids();
+    let columns: Vec<usize> = fields
+        .fields()
+        .iter()
+        .map(|f| ids.iter().position(|id| id == f.id()).unwrap())
+        .collect();
+    let golden = sheet_cells(&golden("export.xlsx"));
+    assert_eq!(rows.len(), golden.len(), "row count");
+    for (r, (row, want)) in rows.iter().zip(&golden).enumerate() {
+        assert_eq!(row.len(), columns.len(), "row {r} width");
+        for ((cell, &c), field) in row.iter().zip(&columns).zip(fields.fields()) {
+            assert_eq!(cell, &want[c], "row {r}, {field:?}");
             if *field != Field::CompanyFoundedYear || r == 0 {
                 assert!(
                     matches!(cell, Data::String(_) | Data::Empty),
                     "row {r} {field:?}: {cell:?} is not text"
+                );
+            } else {
+                assert!(
+                    matches!(cell, Data::Float(_) | Data::Empty),
+                    "row {r}: {cell:?}"
                 );
             }
         }
@@ -140,15 +127,15 @@ fn assert_same_as_csv(xlsx: &[u8], csv: &[u8], fields: &FieldList) {
 }
 
 #[test]
-fn every_cell_equals_the_csv_cell_of_the_same_export() {
-    let leads = leads();
+fn every_cell_equals_the_golden_workbook() {
+    let leads = golden_leads();
     for fields in [
         all_fields(),
         FieldList::defaults(),
         FieldList::from_ids(["companyFoundedYear", "name"]).unwrap(),
     ] {
         let xlsx = to_xlsx(&fields, &leads).unwrap();
-        assert_same_as_csv(&xlsx, &to_csv(&fields, &leads, &raw()), &fields);
+        assert_golden_columns(&xlsx, &fields);
     }
 }
 
@@ -323,11 +310,11 @@ fn header_bold_and_frozen_with_an_autofilter_and_capped_widths() {
 
 fn store() -> Arc<MemoryStore> {
     let store = MemoryStore::new();
-    store.insert(ORG_A, leads());
+    store.insert(ORG_A, golden_leads());
     store.insert(
         ORG_B,
         [Lead {
-            id: "conv-00".into(),
+            id: "golden-quotes".into(),
             first_name: "Other".into(),
             last_name: "Org".into(),
             ..Lead::default()
@@ -337,24 +324,10 @@ fn store() -> Arc<MemoryStore> {
 }
 
 fn request_body(format: Value) -> Value {
-    let ids: Vec<String> = (0..CONVERTIBLE.len())
-        .map(|i| format!("conv-{i:02}"))
-        .collect();
+    let ids: Vec<String> = golden_leads().into_iter().map(|l| l.id).collect();
     json!({"selection": {"mode": "manual", "includedIds": ids},
         "exportFields": Field::ALL.iter().map(|f| f.id()).collect::<Vec<_>>(),
         "format": format})
-}
-
-/// The CSV export of the same request, guard off, through the handler.
-async fn csv_of_same_request() -> Vec<u8> {
-    let app = app_with(&config(&[]), store(), Arc::new(MemoryObjects::new()));
-    let resp = handle(
-        &app,
-        post_as(ORG_A, &request_body(json!({"escapeFormulas": false}))),
-    )
-    .await;
-    assert_eq!(resp.status(), 200);
-    body_bytes(&resp)
 }
 
 fn today_xlsx() -> String {
@@ -363,7 +336,6 @@ fn today_xlsx() -> String {
 
 #[tokio::test]
 async fn inline_by_body_type_or_by_accept() {
-    let csv = csv_of_same_request().await;
     let fields = all_fields();
     let app = app_with(&config(&[]), store(), Arc::new(MemoryObjects::new()));
     let xlsx_accept = [("accept", XLSX_CONTENT_TYPE)];
@@ -391,7 +363,7 @@ async fn inline_by_body_type_or_by_accept() {
         );
         assert_eq!(
             header(&resp, "x-export-count"),
-            CONVERTIBLE.len().to_string()
+            golden_leads().len().to_string()
         );
         assert_eq!(header(&resp, "cache-control"), "no-store");
         assert!(
@@ -402,7 +374,7 @@ async fn inline_by_body_type_or_by_accept() {
             panic!("{format}: not a binary body");
         };
         assert!(bytes.starts_with(b"PK\x03\x04"), "{format}: not a zip");
-        assert_same_as_csv(bytes, &csv, &fields);
+        assert_golden_columns(bytes, &fields);
     }
 }
 
@@ -435,7 +407,6 @@ async fn the_body_type_wins_over_accept() {
 
 #[tokio::test]
 async fn too_large_inline_goes_to_s3_and_the_json_link_too() {
-    let csv = csv_of_same_request().await;
     let fields = all_fields();
     for json_link in [false, true] {
         let objects = Arc::new(MemoryObjects::new());
@@ -454,10 +425,10 @@ async fn too_large_inline_goes_to_s3_and_the_json_link_too() {
         assert_eq!(resp.status(), if json_link { 200 } else { 303 });
         let link = body_json(&resp);
         assert_eq!(link["filename"], today_xlsx());
-        assert_eq!(link["count"], CONVERTIBLE.len());
+        assert_eq!(link["count"], golden_leads().len());
         assert_eq!(
             header(&resp, "x-export-count"),
-            CONVERTIBLE.len().to_string()
+            golden_leads().len().to_string()
         );
         let keys = objects.keys();
         assert_eq!(keys.len(), 1);
@@ -472,7 +443,7 @@ async fn too_large_inline_goes_to_s3_and_the_json_link_too() {
             meta.content_disposition,
             format!("attachment; filename=\"{}\"", today_xlsx())
         );
-        assert_same_as_csv(&bytes, &csv, &fields);
+        assert_golden_columns(&bytes, &fields);
     }
 }
 
