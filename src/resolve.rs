@@ -9,7 +9,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use crate::auth::OrgId;
 use crate::model::Lead;
 use crate::request::{BulkSelection, Selection};
-use crate::store::{Attributes, Chunk, LeadPages, LeadStore, StoreError};
+use crate::store::{Attributes, Chunk, LeadPages, LeadStore, Positions, Start, StoreError, Tally};
 
 /// The leads of `selection`, in export order, reading only `attributes`
 /// (plus what the filter needs), as a stream of batches released as soon
@@ -23,9 +23,14 @@ use crate::store::{Attributes, Chunk, LeadPages, LeadStore, StoreError};
 ///   order, page by page, minus `excluded` (no backfill), then `included`
 ///   in order, skipping ids already present or excluded and ids that are
 ///   not leads of `org`. The included ids are read alongside the range and
-///   released when the range has ended.
+///   released when the range has ended. With `positions`, the range is read
+///   from the nearest position checkpoint of the filter at or before
+///   `start`, and what the read learned is saved when the range has ended
+///   (`docs/scale.md`); the exclusions and inclusions do not change
+///   positions.
 pub fn resolve<'a>(
     store: &'a dyn LeadStore,
+    positions: Option<&'a Positions>,
     org: &'a OrgId,
     selection: &'a Selection,
     attributes: &'a Attributes,
@@ -46,7 +51,7 @@ pub fn resolve<'a>(
                 yield rest;
             }
         }),
-        Selection::Bulk(bulk) => resolve_bulk(store, org, bulk, attributes),
+        Selection::Bulk(bulk) => resolve_bulk(store, positions, org, bulk, attributes),
     }
 }
 
@@ -57,7 +62,7 @@ pub async fn resolve_all(
     selection: &Selection,
     attributes: &Attributes,
 ) -> Result<Vec<Lead>, StoreError> {
-    let pages: Vec<Vec<Lead>> = resolve(store, org, selection, attributes)
+    let pages: Vec<Vec<Lead>> = resolve(store, None, org, selection, attributes)
         .try_collect()
         .await?;
     Ok(pages.into_iter().flatten().collect())
@@ -73,11 +78,20 @@ enum Event {
 
 fn resolve_bulk<'a>(
     store: &'a dyn LeadStore,
+    positions: Option<&'a Positions>,
     org: &'a OrgId,
     bulk: &'a BulkSelection,
     attributes: &'a Attributes,
 ) -> LeadPages<'a> {
     Box::pin(try_stream! {
+        let fingerprint = positions.map(|_| bulk.filter.fingerprint());
+        let (mut loaded, from) = match (positions, &fingerprint) {
+            (Some(positions), Some(fingerprint)) => {
+                positions.load(org, fingerprint, bulk.start).await
+            }
+            _ => (None, Start::default()),
+        };
+        let tally = Tally::new();
         let wanted: Vec<&String> = bulk
             .included
             .iter()
@@ -85,7 +99,15 @@ fn resolve_bulk<'a>(
             .collect();
         let mut order = InOrder::new(wanted.iter().copied());
         let range = store
-            .find_range(org, &bulk.filter, bulk.start, bulk.count, attributes)
+            .find_range_from(
+                org,
+                &bulk.filter,
+                from,
+                bulk.start,
+                bulk.count,
+                attributes,
+                tally.clone(),
+            )
             .map_ok(Event::Page)
             .chain(stream::iter([Ok(Event::RangeDone)]))
             .boxed();
@@ -115,6 +137,11 @@ fn resolve_bulk<'a>(
                     .collect(),
                 Event::RangeDone => {
                     range_done = true;
+                    if let (Some(positions), Some(fingerprint), Some(loaded)) =
+                        (positions, &fingerprint, loaded.take())
+                    {
+                        positions.save(org, fingerprint, loaded, &tally);
+                    }
                     order.release(|lead| !present.contains(&lead.id))
                 }
                 Event::Included(chunk) => {
@@ -354,7 +381,7 @@ mod tests {
                 .to_vec(),
         };
         let attrs = Attributes::new();
-        let mut pages = resolve(&store, &org, &sel, &attrs);
+        let mut pages = resolve(&store, None, &org, &sel, &attrs);
         let mut got = Vec::new();
         while let Some(page) = pages.try_next().await.unwrap() {
             got.push(page.into_iter().map(|l| l.id).collect::<Vec<_>>());

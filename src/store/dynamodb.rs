@@ -14,7 +14,9 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use rand::Rng;
 
 use super::expression::{projection, render_filter, FilterExpr};
-use super::{unique_in_order, Attributes, Chunk, Chunks, LeadPages, LeadStore, StoreError};
+use super::{
+    unique_in_order, Attributes, Chunk, Chunks, LeadPages, LeadStore, Start, StoreError, Tally,
+};
 use crate::auth::OrgId;
 use crate::aws::sdk_error;
 use crate::filters::{
@@ -158,18 +160,31 @@ impl DynamoStore {
         take: usize,
         attributes: &Attributes,
     ) -> Result<(Vec<Lead>, QueryStats), StoreError> {
-        collect_pages(self.query_pages(org, filter, skip, take, attributes)).await
+        collect_pages(self.query_pages(
+            org,
+            filter,
+            Start::default(),
+            skip,
+            take,
+            attributes,
+            Tally::new(),
+        ))
+        .await
     }
 
-    /// The bulk range read page by page: each page's leads in the range,
-    /// with what was read so far.
+    /// The bulk range read page by page from `from` (see
+    /// [`range_pages`]): each page's leads in the range, with what was read
+    /// so far.
+    #[allow(clippy::too_many_arguments)]
     pub fn query_pages<'a>(
         &'a self,
         org: &'a OrgId,
         filter: &'a CompiledFilter,
+        from: Start,
         skip: usize,
         take: usize,
         attributes: &Attributes,
+        tally: Tally,
     ) -> impl Stream<Item = Result<(Vec<Lead>, QueryStats), StoreError>> + Send + 'a {
         let (pushed, exact) = pushed_filter(filter);
         let mut attrs = attributes.clone();
@@ -220,7 +235,7 @@ impl DynamoStore {
                 })
             }
         };
-        range_pages(fetch, org, filter, exact, skip, take)
+        range_pages(fetch, org, filter, exact, from, skip, take, tally)
     }
 
     /// Writes leads of `org` with their search attributes: BatchWriteItem
@@ -357,8 +372,31 @@ impl LeadStore for DynamoStore {
         take: usize,
         attributes: &'a Attributes,
     ) -> LeadPages<'a> {
+        self.find_range_from(
+            org,
+            filter,
+            Start::default(),
+            skip,
+            take,
+            attributes,
+            Tally::new(),
+        )
+    }
+
+    fn find_range_from<'a>(
+        &'a self,
+        org: &'a OrgId,
+        filter: &'a CompiledFilter,
+        from: Start,
+        skip: usize,
+        take: usize,
+        attributes: &'a Attributes,
+        tally: Tally,
+    ) -> LeadPages<'a> {
         Box::pin(async_stream::try_stream! {
-            let mut pages = std::pin::pin!(self.query_pages(org, filter, skip, take, attributes));
+            let mut pages = std::pin::pin!(
+                self.query_pages(org, filter, from, skip, take, attributes, tally)
+            );
             let mut stats = QueryStats::default();
             while let Some((leads, so_far)) = pages.try_next().await? {
                 stats = so_far;
@@ -421,13 +459,21 @@ pub fn pushed_filter(filter: &CompiledFilter) -> (Option<FilterExpr>, bool) {
 /// item's key with [`Reading::Full`]. An item without the current `s_v`
 /// cannot be decided from its key: the Query starts again just before it
 /// and reads one page in full.
+///
+/// The read starts from the checkpoint `from` (at or before `skip`):
+/// after the key of `from.after` in the caller's partition (the key
+/// condition keeps every page in it), counting matches from
+/// `from.position`. `tally` hears of every match read.
+#[allow(clippy::too_many_arguments)]
 pub fn range_pages<'a, F, Fut>(
     mut fetch: F,
     org: &'a OrgId,
     filter: &'a CompiledFilter,
     exact: bool,
+    from: Start,
     skip: usize,
     take: usize,
+    tally: Tally,
 ) -> impl Stream<Item = Result<(Vec<Lead>, QueryStats), StoreError>> + 'a
 where
     F: FnMut(Option<Item>, Option<i32>, Reading) -> Fut + 'a,
@@ -436,8 +482,14 @@ where
     async_stream::try_stream! {
         let needed = skip.saturating_add(take);
         let mut stats = QueryStats::default();
-        let mut matched = 0usize;
-        let mut start: Option<Item> = None;
+        let mut matched = from.position.min(skip);
+        let mut start: Option<Item> = match &from.after {
+            Some(id) if from.position <= skip => Some(key(org, id)),
+            _ => None,
+        };
+        if start.is_none() {
+            matched = 0;
+        }
         let mut full_page = false;
         let mut more = take > 0;
         while more {
@@ -475,7 +527,11 @@ where
                     }
                     stats.accepted += 1;
                     matched += 1;
-                    resume = Some(key_of(&item)?);
+                    let item_key = key_of(&item)?;
+                    if let Some(AttributeValue::S(id)) = item_key.get("leadId") {
+                        tally.matched(matched, id);
+                    }
+                    resume = Some(item_key);
                     if matched == skip {
                         cut = true;
                         break;
@@ -495,6 +551,7 @@ where
                         continue;
                     }
                     stats.accepted += 1;
+                    tally.matched(matched + 1, &lead.id);
                     if matched >= skip {
                         leads.push(lead);
                     }

@@ -7,6 +7,7 @@ mod support;
 mod audit;
 mod auth;
 mod csv_options;
+mod cursors;
 mod deliver_sink;
 mod efficiency;
 mod events;
