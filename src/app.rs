@@ -22,6 +22,9 @@ pub struct App {
     pub store: Arc<dyn LeadStore>,
     /// The position checkpoints of bulk ranges.
     pub cursors: Arc<dyn CursorStore>,
+    /// How long the answer may wait for the checkpoints still being saved
+    /// ([`crate::store::cursors::SETTLE_BOUND`] unless changed).
+    pub cursors_settle: Duration,
     /// Where large exports are uploaded.
     pub objects: Arc<dyn ObjectStore>,
     /// The largest serialized response sent inline.
@@ -60,6 +63,7 @@ impl App {
             auth: Authenticator::new(config.jwt.clone()),
             store: backends.store,
             cursors: backends.cursors,
+            cursors_settle: crate::store::cursors::SETTLE_BOUND,
             objects: backends.objects,
             inline_limit: inline_limit(config.inline_max_bytes),
             url_ttl: config.export_url_ttl,

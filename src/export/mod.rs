@@ -22,10 +22,6 @@ use crate::resolve::resolve;
 use crate::store::Positions;
 use naming::FileKind;
 
-/// How long the answer may wait, beside the audit record, for the position
-/// checkpoints still being saved (they were started when the range ended).
-pub const SETTLE_BOUND: std::time::Duration = std::time::Duration::from_millis(100);
-
 /// Size of each part of an S3 multipart upload.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 
@@ -69,7 +65,7 @@ pub async fn run(app: &App, input: Input<'_>) -> Reply {
             at,
             result,
         ),
-        positions.settle(SETTLE_BOUND.min(input.deadline.remaining()))
+        positions.settle(app.cursors_settle.min(input.deadline.remaining()))
     );
     let (status, code) = observe::status_and_code(&result);
     let report = observe::Report {

@@ -443,6 +443,9 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<(), String> {
 pub const LOAD_BOUND: Duration = Duration::from_millis(500);
 /// How long saving a request's checkpoints may take.
 pub const SAVE_BOUND: Duration = Duration::from_millis(500);
+/// How long the answer may wait, beside the audit record, for the
+/// checkpoints still being saved (the save started when the range ended).
+pub const SETTLE_BOUND: Duration = Duration::from_millis(100);
 
 /// One export's use of the checkpoints: load before the range, save after
 /// it in the background (a spawned task bounded by [`SAVE_BOUND`]), and
