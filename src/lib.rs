@@ -25,6 +25,7 @@ pub mod reply;
 pub mod request;
 pub mod resolve;
 pub mod store;
+pub mod stream;
 pub mod xlsx;
 
 /// Sets up `tracing` once: JSON lines for CloudWatch, level from `RUST_LOG`

@@ -27,5 +27,6 @@ mod spec;
 mod store_differential;
 mod store_dynamodb;
 mod store_faults;
+mod stream;
 mod template;
 mod xlsx;
