@@ -731,3 +731,85 @@ proptest::proptest! {
         })?;
     }
 }
+
+// ------------------------------------------------- best effort, bounded ----
+
+/// A cursor store whose load and save fail, or take `delay` first.
+struct Unreliable {
+    fail: bool,
+    load_delay: std::time::Duration,
+    save_delay: std::time::Duration,
+    saves: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl CursorStore for Unreliable {
+    async fn load(
+        &self,
+        _: &OrgId,
+        _: &str,
+    ) -> Result<lead_export::store::cursors::Checkpoints, lead_export::store::StoreError> {
+        tokio::time::sleep(self.load_delay).await;
+        if self.fail {
+            return Err(lead_export::store::StoreError::transient("throttled"));
+        }
+        Ok(lead_export::store::cursors::Checkpoints::empty(0))
+    }
+
+    async fn save(
+        &self,
+        _: &OrgId,
+        _: &str,
+        _: &lead_export::store::cursors::Checkpoints,
+    ) -> Result<(), lead_export::store::StoreError> {
+        self.saves
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(self.save_delay).await;
+        if self.fail {
+            return Err(lead_export::store::StoreError::other("denied"));
+        }
+        Ok(())
+    }
+
+    async fn bump(&self, _: &OrgId) -> Result<(), lead_export::store::StoreError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn failing_or_slow_checkpoints_never_fail_or_hold_an_export() {
+    use std::time::{Duration, Instant};
+    let slow = Duration::from_secs(30);
+    for (what, fail, load_delay, save_delay) in [
+        ("failing", true, Duration::ZERO, Duration::ZERO),
+        ("slow load", false, slow, Duration::ZERO),
+        ("slow save", false, Duration::ZERO, slow),
+    ] {
+        let store = support::demo_store();
+        let expected = german_ids(&store);
+        let cursors = Arc::new(Unreliable {
+            fail,
+            load_delay,
+            save_delay,
+            saves: Default::default(),
+        });
+        let recording = Arc::new(Recording::new(store));
+        let mut app = support::app_with(
+            &support::config(&[]),
+            recording.clone(),
+            Arc::new(lead_export::deliver::memory::MemoryObjects::new()),
+        );
+        app.cursors = cursors.clone();
+        let started = Instant::now();
+        let resp = handle(&app, post_as(ORG_A, &bulk_body(10, 20))).await;
+        let took = started.elapsed();
+        assert_eq!(resp.status(), 200, "{what}");
+        assert_eq!(recording.take().1, expected[10..30], "{what}");
+        // The load waits at most 500 ms, the save 100 ms before the answer.
+        // (About 40, 540 and 130 ms on a loaded 2-core machine, debug.)
+        assert!(took < Duration::from_secs(3), "{what}: {took:?}");
+        let saved = cursors.saves.load(std::sync::atomic::Ordering::Relaxed);
+        // Nothing is saved when the checkpoints could not be loaded.
+        assert_eq!(saved, usize::from(!fail && load_delay.is_zero()), "{what}");
+    }
+}
