@@ -393,6 +393,7 @@ impl LeadStore for DynamoStore {
         attributes: &'a Attributes,
         tally: Tally,
     ) -> LeadPages<'a> {
+        let from_position = from.position;
         Box::pin(async_stream::try_stream! {
             let mut pages = std::pin::pin!(
                 self.query_pages(org, filter, from, skip, take, attributes, tally)
@@ -405,6 +406,7 @@ impl LeadStore for DynamoStore {
                 }
             }
             tracing::info!(
+                from_position,
                 pages = stats.pages,
                 count = stats.count,
                 scanned_count = stats.scanned_count,
@@ -482,14 +484,11 @@ where
     async_stream::try_stream! {
         let needed = skip.saturating_add(take);
         let mut stats = QueryStats::default();
-        let mut matched = from.position.min(skip);
-        let mut start: Option<Item> = match &from.after {
-            Some(id) if from.position <= skip => Some(key(org, id)),
-            _ => None,
+        // A checkpoint past `skip` (or none) reads from the first key.
+        let (mut matched, mut start): (usize, Option<Item>) = match &from.after {
+            Some(id) if from.position <= skip => (from.position, Some(key(org, id))),
+            _ => (0, None),
         };
-        if start.is_none() {
-            matched = 0;
-        }
         let mut full_page = false;
         let mut more = take > 0;
         while more {
