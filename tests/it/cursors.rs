@@ -357,6 +357,16 @@ async fn dynamo_cursors_keep_checkpoints_per_version_and_organization() {
     // A late save of version 0 does not replace them.
     cursors.save(&a, "f1", &at0).await.unwrap();
     assert_eq!(cursors.load(&a, "f1").await.unwrap(), at1);
+    // The largest item: the cap of entries, each id of the longest length
+    // recorded, fits DynamoDB's 400 KB (moto enforces it).
+    use lead_export::store::cursors::{MAX_CHECKPOINTS, MAX_CHECKPOINT_ID_BYTES};
+    let mut largest = Checkpoints::empty(1);
+    for i in 1..=MAX_CHECKPOINTS {
+        let id = format!("{i:0width$}", width = MAX_CHECKPOINT_ID_BYTES);
+        largest.entries.insert(i * 250_000, id);
+    }
+    cursors.save(&a, "f3", &largest).await.unwrap();
+    assert_eq!(cursors.load(&a, "f3").await.unwrap(), largest);
 }
 
 /// A `DynamoStore` that counts, per range read, the DynamoDB items read
