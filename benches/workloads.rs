@@ -1,10 +1,13 @@
 //! The in-process side of `make bench` (a benchmark, not a test): data for
 //! the workloads and W3. `scripts/bench.py` runs it with a subcommand:
 //!
-//! - `seed ORG N SEED CONCURRENCY`: creates the table and the bucket if
+//! - `seed ORG N SEED CONCURRENCY`: creates the tables and the bucket if
 //!   missing and writes the `N` demo leads of `SEED` for `ORG` through the
 //!   store's own `put_leads` (what `seed-demo` uses), `CONCURRENCY` batches
-//!   of 25 in flight; prints `{"leads", "seconds"}`.
+//!   of 25 in flight, then bumps the organization's data version; prints
+//!   `{"leads", "seconds"}`.
+//! - `bump ORG`: bumps the organization's data version (its position
+//!   checkpoints stop being used), as a write would; prints `{"bumped"}`.
 //! - `ids N SEED COUNT`: `COUNT` ids of those leads (generation order, which
 //!   is random in id order), as a JSON list.
 //! - `position N SEED BODY`: for a bulk request `BODY` over those leads, the
@@ -144,6 +147,9 @@ async fn seed(org: &str, n: usize, seed: u64, concurrency: usize) -> serde_json:
     lead_export::audit::ensure_table(&dynamo, &config.audit_table)
         .await
         .unwrap_or_else(|e| fail(e));
+    lead_export::store::cursors::ensure_table(&dynamo, &config.cursors_table)
+        .await
+        .unwrap_or_else(|e| fail(e));
     lead_export::aws::ensure_bucket(&lead_export::aws::s3(&sdk, &config), &config.exports_bucket)
         .await
         .unwrap_or_else(|e| fail(e));
@@ -156,7 +162,22 @@ async fn seed(org: &str, n: usize, seed: u64, concurrency: usize) -> serde_json:
     while let Some(done) = writes.next().await {
         done.unwrap_or_else(|e| fail(e));
     }
-    json!({"leads": n, "seconds": start.elapsed().as_secs_f64()})
+    let seconds = start.elapsed().as_secs_f64();
+    bump(org.as_str()).await;
+    json!({"leads": n, "seconds": seconds})
+}
+
+async fn bump(org: &str) -> serde_json::Value {
+    use lead_export::store::CursorStore;
+    let config = Config::from_env().unwrap_or_else(|e| fail(e));
+    let sdk = lead_export::aws::sdk_config(&config).await;
+    let cursors = lead_export::store::DynamoCursors::new(
+        lead_export::aws::dynamodb(&sdk),
+        &config.cursors_table,
+    );
+    let org = OrgId::new(org).unwrap_or_else(|| fail("ORG must not be empty"));
+    cursors.bump(&org).await.unwrap_or_else(|e| fail(e));
+    json!({"bumped": org.as_str()})
 }
 
 fn main() {
@@ -171,6 +192,10 @@ fn main() {
                 num(args.get(3), "SEED") as u64,
                 num(args.get(4), "CONCURRENCY"),
             ))
+        }
+        Some("bump") => {
+            let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| fail(e));
+            runtime.block_on(bump(args.get(1).unwrap_or_else(|| fail("bump ORG"))))
         }
         Some("ids") => ids(
             num(args.get(1), "N"),

@@ -24,7 +24,7 @@ if [[ -z "${MOTO_ENDPOINT:-}" ]]; then
 fi
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AWS_ENDPOINT_URL="$MOTO_ENDPOINT"
-export LEADS_TABLE=schemathesis-leads EXPORTS_BUCKET=schemathesis-exports
+export LEADS_TABLE=schemathesis-leads EXPORTS_BUCKET=schemathesis-exports CURSORS_TABLE=schemathesis-cursors
 # A fresh secret: the token below is worthless anywhere else.
 JWT_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
 export JWT_SECRET

@@ -11,7 +11,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::deliver::{inline_limit, s3::S3Objects, ObjectStore};
 use crate::observe::{MetricsSink, StdoutMetrics};
-use crate::store::{DynamoStore, LeadStore};
+use crate::store::{CursorStore, DynamoCursors, DynamoStore, LeadStore};
 
 /// What the handler needs, built once at start-up.
 #[derive(Clone)]
@@ -20,6 +20,11 @@ pub struct App {
     pub auth: Authenticator,
     /// Where leads are read.
     pub store: Arc<dyn LeadStore>,
+    /// The position checkpoints of bulk ranges.
+    pub cursors: Arc<dyn CursorStore>,
+    /// How long the answer may wait for the checkpoints still being saved
+    /// ([`crate::store::cursors::SETTLE_BOUND`] unless changed).
+    pub cursors_settle: Duration,
     /// Where large exports are uploaded.
     pub objects: Arc<dyn ObjectStore>,
     /// The largest serialized response sent inline.
@@ -40,6 +45,8 @@ pub struct App {
 pub struct Backends {
     /// Where leads are read.
     pub store: Arc<dyn LeadStore>,
+    /// The position checkpoints of bulk ranges.
+    pub cursors: Arc<dyn CursorStore>,
     /// Where large exports are uploaded.
     pub objects: Arc<dyn ObjectStore>,
     /// Where audit records are written.
@@ -55,6 +62,8 @@ impl App {
         App {
             auth: Authenticator::new(config.jwt.clone()),
             store: backends.store,
+            cursors: backends.cursors,
+            cursors_settle: crate::store::cursors::SETTLE_BOUND,
             objects: backends.objects,
             inline_limit: inline_limit(config.inline_max_bytes),
             url_ttl: config.export_url_ttl,
@@ -76,6 +85,7 @@ impl App {
             config,
             Backends {
                 store: Arc::new(DynamoStore::new(dynamodb.clone(), &config.leads_table)),
+                cursors: Arc::new(DynamoCursors::new(dynamodb.clone(), &config.cursors_table)),
                 objects: Arc::new(S3Objects::new(
                     crate::aws::s3(&sdk, config),
                     &config.exports_bucket,

@@ -48,6 +48,9 @@ pub struct Config {
     pub export_timeout: Duration,
     /// `AUDIT_TABLE` (default `export-audit`): the audit trail's table.
     pub audit_table: String,
+    /// `CURSORS_TABLE` (default `export-cursors`): the position checkpoints
+    /// of bulk ranges and the organizations' data versions.
+    pub cursors_table: String,
     /// `AUDIT_RETENTION_DAYS` (default 400, 1..=3650): how long an audit
     /// record is kept (its TTL).
     pub audit_retention_days: u32,
@@ -163,6 +166,7 @@ impl Config {
             export_url_ttl: Duration::from_secs(ttl),
             export_timeout: Duration::from_secs(timeout),
             audit_table: get("AUDIT_TABLE").unwrap_or_else(|| "export-audit".into()),
+            cursors_table: get("CURSORS_TABLE").unwrap_or_else(|| "export-cursors".into()),
             audit_retention_days: retention,
         })
     }
@@ -448,6 +452,7 @@ mod tests {
         let secret = ("JWT_SECRET", "a");
         let c = config(&[secret]).unwrap();
         assert_eq!(c.audit_table, "export-audit");
+        assert_eq!(c.cursors_table, "export-cursors");
         assert_eq!(c.audit_retention_days, 400);
         let c = config(&[
             secret,

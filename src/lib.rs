@@ -26,6 +26,7 @@ pub mod reply;
 pub mod request;
 pub mod resolve;
 pub mod store;
+pub mod stream;
 pub mod xlsx;
 
 /// The crates whose events are logged at every level `RUST_LOG` asks for:

@@ -9,7 +9,9 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use crate::auth::OrgId;
 use crate::model::Lead;
 use crate::request::{BulkSelection, Selection};
-use crate::store::{Attributes, Batch, Chunk, LeadPages, LeadStore, Skipped, StoreError};
+use crate::store::{
+    Attributes, Batch, Chunk, LeadPages, LeadStore, Positions, Skipped, Start, StoreError, Tally,
+};
 
 /// The leads of `selection`, in export order, reading only `attributes`
 /// (plus what the filter needs), as a stream of batches released as soon
@@ -23,7 +25,11 @@ use crate::store::{Attributes, Batch, Chunk, LeadPages, LeadStore, Skipped, Stor
 ///   order, page by page, minus `excluded` (no backfill), then `included`
 ///   in order, skipping ids already present or excluded and ids that are
 ///   not leads of `org`. The included ids are read alongside the range and
-///   released when the range has ended.
+///   released when the range has ended. With `positions`, the range is read
+///   from the nearest position checkpoint of the filter at or before
+///   `start`, and what the read learned is saved when the range has ended
+///   (`docs/scale.md`); the exclusions and inclusions do not change
+///   positions.
 ///
 /// Items of `org` the store could not read into a lead are handed out in
 /// the batches' `skipped` as they are met, each once (an id both in the
@@ -31,6 +37,7 @@ use crate::store::{Attributes, Batch, Chunk, LeadPages, LeadStore, Skipped, Stor
 /// skipped item of the range keeps its position (no backfill).
 pub fn resolve<'a>(
     store: &'a dyn LeadStore,
+    positions: Option<&'a Positions>,
     org: &'a OrgId,
     selection: &'a Selection,
     attributes: &'a Attributes,
@@ -52,7 +59,7 @@ pub fn resolve<'a>(
                 yield Batch::from(rest);
             }
         }),
-        Selection::Bulk(bulk) => resolve_bulk(store, org, bulk, attributes),
+        Selection::Bulk(bulk) => resolve_bulk(store, positions, org, bulk, attributes),
     }
 }
 
@@ -64,7 +71,7 @@ pub async fn resolve_all(
     selection: &Selection,
     attributes: &Attributes,
 ) -> Result<Vec<Lead>, StoreError> {
-    let pages: Vec<Batch> = resolve(store, org, selection, attributes)
+    let pages: Vec<Batch> = resolve(store, None, org, selection, attributes)
         .try_collect()
         .await?;
     Ok(pages.into_iter().flat_map(|b| b.leads).collect())
@@ -80,11 +87,20 @@ enum Event {
 
 fn resolve_bulk<'a>(
     store: &'a dyn LeadStore,
+    positions: Option<&'a Positions>,
     org: &'a OrgId,
     bulk: &'a BulkSelection,
     attributes: &'a Attributes,
 ) -> LeadPages<'a> {
     Box::pin(try_stream! {
+        let fingerprint = positions.map(|_| bulk.filter.fingerprint());
+        let (mut loaded, from) = match (positions, &fingerprint) {
+            (Some(positions), Some(fingerprint)) => {
+                positions.load(org, fingerprint, bulk.start).await
+            }
+            _ => (None, Start::default()),
+        };
+        let tally = Tally::new();
         let wanted: Vec<&String> = bulk
             .included
             .iter()
@@ -92,7 +108,15 @@ fn resolve_bulk<'a>(
             .collect();
         let mut order = InOrder::new(wanted.iter().copied());
         let range = store
-            .find_range(org, &bulk.filter, bulk.start, bulk.count, attributes)
+            .find_range_from(
+                org,
+                &bulk.filter,
+                from,
+                bulk.start,
+                bulk.count,
+                attributes,
+                tally.clone(),
+            )
             .map_ok(Event::Page)
             .chain(stream::iter([Ok(Event::RangeDone)]))
             .boxed();
@@ -137,6 +161,11 @@ fn resolve_bulk<'a>(
                 }
                 Event::RangeDone => {
                     range_done = true;
+                    if let (Some(positions), Some(fingerprint), Some(loaded)) =
+                        (positions, &fingerprint, loaded.take())
+                    {
+                        positions.save(org, fingerprint, loaded, &tally);
+                    }
                     order.release(|lead| !present.contains(&lead.id))
                 }
                 Event::Included(mut chunk) => {
@@ -377,7 +406,7 @@ mod tests {
                 .to_vec(),
         };
         let attrs = Attributes::new();
-        let mut pages = resolve(&store, &org, &sel, &attrs);
+        let mut pages = resolve(&store, None, &org, &sel, &attrs);
         let mut got = Vec::new();
         while let Some(page) = pages.try_next().await.unwrap() {
             got.push(page.leads.into_iter().map(|l| l.id).collect::<Vec<_>>());
@@ -468,7 +497,7 @@ mod tests {
         let store = Unreadable(store());
         let org = OrgId::new("a").unwrap();
         let attrs = Attributes::new();
-        let pages: Vec<Batch> = resolve(&store, &org, &selection, &attrs)
+        let pages: Vec<Batch> = resolve(&store, None, &org, &selection, &attrs)
             .try_collect()
             .await
             .unwrap();

@@ -1,11 +1,12 @@
-//! Imports JSON Lines lead documents into `LEADS_TABLE` for one organization.
-//! Usage: import-leads <org> <file.jsonl | ->
+//! Imports JSON Lines lead documents into `LEADS_TABLE` for one organization,
+//! then bumps its data version in `CURSORS_TABLE` (its position checkpoints
+//! stop being used). Usage: import-leads <org> <file.jsonl | ->
 
 use std::io::{BufRead, BufReader};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use lead_export::auth::OrgId;
-use lead_export::store::DynamoStore;
+use lead_export::store::{CursorStore, DynamoCursors, DynamoStore};
 use lead_export::{aws, import::import_jsonl};
 
 #[tokio::main]
@@ -40,8 +41,13 @@ async fn main() {
             }
         }
     };
+    let cursors_table = std::env::var("CURSORS_TABLE")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "export-cursors".into());
     let sdk = aws::sdk_config_for(endpoint.as_deref()).await;
     let store = DynamoStore::new(aws::dynamodb(&sdk), &table);
+    let cursors = DynamoCursors::new(aws::dynamodb(&sdk), &cursors_table);
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} lines {elapsed_precise} eta {eta}")
@@ -49,6 +55,12 @@ async fn main() {
     );
     let result = import_jsonl(input, &store, &org, |n| bar.set_position(n as u64)).await;
     bar.finish_and_clear();
+    // Whatever was written (even by a failed import) moves positions: the
+    // organization's checkpoints stop being used.
+    if let Err(e) = cursors.bump(&org).await {
+        eprintln!("could not bump the data version in {cursors_table}: {e}");
+        std::process::exit(1);
+    }
     match result {
         Ok(report) => {
             for (line, reason) in &report.bad_lines {

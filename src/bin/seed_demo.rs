@@ -1,6 +1,8 @@
-//! Creates the leads and audit tables and the bucket if missing and, unless `SEED=none`,
-//! seeds deterministic demo leads in two organizations: `SEED_LEADS`
-//! (default 3000) in `org-demo-a` and a third of that in `org-demo-b`.
+//! Creates the leads, audit and cursors tables and the bucket if missing
+//! and, unless `SEED=none`, seeds deterministic demo leads in two
+//! organizations: `SEED_LEADS` (default 3000) in `org-demo-a` and a third of
+//! that in `org-demo-b`, then bumps each organization's data version (its
+//! position checkpoints stop being used).
 //!
 //! `seed-demo --count ORG BODY` seeds nothing: it prints how many leads the
 //! export request `BODY` selects among ORG's demo leads, through the
@@ -10,7 +12,7 @@
 use lead_export::auth::OrgId;
 use lead_export::demo::demo_leads;
 use lead_export::model::Lead;
-use lead_export::store::{DynamoStore, MemoryStore};
+use lead_export::store::{CursorStore, DynamoCursors, DynamoStore, MemoryStore};
 use lead_export::{aws, config::Config, request, resolve::resolve_all};
 
 /// Leads of `org-demo-a` unless `SEED_LEADS` says otherwise.
@@ -99,16 +101,20 @@ async fn main() {
     lead_export::audit::ensure_table(&dynamo, &config.audit_table)
         .await
         .unwrap_or_else(|e| fail(1, e));
+    lead_export::store::cursors::ensure_table(&dynamo, &config.cursors_table)
+        .await
+        .unwrap_or_else(|e| fail(1, e));
     aws::ensure_bucket(&aws::s3(&sdk, &config), &config.exports_bucket)
         .await
         .unwrap_or_else(|e| fail(1, e));
     if seed_none() {
         println!(
-            "tables {} and {} and bucket {} ready; SEED=none, nothing seeded",
-            config.leads_table, config.audit_table, config.exports_bucket
+            "tables {}, {} and {} and bucket {} ready; SEED=none, nothing seeded",
+            config.leads_table, config.audit_table, config.cursors_table, config.exports_bucket
         );
         return;
     }
+    let cursors = DynamoCursors::new(dynamo.clone(), &config.cursors_table);
     let store = DynamoStore::new(dynamo, &config.leads_table);
     for (org, seed, n) in orgs(leads) {
         let org = OrgId::new(org).expect("static org id");
@@ -119,6 +125,7 @@ async fn main() {
                 fail(1, e);
             }
         }
+        cursors.bump(&org).await.unwrap_or_else(|e| fail(1, e));
         println!("seeded {n} demo leads for {org}");
     }
 }

@@ -19,6 +19,7 @@ use crate::observe::{self, Destination, Outcome};
 use crate::reply::{content_disposition, file_headers, Link, Reply, ReplyBody, SKIPPED_HEADER};
 use crate::request::{self, FileType, Selection};
 use crate::resolve::resolve;
+use crate::store::Positions;
 use naming::FileKind;
 
 /// Size of each part of an S3 multipart upload.
@@ -51,16 +52,21 @@ pub async fn run(app: &App, input: Input<'_>) -> Reply {
     let started = Instant::now();
     let at = OffsetDateTime::now_utc();
     let mut outcome = Outcome::default();
-    let (result, dynamo) = observe::counting(export(app, &input, &mut outcome)).await;
-    let (result, audit) = crate::audit::settle(
-        &app.audit,
-        &input.deadline,
-        &outcome,
-        &input.request_id,
-        at,
-        result,
-    )
-    .await;
+    let positions = Positions::new(app.cursors.clone());
+    let (result, dynamo) = observe::counting(export(app, &positions, &input, &mut outcome)).await;
+    // The checkpoints are saved while the audit record is written: both
+    // are over before the answer (nothing is left for a frozen Lambda).
+    let ((result, audit), ()) = tokio::join!(
+        crate::audit::settle(
+            &app.audit,
+            &input.deadline,
+            &outcome,
+            &input.request_id,
+            at,
+            result,
+        ),
+        positions.settle(app.cursors_settle.min(input.deadline.remaining()))
+    );
     let (status, code) = observe::status_and_code(&result);
     let report = observe::Report {
         request_id: &input.request_id,
@@ -88,7 +94,12 @@ pub async fn run(app: &App, input: Input<'_>) -> Reply {
 
 /// The export itself; `outcome` records what it did as it goes (who, which
 /// selection, how many leads, where), for the audit trail and the metrics.
-async fn export(app: &App, input: &Input<'_>, outcome: &mut Outcome) -> Result<Reply, ExportError> {
+async fn export(
+    app: &App,
+    positions: &Positions,
+    input: &Input<'_>,
+    outcome: &mut Outcome,
+) -> Result<Reply, ExportError> {
     if input.method != "POST" {
         return Err(ExportError::MethodNotAllowed(input.method.to_string()));
     }
@@ -142,7 +153,13 @@ async fn export(app: &App, input: &Input<'_>, outcome: &mut Outcome) -> Result<R
         part_size: PART_SIZE,
         deadline,
     });
-    let leads = resolve(app.store.as_ref(), &org, &request.selection, &attributes);
+    let leads = resolve(
+        app.store.as_ref(),
+        Some(positions),
+        &org,
+        &request.selection,
+        &attributes,
+    );
     let result = async {
         let rendered = match file_type {
             FileType::Csv => render::render_csv(&mut sink, leads, &fields, &request.format).await?,

@@ -66,6 +66,40 @@ impl Clause {
         }
     }
 
+    /// The clause as text that does not depend on how the request spelled
+    /// it: the field, and each part's terms (their normalized form) sorted
+    /// and deduplicated, or the range rule with its spans sorted. The
+    /// compiled lists are built from the terms and are left out.
+    pub(crate) fn canonical(&self) -> String {
+        fn parts<T: std::fmt::Debug>(p: &Parts<T>) -> String {
+            let set = |terms: &[T]| {
+                let mut v: Vec<String> = terms.iter().map(|t| format!("{t:?}")).collect();
+                v.sort();
+                v.dedup();
+                v.join(",")
+            };
+            format!(
+                "any+[{}] all+[{}] any-[{}] all-[{}]",
+                set(&p.any_include),
+                set(&p.all_include),
+                set(&p.any_exclude),
+                set(&p.all_exclude)
+            )
+        }
+        match self {
+            Clause::Text(field, p, _) => format!("text {field:?} {}", parts(p)),
+            Clause::List(field, p, _) => format!("list {field:?} {}", parts(p)),
+            Clause::Location(place, p, _) => format!("location {place:?} {}", parts(p)),
+            Clause::Range(field, RangeRule::Unknown) => format!("range {field:?} unknown"),
+            Clause::Range(field, RangeRule::Within(spans)) => {
+                let mut v: Vec<String> = spans.iter().map(|s| format!("{s:?}")).collect();
+                v.sort();
+                v.dedup();
+                format!("range {field:?} within [{}]", v.join(","))
+            }
+        }
+    }
+
     pub(crate) fn lead_attributes(&self) -> &'static [&'static str] {
         match self {
             Clause::Text(field, ..) => text_attributes(*field),

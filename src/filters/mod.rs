@@ -201,3 +201,29 @@ pub enum Cond {
     /// `attribute_not_exists(attr)`.
     NotExists(String),
 }
+
+impl CompiledFilter {
+    /// The identity of the filter's meaning, for the position checkpoints
+    /// of `store::cursors`: a hex SHA-256 of the compiled clauses in a
+    /// canonical order (each part's normalized terms sorted and deduplicated,
+    /// the clauses sorted), [`SEARCH_VERSION`] and the crate's version (a
+    /// release that changes what a filter matches must not use positions
+    /// counted by the one before). Two bodies that compile to the same
+    /// clauses (key order, spacing, case and accents that normalization
+    /// folds, a default spelled out) share it.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let mut clauses: Vec<String> = self.clauses.iter().map(|c| c.canonical()).collect();
+        clauses.sort();
+        clauses.dedup();
+        let text = format!(
+            "{SEARCH_VERSION_ATTR}={SEARCH_VERSION}\nrules={}\n{}",
+            env!("CARGO_PKG_VERSION"),
+            clauses.join("\n")
+        );
+        sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}

@@ -16,7 +16,7 @@ use rand::Rng;
 use super::expression::{projection, render_filter, FilterExpr};
 use super::{
     unique_in_order, Attributes, Batch, Chunk, Chunks, ItemFault, LeadPages, LeadStore, Skipped,
-    StoreError,
+    Start, StoreError, Tally,
 };
 use crate::auth::OrgId;
 use crate::aws::sdk_error;
@@ -180,18 +180,31 @@ impl DynamoStore {
         take: usize,
         attributes: &Attributes,
     ) -> Result<(Vec<Lead>, QueryStats), StoreError> {
-        collect_pages(self.query_pages(org, filter, skip, take, attributes)).await
+        collect_pages(self.query_pages(
+            org,
+            filter,
+            Start::default(),
+            skip,
+            take,
+            attributes,
+            Tally::new(),
+        ))
+        .await
     }
 
-    /// The bulk range read page by page: each page's leads in the range,
-    /// with what was read so far.
+    /// The bulk range read page by page from `from` (see
+    /// [`range_pages`]): each page's leads in the range, with what was read
+    /// so far.
+    #[allow(clippy::too_many_arguments)]
     pub fn query_pages<'a>(
         &'a self,
         org: &'a OrgId,
         filter: &'a CompiledFilter,
+        from: Start,
         skip: usize,
         take: usize,
         attributes: &Attributes,
+        tally: Tally,
     ) -> impl Stream<Item = Result<(Batch, QueryStats), StoreError>> + Send + 'a {
         let (pushed, exact) = pushed_filter(filter);
         let mut attrs = attributes.clone();
@@ -246,7 +259,7 @@ impl DynamoStore {
         // Without the re-check, the predicate applied to each item is the
         // empty filter, which every lead passes.
         let check = if self.recheck { filter } else { pass_all() };
-        range_pages(fetch, org, check, exact, skip, take)
+        range_pages(fetch, org, check, exact, from, skip, take, tally)
     }
 
     /// Writes leads of `org` with their search attributes: BatchWriteItem
@@ -395,8 +408,32 @@ impl LeadStore for DynamoStore {
         take: usize,
         attributes: &'a Attributes,
     ) -> LeadPages<'a> {
+        self.find_range_from(
+            org,
+            filter,
+            Start::default(),
+            skip,
+            take,
+            attributes,
+            Tally::new(),
+        )
+    }
+
+    fn find_range_from<'a>(
+        &'a self,
+        org: &'a OrgId,
+        filter: &'a CompiledFilter,
+        from: Start,
+        skip: usize,
+        take: usize,
+        attributes: &'a Attributes,
+        tally: Tally,
+    ) -> LeadPages<'a> {
+        let from_position = from.position;
         Box::pin(async_stream::try_stream! {
-            let mut pages = std::pin::pin!(self.query_pages(org, filter, skip, take, attributes));
+            let mut pages = std::pin::pin!(
+                self.query_pages(org, filter, from, skip, take, attributes, tally)
+            );
             let mut stats = QueryStats::default();
             while let Some((batch, so_far)) = pages.try_next().await? {
                 stats = so_far;
@@ -405,6 +442,7 @@ impl LeadStore for DynamoStore {
                 }
             }
             tracing::info!(
+                from_position,
                 pages = stats.pages,
                 count = stats.count,
                 scanned_count = stats.scanned_count,
@@ -478,13 +516,21 @@ pub fn pushed_filter(filter: &CompiledFilter) -> (Option<FilterExpr>, bool) {
 /// in the range it is handed out in the page's `skipped`, never replaced
 /// by the next lead (as a skimmed item of the current `s_v` counts without
 /// its document). An item of another organization fails the read.
+///
+/// The read starts from the checkpoint `from` (at or before `skip`):
+/// after the key of `from.after` in the caller's partition (the key
+/// condition keeps every page in it), counting matches from
+/// `from.position`. `tally` hears of every match read.
+#[allow(clippy::too_many_arguments)]
 pub fn range_pages<'a, F, Fut>(
     mut fetch: F,
     org: &'a OrgId,
     filter: &'a CompiledFilter,
     exact: bool,
+    from: Start,
     skip: usize,
     take: usize,
+    tally: Tally,
 ) -> impl Stream<Item = Result<(Batch, QueryStats), StoreError>> + 'a
 where
     F: FnMut(Option<Item>, Option<i32>, Reading) -> Fut + 'a,
@@ -493,8 +539,11 @@ where
     async_stream::try_stream! {
         let needed = skip.saturating_add(take);
         let mut stats = QueryStats::default();
-        let mut matched = 0usize;
-        let mut start: Option<Item> = None;
+        // A checkpoint past `skip` (or none) reads from the first key.
+        let (mut matched, mut start): (usize, Option<Item>) = match &from.after {
+            Some(id) if from.position <= skip => (from.position, Some(key(org, id))),
+            _ => (0, None),
+        };
         let mut full_page = false;
         let mut more = take > 0;
         while more {
@@ -532,7 +581,11 @@ where
                     }
                     stats.accepted += 1;
                     matched += 1;
-                    resume = Some(key_of(&item)?);
+                    let item_key = key_of(&item)?;
+                    if let Some(AttributeValue::S(id)) = item_key.get("leadId") {
+                        tally.matched(matched, id);
+                    }
+                    resume = Some(item_key);
                     if matched == skip {
                         cut = true;
                         break;
@@ -547,26 +600,28 @@ where
             } else {
                 let mut batch = Batch::default();
                 for item in page.items {
-                    // An unreadable item that the FilterExpression let
-                    // through may be a match: it keeps its position.
-                    let lead = match lead_from_item(org, item) {
-                        Ok(lead) => Some(lead),
+                    match lead_from_item(org, item) {
+                        Ok(lead) => {
+                            if !filter.matches(&lead) {
+                                continue;
+                            }
+                            tally.matched(matched + 1, &lead.id);
+                            if matched >= skip {
+                                batch.leads.push(lead);
+                            }
+                        }
+                        // An unreadable item that the FilterExpression let
+                        // through may be a match: it keeps its position.
                         Err(ItemError::Unreadable(skipped)) => {
+                            if let Some(id) = &skipped.id {
+                                tally.matched(matched + 1, id);
+                            }
                             if matched >= skip {
                                 stats.skipped += 1;
                                 batch.skipped.push(skipped);
                             }
-                            None
                         }
                         Err(foreign) => Err(foreign)?,
-                    };
-                    if let Some(lead) = lead {
-                        if !filter.matches(&lead) {
-                            continue;
-                        }
-                        if matched >= skip {
-                            batch.leads.push(lead);
-                        }
                     }
                     stats.accepted += 1;
                     matched += 1;

@@ -1,11 +1,14 @@
 //! An in-memory `LeadStore`: the reference semantics, for tests and benchmarks.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::RwLock;
 
 use futures::StreamExt;
 
-use super::{unique_in_order, Attributes, Batch, Chunk, Chunks, LeadPages, LeadStore};
+use super::{
+    unique_in_order, Attributes, Batch, Chunk, Chunks, LeadPages, LeadStore, Start, Tally,
+};
 use crate::auth::OrgId;
 use crate::filters::CompiledFilter;
 use crate::model::Lead;
@@ -73,21 +76,56 @@ impl LeadStore for MemoryStore {
         filter: &'a CompiledFilter,
         skip: usize,
         take: usize,
-        _attributes: &'a Attributes,
+        attributes: &'a Attributes,
     ) -> LeadPages<'a> {
+        self.find_range_from(
+            org,
+            filter,
+            Start::default(),
+            skip,
+            take,
+            attributes,
+            Tally::new(),
+        )
+    }
+
+    /// Walks the matches after `from.after` (from the first lead without
+    /// one), counting positions from `from.position`, up to the
+    /// `skip + take`-th match; `tally` hears of each.
+    fn find_range_from<'a>(
+        &'a self,
+        org: &'a OrgId,
+        filter: &'a CompiledFilter,
+        from: Start,
+        skip: usize,
+        take: usize,
+        _attributes: &'a Attributes,
+        tally: Tally,
+    ) -> LeadPages<'a> {
+        let needed = skip.saturating_add(take);
         let all = self.leads.read().expect("lock poisoned");
-        let leads: Vec<Lead> = all
-            .get(org.as_str())
-            .map(|partition| {
-                partition
-                    .values()
-                    .filter(|lead| filter.matches(lead))
-                    .skip(skip)
-                    .take(take)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut leads = Vec::new();
+        if let Some(partition) = all.get(org.as_str()) {
+            let lower = match &from.after {
+                Some(id) => Bound::Excluded(id.clone()),
+                None => Bound::Unbounded,
+            };
+            let mut position = from.position;
+            for lead in partition
+                .range((lower, Bound::Unbounded))
+                .map(|(_, lead)| lead)
+                .filter(|lead| filter.matches(lead))
+            {
+                if position >= needed {
+                    break;
+                }
+                if position >= skip {
+                    leads.push(lead.clone());
+                }
+                position += 1;
+                tally.matched(position, &lead.id);
+            }
+        }
         let pages: Vec<Batch> = leads
             .chunks(MEMORY_CHUNK)
             .map(|page| Batch::from(page.to_vec()))

@@ -12,10 +12,12 @@ use crate::error::{ExportError, FaultKind};
 use crate::filters::CompiledFilter;
 use crate::model::Lead;
 
+pub mod cursors;
 pub mod dynamodb;
 pub mod expression;
 pub mod memory;
 
+pub use cursors::{CursorStore, DynamoCursors, MemoryCursors, Positions, Start, Tally};
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 
@@ -189,6 +191,26 @@ pub trait LeadStore: Send + Sync {
         take: usize,
         attributes: &'a Attributes,
     ) -> LeadPages<'a>;
+
+    /// [`LeadStore::find_range`] read from `from` (a checkpoint at or
+    /// before `skip`: `from.position` matches lie up to and including the
+    /// lead `from.after`), telling `tally` of each match read (its position
+    /// and id). A store that cannot start mid-way reads from the first key
+    /// (the default).
+    #[allow(clippy::too_many_arguments)]
+    fn find_range_from<'a>(
+        &'a self,
+        org: &'a OrgId,
+        filter: &'a CompiledFilter,
+        from: Start,
+        skip: usize,
+        take: usize,
+        attributes: &'a Attributes,
+        tally: Tally,
+    ) -> LeadPages<'a> {
+        let _ = (from, tally);
+        self.find_range(org, filter, skip, take, attributes)
+    }
 
     /// All of [`LeadStore::get_many`] at once, in any order, without the
     /// skipped items (tools, tests).

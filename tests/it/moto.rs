@@ -32,7 +32,10 @@ impl Env {
         let table = unique("leads");
         let bucket = unique("exports");
         let audit = unique("audit");
+        // Checkpoints of this test's leads only (the org names are shared).
+        let cursors = unique("cursors");
         let mut vars = vec![
+            ("CURSORS_TABLE", cursors.as_str()),
             ("AWS_ENDPOINT_URL", endpoint.as_str()),
             ("LEADS_TABLE", table.as_str()),
             ("EXPORTS_BUCKET", bucket.as_str()),
@@ -48,6 +51,9 @@ impl Env {
             .await
             .unwrap();
         lead_export::audit::ensure_table(&aws::dynamodb(&sdk), &config.audit_table)
+            .await
+            .unwrap();
+        lead_export::store::cursors::ensure_table(&aws::dynamodb(&sdk), &config.cursors_table)
             .await
             .unwrap();
         aws::ensure_bucket(&aws::s3(&sdk, &config), &config.exports_bucket)

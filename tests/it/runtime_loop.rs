@@ -403,6 +403,7 @@ async fn every_fixture_through_the_lambda_runtime_loop() {
     // Data: org A's first demo leads, and org B's leads the fixtures name.
     let (table, bucket) = (unique("rt-leads"), unique("rt-exports"));
     let audit = unique("rt-audit");
+    let cursors = unique("rt-cursors");
     let cfg = config(&[
         ("AWS_ENDPOINT_URL", &endpoint),
         ("LEADS_TABLE", &table),
@@ -415,6 +416,9 @@ async fn every_fixture_through_the_lambda_runtime_loop() {
     lead_export::audit::ensure_table(&aws::dynamodb(&sdk), &audit)
         .await
         .unwrap();
+    lead_export::store::cursors::ensure_table(&aws::dynamodb(&sdk), &cursors)
+        .await
+        .unwrap();
     aws::ensure_bucket(&aws::s3(&sdk, &cfg), &bucket)
         .await
         .unwrap();
@@ -422,8 +426,12 @@ async fn every_fixture_through_the_lambda_runtime_loop() {
     let fixture_ids: Vec<String> =
         std::fs::read_dir(format!("{}/events", env!("CARGO_MANIFEST_DIR")))
             .unwrap()
+            .map(|e| e.unwrap())
+            // The top-level API Gateway fixtures (events/stream/ holds the
+            // stream handler's).
+            .filter(|e| e.path().is_file())
             .flat_map(|e| {
-                let body = event_body(&fixture(e.unwrap().file_name().to_str().unwrap()));
+                let body = event_body(&fixture(e.file_name().to_str().unwrap()));
                 let ids = body["selection"]["includedIds"]
                     .as_array()
                     .cloned()
@@ -460,6 +468,7 @@ async fn every_fixture_through_the_lambda_runtime_loop() {
         ("LEADS_TABLE", &table),
         ("EXPORTS_BUCKET", &bucket),
         ("AUDIT_TABLE", &audit),
+        ("CURSORS_TABLE", &cursors),
         ("JWT_SECRET", &secret),
         ("INLINE_MAX_BYTES", INLINE_MAX_BYTES),
     ])

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use lead_export::store::StoreError;
+use lead_export::store::{Start, StoreError, Tally};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use lead_export::auth::OrgId;
@@ -579,8 +579,10 @@ async fn positions(
         &org,
         filter,
         exact,
+        Start::default(),
         skip,
         take,
+        Tally::new(),
     ));
     let mut got = Vec::new();
     let mut stats = QueryStats::default();
@@ -754,7 +756,38 @@ where
     F: FnMut(Option<Item>, Option<i32>, Reading) -> Fut + 'a,
     Fut: Future<Output = Result<Page, StoreError>> + 'a,
 {
-    let mut pages = std::pin::pin!(range_pages(fetch, org, filter, exact, skip, take));
+    collect_from(
+        fetch,
+        org,
+        filter,
+        exact,
+        Start::default(),
+        skip,
+        take,
+        Tally::new(),
+    )
+    .await
+}
+
+/// [`collect_range`] from the checkpoint `from`, telling `tally`.
+#[allow(clippy::too_many_arguments)]
+async fn collect_from<'a, F, Fut>(
+    fetch: F,
+    org: &'a OrgId,
+    filter: &'a CompiledFilter,
+    exact: bool,
+    from: Start,
+    skip: usize,
+    take: usize,
+    tally: Tally,
+) -> Result<(Vec<Lead>, QueryStats), StoreError>
+where
+    F: FnMut(Option<Item>, Option<i32>, Reading) -> Fut + 'a,
+    Fut: Future<Output = Result<Page, StoreError>> + 'a,
+{
+    let mut pages = std::pin::pin!(range_pages(
+        fetch, org, filter, exact, from, skip, take, tally
+    ));
     let mut leads = Vec::new();
     let mut stats = QueryStats::default();
     while let Some((page, so_far)) = pages.try_next().await? {
@@ -762,4 +795,130 @@ where
         stats = so_far;
     }
     Ok((leads, stats))
+}
+
+/// Over the fake table with `filter`: the range `[skip, skip + take)` read
+/// from `from`, the ids it returned, the expected ones (from the table by
+/// `matches`), the start key of each Query and the items read.
+async fn run_from(
+    table: &FakeTable,
+    filter: &serde_json::Value,
+    from: Start,
+    skip: usize,
+    take: usize,
+    tally: Tally,
+) -> (Vec<String>, Vec<String>, Vec<Option<String>>, u64) {
+    let filter = filters::compile(filter).unwrap();
+    let (_, exact) = pushed_filter(&filter);
+    let mut calls = Vec::new();
+    let (leads, stats) = collect_from(
+        |start: Option<Item>, limit, reading| {
+            calls.push(start.as_ref().map(|k| match (&k["orgId"], &k["leadId"]) {
+                (AttributeValue::S(o), AttributeValue::S(id)) if *o == org().to_string() => {
+                    id.clone()
+                }
+                _ => panic!("a start key outside the caller's partition"),
+            }));
+            let page = table.query(&filter, start, limit.unwrap(), reading);
+            async move { Ok(page) }
+        },
+        &org(),
+        &filter,
+        exact,
+        from,
+        skip,
+        take,
+        tally,
+    )
+    .await
+    .unwrap();
+    let expected: Vec<String> = table
+        .rows
+        .iter()
+        .filter(|(l, _)| filter.matches(l))
+        .skip(skip)
+        .take(take)
+        .map(|(l, _)| l.id.clone())
+        .collect();
+    (
+        leads.into_iter().map(|l| l.id).collect(),
+        expected,
+        calls,
+        stats.scanned_count,
+    )
+}
+
+#[tokio::test]
+async fn a_range_read_from_a_checkpoint_starts_after_its_key_and_counts_from_its_position() {
+    let table = demo_rows(|i| {
+        if i % 11 == 0 {
+            Layout::Legacy
+        } else {
+            Layout::Compact
+        }
+    });
+    for filter in [
+        serde_json::json!({}),
+        serde_json::json!({"contact": {"location": {"any": {"include": ["Germany"]}}}}),
+        serde_json::json!({"contact": {"skill": {"any": {"include": {"mode": "WORD", "content": ["learning"]}}}}}),
+    ] {
+        let compiled = filters::compile(&filter).unwrap();
+        let all: Vec<String> = table
+            .rows
+            .iter()
+            .filter(|(l, _)| compiled.matches(l))
+            .map(|(l, _)| l.id.clone())
+            .collect();
+        assert!(all.len() >= 40, "{filter}: {} matches", all.len());
+        // The first page learns where it ended.
+        let tally = Tally::new();
+        let (got, expected, _, _) =
+            run_from(&table, &filter, Start::default(), 0, 20, tally.clone()).await;
+        assert_eq!(got, expected);
+        assert_eq!(tally.learned().end, Some((20, all[19].clone())), "{filter}");
+        // The next page starts just after that lead, counting from 20.
+        let from = Start {
+            position: 20,
+            after: Some(all[19].clone()),
+        };
+        let (got, expected, calls, scanned) =
+            run_from(&table, &filter, from, 20, 20, Tally::new()).await;
+        assert_eq!(got, expected, "{filter}");
+        assert_eq!(got, all[20..40]);
+        assert_eq!(calls[0].as_deref(), Some(all[19].as_str()), "{filter}");
+        let (_, _, calls_from_first, scanned_from_first) =
+            run_from(&table, &filter, Start::default(), 20, 20, Tally::new()).await;
+        assert_eq!(calls_from_first[0], None);
+        assert!(
+            scanned < scanned_from_first,
+            "{filter}: {scanned} >= {scanned_from_first}"
+        );
+        // A checkpoint further on than the range's start is not used.
+        let late = Start {
+            position: 30,
+            after: Some(all[29].clone()),
+        };
+        let (got, expected, calls, _) = run_from(&table, &filter, late, 20, 5, Tally::new()).await;
+        assert_eq!(got, expected);
+        assert_eq!(calls[0], None);
+    }
+    // Every 250th match is recorded on the way.
+    let tally = Tally::new();
+    let everything = serde_json::json!({});
+    let (got, _, _, _) = run_from(
+        &table,
+        &everything,
+        Start::default(),
+        490,
+        20,
+        tally.clone(),
+    )
+    .await;
+    assert_eq!(got.len(), 20);
+    let ids: Vec<&String> = table.rows.iter().map(|(l, _)| &l.id).collect();
+    assert_eq!(
+        tally.learned().grid,
+        [(250, ids[249].clone()), (500, ids[499].clone())]
+    );
+    assert_eq!(tally.learned().end, Some((510, ids[509].clone())));
 }

@@ -409,6 +409,7 @@ fn app(store: DynamoStore, timeout: Duration) -> lead_export::app::App {
         &config,
         lead_export::app::Backends {
             store: Arc::new(store),
+            cursors: Arc::new(lead_export::store::MemoryCursors::new()),
             objects: Arc::new(lead_export::deliver::memory::MemoryObjects::new()),
             audit_log: Arc::new(lead_export::audit::MemoryAuditLog::new()),
             metrics: Arc::new(lead_export::observe::MemoryMetrics::new()),

@@ -1,8 +1,10 @@
-//! The function role in `template.yaml` grants exactly the AWS calls the
-//! Lambda's code makes: the SDK operations called on a client in
-//! `src/store/dynamodb.rs` (the leads table), `src/audit.rs` (the audit
-//! table) and `src/deliver/s3.rs` (the bucket), as IAM actions, each on its
-//! own resource.
+//! The function roles in `template.yaml` grant exactly the AWS calls the
+//! Lambdas' code makes: for the export function, the SDK operations called
+//! on a client in `src/store/dynamodb.rs` (the leads table), `src/audit.rs`
+//! (the audit table), `src/store/cursors.rs` (the cursors table) and
+//! `src/deliver/s3.rs` (the bucket), as IAM actions, each on its own
+//! resource; for the stream function, the version bump. The cursors table
+//! and the leads table's stream are declared as the code needs them.
 
 use std::collections::BTreeSet;
 
@@ -56,12 +58,26 @@ fn s3_action(op: &str) -> String {
 /// serves the import tool, which runs with the user's own credentials.
 const NOT_IN_THE_LAMBDA: &[&str] = &["dynamodb:BatchWriteItem"];
 
-/// The statements of the function's inline policy (`Policies:` up to
-/// `Events:`): each statement's actions and its `Resource:` line.
+/// The call of `src/store/cursors.rs` the export Lambda never makes: the
+/// version bump (`CursorStore::bump`), made by the stream function and the
+/// tools.
+const BUMP: &str = "dynamodb:UpdateItem";
+
+/// The statements of the export function's inline policy.
 fn template_statements(template: &str) -> Vec<(BTreeSet<String>, String)> {
-    let start = template
-        .find("      Policies:")
-        .expect("the function's Policies");
+    function_statements(template, "ExportFunction")
+}
+
+/// The statements of `function`'s inline policy (`Policies:` up to
+/// `Events:`): each statement's actions and its `Resource:` line.
+fn function_statements(template: &str, function: &str) -> Vec<(BTreeSet<String>, String)> {
+    let at = template
+        .find(&format!("\n  {function}:\n"))
+        .unwrap_or_else(|| panic!("the resource {function}"));
+    let start = at
+        + template[at..]
+            .find("      Policies:")
+            .expect("the function's Policies");
     let end = start + template[start..].find("      Events:").expect("Events");
     template[start..end]
         .split("- Sid:")
@@ -106,6 +122,8 @@ fn granted_on(template: &str, resource: &str) -> BTreeSet<String> {
 fn the_role_grants_exactly_the_calls_the_code_makes() {
     let dynamodb = client_calls(&read("src/store/dynamodb.rs"));
     let audit = client_calls(&read("src/audit.rs"));
+    let cursors = client_calls(&read("src/store/cursors.rs"));
+    assert!(cursors.contains("batch_get_item"), "{cursors:?}");
     let s3 = client_calls(&read("src/deliver/s3.rs"));
     assert!(dynamodb.contains("query"), "{dynamodb:?}");
     assert!(audit.contains("put_item"), "{audit:?}");
@@ -120,6 +138,8 @@ fn the_role_grants_exactly_the_calls_the_code_makes() {
         assert!(leads.remove(*action), "{action} is no longer called");
     }
     let audit = as_dynamodb(&audit);
+    let mut cursors = as_dynamodb(&cursors);
+    assert!(cursors.remove(BUMP), "the bump is no longer called");
     let s3: BTreeSet<String> = s3.iter().map(|op| s3_action(&pascal(op))).collect();
     let template = read("template.yaml");
     assert_eq!(
@@ -133,11 +153,21 @@ fn the_role_grants_exactly_the_calls_the_code_makes() {
         "the audit table: template.yaml vs src/audit.rs"
     );
     assert_eq!(
+        granted_on(&template, "!GetAtt CursorsTable.Arn"),
+        cursors,
+        "the cursors table: template.yaml vs src/store/cursors.rs"
+    );
+    assert_eq!(
         granted_on(&template, "!Sub \"${ExportsBucket.Arn}/exports/*\""),
         s3,
         "the bucket: template.yaml vs src/deliver/s3.rs"
     );
-    let called: BTreeSet<String> = leads.into_iter().chain(audit).chain(s3).collect();
+    let called: BTreeSet<String> = leads
+        .into_iter()
+        .chain(audit)
+        .chain(cursors)
+        .chain(s3)
+        .collect();
     assert_eq!(
         template_actions(&template),
         called,
@@ -153,4 +183,74 @@ fn the_scanner_finds_calls_across_lines() {
     assert_eq!(pascal("batch_get_item"), "BatchGetItem");
     assert_eq!(s3_action("UploadPart"), "s3:PutObject");
     assert_eq!(s3_action("AbortMultipartUpload"), "s3:AbortMultipartUpload");
+}
+
+#[test]
+fn the_stream_function_may_only_bump_versions() {
+    let template = read("template.yaml");
+    let statements = function_statements(&template, "LeadStreamFunction");
+    assert_eq!(
+        statements,
+        [(
+            BTreeSet::from([BUMP.to_string()]),
+            "!GetAtt CursorsTable.Arn".to_string()
+        )]
+    );
+    // The bump the stream function makes is the UpdateItem of cursors.rs.
+    assert!(client_calls(&read("src/store/cursors.rs")).contains("update_item"));
+    let function = resource(&template, "LeadStreamFunction");
+    for line in [
+        "Binary: lead-stream",
+        "Type: DynamoDB",
+        "Stream: !GetAtt LeadsTable.StreamArn",
+        "CURSORS_TABLE: !Ref CursorsTable",
+    ] {
+        assert!(function.contains(line), "LeadStreamFunction: {line}");
+    }
+}
+
+/// The text of the top-level resource `name` (up to the next one).
+fn resource(template: &str, name: &str) -> String {
+    let at = template
+        .find(&format!("\n  {name}:\n"))
+        .unwrap_or_else(|| panic!("the resource {name}"));
+    let body = &template[at + name.len() + 4..];
+    let end = body
+        .lines()
+        .scan(0, |offset, line| {
+            let here = *offset;
+            *offset += line.len() + 1;
+            Some((here, line))
+        })
+        .find(|(_, l)| {
+            l.len() > 2
+                && l.starts_with("  ")
+                && !l.starts_with("   ")
+                && !l.trim_start().starts_with('#')
+        })
+        .map_or(body.len(), |(at, _)| at);
+    body[..end].to_string()
+}
+
+#[test]
+fn the_cursors_table_and_the_leads_stream_are_as_the_code_needs() {
+    let template = read("template.yaml");
+    let cursors = resource(&template, "CursorsTable");
+    for line in [
+        "Type: AWS::DynamoDB::Table",
+        "AttributeName: orgId",
+        "AttributeName: key",
+        "AttributeName: expiresAt",
+        "Enabled: true",
+    ] {
+        assert!(cursors.contains(line), "CursorsTable: {line}\n{cursors}");
+    }
+    // The names the code reads and writes.
+    assert_eq!(lead_export::store::cursors::PARTITION_KEY, "orgId");
+    assert_eq!(lead_export::store::cursors::SORT_KEY, "key");
+    assert_eq!(lead_export::store::cursors::TTL_ATTRIBUTE, "expiresAt");
+    let leads = resource(&template, "LeadsTable");
+    assert!(leads.contains("StreamViewType: KEYS_ONLY"), "{leads}");
+    let export = resource(&template, "ExportFunction");
+    assert!(export.contains("CURSORS_TABLE: !Ref CursorsTable"));
 }

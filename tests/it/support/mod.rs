@@ -57,6 +57,7 @@ pub fn app_with(config: &Config, store: Arc<dyn LeadStore>, objects: Arc<dyn Obj
         config,
         Backends {
             store,
+            cursors: Arc::new(lead_export::store::MemoryCursors::new()),
             objects,
             audit_log: Arc::new(MemoryAuditLog::new()),
             metrics: Arc::new(MemoryMetrics::new()),

@@ -1,0 +1,593 @@
+//! Position checkpoints of bulk ranges (`docs/scale.md`): for an
+//! (organization, filter fingerprint), the lead id of every
+//! [`CHECKPOINT_EVERY`]-th match and of the last match of each range served,
+//! valid for one version of the organization's data. A range read starts
+//! from the nearest checkpoint at or before its `startIndex` instead of the
+//! partition's first key.
+//!
+//! The [`CursorStore`] keeps them (DynamoDB table `CURSORS_TABLE`, or in
+//! memory) with the organization's data version, which every write of leads
+//! bumps. [`Positions`] is what one export uses: load the version and the
+//! checkpoints in one round trip, pick the start, and save what the read
+//! learned in the background, bounded, never failing the export.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::Client;
+
+use super::StoreError;
+use crate::auth::OrgId;
+use crate::aws::sdk_error;
+use crate::error::FaultKind;
+
+/// A checkpoint is recorded at every `CHECKPOINT_EVERY`-th match (positions
+/// 250, 500, …): a request starting anywhere walks at most 249 matches
+/// before its range (at a 5% filter about 5,000 items, 11 Query pages of
+/// 1 MB), and an organization of 1,000,000 matches needs 4,000 of them
+/// (thinned to [`MAX_CHECKPOINTS`], see [`Checkpoints::merge`]).
+pub const CHECKPOINT_EVERY: usize = 250;
+
+/// Entries kept per (organization, fingerprint). With lead ids of at most
+/// [`MAX_CHECKPOINT_ID_BYTES`] the item stays under about 270 KB (the item
+/// limit is 400 KB); with 36-byte UUIDs it is about 50 KB.
+pub const MAX_CHECKPOINTS: usize = 1_000;
+
+/// A match whose lead id is longer is not recorded (it would make the item
+/// too large); the walk goes on from the previous checkpoint.
+pub const MAX_CHECKPOINT_ID_BYTES: usize = 256;
+
+/// How long a checkpoint item lives without being written again.
+pub const CHECKPOINT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The sort key of an organization's data version item.
+pub const VERSION_KEY: &str = "#version";
+
+/// Where a range read starts: `position` matches lie before it, the last
+/// of them being the lead `after` (`None` with position 0: the partition's
+/// first key).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Start {
+    /// Matches before the start.
+    pub position: usize,
+    /// The lead id of the match at `position - 1`: the read continues after
+    /// it (`leadId > after`, in the caller's partition).
+    pub after: Option<String>,
+}
+
+/// The checkpoints of one (organization, fingerprint) for one data version:
+/// position → the lead id of the match just before it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checkpoints {
+    /// The organization's data version they are valid for.
+    pub version: u64,
+    /// Position (matches before) → lead id of the last of those matches.
+    pub entries: BTreeMap<usize, String>,
+}
+
+impl Checkpoints {
+    /// No checkpoint, for `version`.
+    pub fn empty(version: u64) -> Self {
+        Checkpoints {
+            version,
+            entries: BTreeMap::new(),
+        }
+    }
+
+    /// The nearest checkpoint at or before `skip`.
+    pub fn start_for(&self, skip: usize) -> Start {
+        match self.entries.range(..=skip).next_back() {
+            Some((&position, id)) => Start {
+                position,
+                after: Some(id.clone()),
+            },
+            None => Start::default(),
+        }
+    }
+
+    /// Adds what a read learned. Above [`MAX_CHECKPOINTS`] the range's end
+    /// (what the next page of the same search starts from) is kept, and of
+    /// the others an evenly spaced subset by position: the entries between
+    /// them are evicted, so a deep start walks a little further.
+    pub fn merge(&mut self, learned: Learned) {
+        self.entries.extend(learned.grid);
+        let end = learned.end.clone();
+        if let Some((position, id)) = &end {
+            self.entries.insert(*position, id.clone());
+        }
+        if self.entries.len() <= MAX_CHECKPOINTS {
+            return;
+        }
+        let end_position = end.as_ref().map(|(p, _)| *p);
+        let rest: Vec<(usize, String)> = std::mem::take(&mut self.entries)
+            .into_iter()
+            .filter(|(p, _)| Some(*p) != end_position)
+            .collect();
+        let room = MAX_CHECKPOINTS - usize::from(end.is_some());
+        let n = rest.len();
+        let mut rest: Vec<Option<(usize, String)>> = rest.into_iter().map(Some).collect();
+        for i in 0..room {
+            if let Some(entry) = rest[i * n / room].take() {
+                self.entries.insert(entry.0, entry.1);
+            }
+        }
+        if let Some((position, id)) = end {
+            self.entries.insert(position, id);
+        }
+    }
+}
+
+/// What one range read learned: the matches at every
+/// [`CHECKPOINT_EVERY`]-th position and the last match it saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Learned {
+    /// (position just past the match, its lead id) at multiples of
+    /// [`CHECKPOINT_EVERY`].
+    pub grid: Vec<(usize, String)>,
+    /// The last match read: the position just past it and its id.
+    pub end: Option<(usize, String)>,
+}
+
+/// Collects what a range read learns as it walks the matches; a clone
+/// shares the same record (the store fills it, the caller reads it).
+#[derive(Debug, Clone, Default)]
+pub struct Tally(Arc<Mutex<Learned>>);
+
+impl Tally {
+    /// A new, empty record.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The match whose lead id is `id` was read; `position` matches (it
+    /// included) lie up to and including it.
+    pub fn matched(&self, position: usize, id: &str) {
+        if id.len() > MAX_CHECKPOINT_ID_BYTES {
+            return;
+        }
+        let mut learned = self.0.lock().expect("lock poisoned");
+        if position % CHECKPOINT_EVERY == 0 {
+            learned.grid.push((position, id.to_string()));
+        }
+        match &mut learned.end {
+            Some((p, last)) => {
+                *p = position;
+                last.clear();
+                last.push_str(id);
+            }
+            None => learned.end = Some((position, id.to_string())),
+        }
+    }
+
+    /// What was recorded so far.
+    pub fn learned(&self) -> Learned {
+        self.0.lock().expect("lock poisoned").clone()
+    }
+}
+
+/// Where checkpoints and the organizations' data versions are kept.
+#[async_trait]
+pub trait CursorStore: Send + Sync {
+    /// The organization's current data version, and the checkpoints of
+    /// `fingerprint` if they were recorded at that version (else none), in
+    /// one round trip.
+    async fn load(&self, org: &OrgId, fingerprint: &str) -> Result<Checkpoints, StoreError>;
+
+    /// Replaces the checkpoints of `fingerprint`, unless the stored ones
+    /// are of a later version.
+    async fn save(
+        &self,
+        org: &OrgId,
+        fingerprint: &str,
+        checkpoints: &Checkpoints,
+    ) -> Result<(), StoreError>;
+
+    /// Increments the organization's data version: every checkpoint
+    /// recorded before stops being used. Called after every write of leads.
+    async fn bump(&self, org: &OrgId) -> Result<(), StoreError>;
+}
+
+/// Checkpoints and versions in memory (tests, local tools).
+#[derive(Debug, Default)]
+pub struct MemoryCursors {
+    versions: Mutex<HashMap<String, u64>>,
+    items: Mutex<HashMap<(String, String), Checkpoints>>,
+}
+
+impl MemoryCursors {
+    /// Empty: every organization at version 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl CursorStore for MemoryCursors {
+    async fn load(&self, org: &OrgId, fingerprint: &str) -> Result<Checkpoints, StoreError> {
+        let version = *self
+            .versions
+            .lock()
+            .expect("lock poisoned")
+            .get(org.as_str())
+            .unwrap_or(&0);
+        let items = self.items.lock().expect("lock poisoned");
+        Ok(
+            match items.get(&(org.to_string(), fingerprint.to_string())) {
+                Some(found) if found.version == version => found.clone(),
+                _ => Checkpoints::empty(version),
+            },
+        )
+    }
+
+    async fn save(
+        &self,
+        org: &OrgId,
+        fingerprint: &str,
+        checkpoints: &Checkpoints,
+    ) -> Result<(), StoreError> {
+        let mut items = self.items.lock().expect("lock poisoned");
+        let slot = items
+            .entry((org.to_string(), fingerprint.to_string()))
+            .or_insert_with(|| Checkpoints::empty(0));
+        if slot.version <= checkpoints.version {
+            *slot = checkpoints.clone();
+        }
+        Ok(())
+    }
+
+    async fn bump(&self, org: &OrgId) -> Result<(), StoreError> {
+        *self
+            .versions
+            .lock()
+            .expect("lock poisoned")
+            .entry(org.to_string())
+            .or_default() += 1;
+        Ok(())
+    }
+}
+
+/// The cursors table's partition key (the organization).
+pub const PARTITION_KEY: &str = "orgId";
+/// The cursors table's sort key: [`VERSION_KEY`] or `f#` + a fingerprint.
+pub const SORT_KEY: &str = "key";
+/// The version attribute (N) of both kinds of item.
+const VERSION_ATTR: &str = "v";
+/// The checkpoints attribute (M): position (as text) → lead id.
+const ENTRIES_ATTR: &str = "c";
+/// The cursors table's time-to-live attribute (epoch seconds).
+pub const TTL_ATTRIBUTE: &str = "expiresAt";
+
+/// The cursors table in DynamoDB: per organization, the item
+/// ([`VERSION_KEY`], `v`) and one item per fingerprint (`v`, `c`,
+/// `expiresAt`).
+pub struct DynamoCursors {
+    client: Client,
+    table: String,
+}
+
+impl DynamoCursors {
+    /// Cursors kept in `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoCursors {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn cursor_key(org: &OrgId, sort: String) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (
+            PARTITION_KEY.to_string(),
+            AttributeValue::S(org.to_string()),
+        ),
+        (SORT_KEY.to_string(), AttributeValue::S(sort)),
+    ])
+}
+
+fn fingerprint_key(fingerprint: &str) -> String {
+    format!("f#{fingerprint}")
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Result<u64, StoreError> {
+    match item.get(name) {
+        None => Ok(0),
+        Some(AttributeValue::N(n)) => n
+            .parse()
+            .map_err(|_| StoreError::other(format!("cursor attribute {name} is not a count"))),
+        Some(_) => Err(StoreError::other(format!(
+            "cursor attribute {name} is not a number"
+        ))),
+    }
+}
+
+#[async_trait]
+impl CursorStore for DynamoCursors {
+    async fn load(&self, org: &OrgId, fingerprint: &str) -> Result<Checkpoints, StoreError> {
+        let version_key = cursor_key(org, VERSION_KEY.to_string());
+        let keys = KeysAndAttributes::builder()
+            .keys(version_key)
+            .keys(cursor_key(org, fingerprint_key(fingerprint)))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::other(e.to_string()))?;
+        let mut out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys)
+            .send()
+            .await
+            .map_err(sdk_error("BatchGetItem cursors"))?;
+        if out
+            .unprocessed_keys
+            .as_ref()
+            .and_then(|u| u.get(&self.table))
+            .is_some_and(|k| !k.keys.is_empty())
+        {
+            return Err(StoreError::transient("cursor keys unprocessed"));
+        }
+        let items = out
+            .responses
+            .as_mut()
+            .and_then(|r| r.remove(&self.table))
+            .unwrap_or_default();
+        let mut version = 0;
+        let mut found = None;
+        for item in items {
+            if !matches!(item.get(PARTITION_KEY), Some(AttributeValue::S(o)) if o == org.as_str()) {
+                return Err(StoreError::other("a cursor of another organization"));
+            }
+            match item.get(SORT_KEY) {
+                Some(AttributeValue::S(k)) if k == VERSION_KEY => {
+                    version = number(&item, VERSION_ATTR)?
+                }
+                _ => found = Some(item),
+            }
+        }
+        let mut checkpoints = Checkpoints::empty(version);
+        if let Some(item) = found {
+            if number(&item, VERSION_ATTR)? == version {
+                if let Some(AttributeValue::M(entries)) = item.get(ENTRIES_ATTR) {
+                    for (position, id) in entries {
+                        if let (Ok(position), AttributeValue::S(id)) = (position.parse(), id) {
+                            checkpoints.entries.insert(position, id.clone());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(checkpoints)
+    }
+
+    async fn save(
+        &self,
+        org: &OrgId,
+        fingerprint: &str,
+        checkpoints: &Checkpoints,
+    ) -> Result<(), StoreError> {
+        let expires = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            + CHECKPOINT_TTL;
+        let mut item = cursor_key(org, fingerprint_key(fingerprint));
+        item.insert(
+            VERSION_ATTR.into(),
+            AttributeValue::N(checkpoints.version.to_string()),
+        );
+        item.insert(
+            ENTRIES_ATTR.into(),
+            AttributeValue::M(
+                checkpoints
+                    .entries
+                    .iter()
+                    .map(|(p, id)| (p.to_string(), AttributeValue::S(id.clone())))
+                    .collect(),
+            ),
+        );
+        item.insert(
+            TTL_ATTRIBUTE.into(),
+            AttributeValue::N(expires.as_secs().to_string()),
+        );
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#v) OR #v <= :v")
+            .expression_attribute_names("#v", VERSION_ATTR)
+            .expression_attribute_values(":v", AttributeValue::N(checkpoints.version.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Checkpoints of a later version are there: they stay.
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(sdk_error("PutItem cursors")(err).into()),
+        }
+    }
+
+    async fn bump(&self, org: &OrgId) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(cursor_key(org, VERSION_KEY.to_string())))
+            .update_expression("ADD #v :one")
+            .expression_attribute_names("#v", VERSION_ATTR)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .map_err(sdk_error("UpdateItem cursors"))?;
+        Ok(())
+    }
+}
+
+/// Creates the cursors table (on-demand; [`PARTITION_KEY`] / [`SORT_KEY`]
+/// keys, TTL on [`TTL_ATTRIBUTE`]) if it is missing. For local runs and
+/// tests; `template.yaml` declares it for a deployment.
+pub async fn ensure_table(client: &Client, table: &str) -> Result<(), String> {
+    crate::aws::ensure_keyed_table_with_ttl(client, table, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE)
+        .await
+}
+
+/// How long a request waits for its checkpoints before reading from the
+/// partition's first key.
+pub const LOAD_BOUND: Duration = Duration::from_millis(500);
+/// How long saving a request's checkpoints may take.
+pub const SAVE_BOUND: Duration = Duration::from_millis(500);
+/// How long the answer may wait, beside the audit record, for the
+/// checkpoints still being saved (the save started when the range ended).
+pub const SETTLE_BOUND: Duration = Duration::from_millis(100);
+
+/// One export's use of the checkpoints: load before the range, save after
+/// it in the background (a spawned task bounded by [`SAVE_BOUND`]), and
+/// [`Positions::settle`] before the answer, bounded, so that no work is
+/// left for after the response (a Lambda may be frozen then). Failures
+/// are logged by kind and never reach the export.
+pub struct Positions {
+    cursors: Arc<dyn CursorStore>,
+    saves: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Positions {
+    /// Positions over `cursors`.
+    pub fn new(cursors: Arc<dyn CursorStore>) -> Self {
+        Positions {
+            cursors,
+            saves: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The checkpoints of (`org`, `fingerprint`) at the current version and
+    /// where a range at `skip` starts; `None` (start at the first key, save
+    /// nothing) when they cannot be read within [`LOAD_BOUND`].
+    pub async fn load(
+        &self,
+        org: &OrgId,
+        fingerprint: &str,
+        skip: usize,
+    ) -> (Option<Checkpoints>, Start) {
+        match tokio::time::timeout(LOAD_BOUND, self.cursors.load(org, fingerprint)).await {
+            Ok(Ok(checkpoints)) => {
+                let start = checkpoints.start_for(skip);
+                (Some(checkpoints), start)
+            }
+            Ok(Err(err)) => {
+                log_failure("load", err.kind);
+                (None, Start::default())
+            }
+            Err(_) => {
+                log_failure("load", FaultKind::Transient);
+                (None, Start::default())
+            }
+        }
+    }
+
+    /// Saves `loaded` with what `tally` learned, in a task of its own,
+    /// when it learned anything new.
+    pub fn save(&self, org: &OrgId, fingerprint: &str, mut loaded: Checkpoints, tally: &Tally) {
+        let before = loaded.clone();
+        loaded.merge(tally.learned());
+        if loaded == before {
+            return;
+        }
+        let cursors = self.cursors.clone();
+        let (org, fingerprint) = (org.clone(), fingerprint.to_string());
+        let task = tokio::spawn(async move {
+            match tokio::time::timeout(SAVE_BOUND, cursors.save(&org, &fingerprint, &loaded)).await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => log_failure("save", err.kind),
+                Err(_) => log_failure("save", FaultKind::Transient),
+            }
+        });
+        self.saves.lock().expect("lock poisoned").push(task);
+    }
+
+    /// Waits at most `bound` for the saves started; one still running then
+    /// is abandoned (aborted).
+    pub async fn settle(&self, bound: Duration) {
+        let tasks: Vec<_> = std::mem::take(&mut *self.saves.lock().expect("lock poisoned"));
+        let deadline = tokio::time::Instant::now() + bound;
+        for mut task in tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+                log_failure("save", FaultKind::Transient);
+            }
+        }
+    }
+}
+
+/// One log line per failed checkpoint read or write: the operation and the
+/// kind of fault only.
+fn log_failure(operation: &'static str, kind: FaultKind) {
+    tracing::warn!(operation, kind = ?kind, "position checkpoints skipped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn learned(grid: &[(usize, &str)], end: Option<(usize, &str)>) -> Learned {
+        Learned {
+            grid: grid.iter().map(|(p, id)| (*p, id.to_string())).collect(),
+            end: end.map(|(p, id)| (p, id.to_string())),
+        }
+    }
+
+    #[test]
+    fn the_start_is_the_nearest_checkpoint_at_or_before_the_index() {
+        let mut c = Checkpoints::empty(3);
+        c.merge(learned(&[(250, "a"), (500, "b")], Some((1000, "c"))));
+        assert_eq!(c.start_for(0), Start::default());
+        assert_eq!(c.start_for(249), Start::default());
+        assert_eq!(
+            c.start_for(250),
+            Start {
+                position: 250,
+                after: Some("a".into())
+            }
+        );
+        assert_eq!(c.start_for(999).position, 500);
+        assert_eq!(c.start_for(5000).after.as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn a_tally_keeps_every_250th_match_and_the_last() {
+        let tally = Tally::new();
+        for position in 1..=620 {
+            tally.matched(position, &format!("id{position}"));
+        }
+        tally.matched(621, &"x".repeat(MAX_CHECKPOINT_ID_BYTES + 1));
+        assert_eq!(
+            tally.learned(),
+            learned(&[(250, "id250"), (500, "id500")], Some((620, "id620")))
+        );
+    }
+
+    #[test]
+    fn above_the_cap_the_range_end_stays_and_the_rest_is_thinned_evenly() {
+        let mut c = Checkpoints::empty(0);
+        let grid: Vec<(usize, String)> = (1..=4000).map(|i| (i * 250, format!("g{i}"))).collect();
+        c.merge(Learned {
+            grid,
+            end: Some((1_000_123, "end".into())),
+        });
+        assert_eq!(c.entries.len(), MAX_CHECKPOINTS);
+        assert_eq!(c.entries.get(&1_000_123).map(String::as_str), Some("end"));
+        assert_eq!(c.entries.get(&250).map(String::as_str), Some("g1"));
+        // 999 places left beside the end for the grid of 4,000: one kept
+        // in about 4, so no gap wider than 5 grid steps.
+        let positions: Vec<usize> = c.entries.keys().copied().collect();
+        let widest = positions.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+        assert!(widest <= 5 * 250, "{widest}");
+    }
+}
