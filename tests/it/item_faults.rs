@@ -167,17 +167,23 @@ impl Env {
     async fn new() -> Env {
         let endpoint = moto_endpoint();
         let (table, bucket, audit) = (unique("faults"), unique("faults"), unique("faults-audit"));
+        // Checkpoints of its own: organization names are shared across tests.
+        let cursors = unique("faults-cursors");
         let config = config(&[
             ("AWS_ENDPOINT_URL", &endpoint),
             ("LEADS_TABLE", &table),
             ("EXPORTS_BUCKET", &bucket),
             ("AUDIT_TABLE", &audit),
+            ("CURSORS_TABLE", &cursors),
             ("EXPORT_TIMEOUT_SECONDS", "900"),
         ]);
         let sdk = aws::sdk_config(&config).await;
         let dynamo = aws::dynamodb(&sdk);
         aws::ensure_table(&dynamo, &table).await.unwrap();
         lead_export::audit::ensure_table(&dynamo, &audit)
+            .await
+            .unwrap();
+        lead_export::store::cursors::ensure_table(&dynamo, &cursors)
             .await
             .unwrap();
         aws::ensure_bucket(&aws::s3(&sdk, &config), &bucket)

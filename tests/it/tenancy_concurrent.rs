@@ -184,10 +184,11 @@ fn number(line: &str, key: &str) -> u64 {
 #[ignore = "needs moto: run make test"]
 async fn concurrent_requests_of_four_organizations_stay_apart() {
     let endpoint = moto_endpoint();
-    let (table, audit, bucket) = (
+    let (table, audit, bucket, cursors) = (
         unique("conc-leads"),
         unique("conc-audit"),
         unique("conc-exports"),
+        unique("conc-cursors"),
     );
     let cfg = config(&[
         ("AWS_ENDPOINT_URL", &endpoint),
@@ -198,6 +199,10 @@ async fn concurrent_requests_of_four_organizations_stay_apart() {
     let dynamo = aws::dynamodb(&sdk);
     aws::ensure_table(&dynamo, &table).await.unwrap();
     lead_export::audit::ensure_table(&dynamo, &audit)
+        .await
+        .unwrap();
+    // Checkpoints of its own: organization names are shared across tests.
+    lead_export::store::cursors::ensure_table(&dynamo, &cursors)
         .await
         .unwrap();
     aws::ensure_bucket(&aws::s3(&sdk, &cfg), &bucket)
@@ -216,6 +221,7 @@ async fn concurrent_requests_of_four_organizations_stay_apart() {
         ("LEADS_TABLE", &table),
         ("AUDIT_TABLE", &audit),
         ("EXPORTS_BUCKET", &bucket),
+        ("CURSORS_TABLE", &cursors),
         ("JWT_SECRET", &secret),
     ]);
 
