@@ -139,7 +139,7 @@ async fn export(app: &App, input: &Input<'_>, outcome: &mut Outcome) -> Result<R
     let result = async {
         let count = match file_type {
             FileType::Csv => render::render_csv(&mut sink, leads, &fields, &request.format).await?,
-            FileType::Xlsx => render::render_xlsx(&mut sink, leads, &fields).await?,
+            FileType::Xlsx => render::render_xlsx(&mut sink, leads, &fields, deadline).await?,
         };
         if count == 0 {
             return Err(ExportError::NoData);

@@ -6,6 +6,7 @@ mod support;
 
 mod audit;
 mod auth;
+mod cpu_deadline;
 mod csv_options;
 mod deliver_sink;
 mod efficiency;
@@ -27,4 +28,5 @@ mod store_differential;
 mod store_dynamodb;
 mod store_faults;
 mod template;
+mod upload_cut;
 mod xlsx;

@@ -20,6 +20,11 @@ use lead_export::http::handle;
 use lead_export::model::{Company, Lead};
 use lead_export::request::CsvFormat;
 use lead_export::store::MemoryStore;
+/// A deadline no test here reaches.
+fn later() -> lead_export::deadline::Deadline {
+    lead_export::deadline::Deadline::after(std::time::Duration::from_secs(600))
+}
+
 use lead_export::xlsx::{to_xlsx, MAX_COLUMN_WIDTH, SHEET_NAME, XLSX_CONTENT_TYPE};
 use serde_json::{json, Value};
 use support::*;
@@ -147,7 +152,7 @@ fn every_cell_equals_the_csv_cell_of_the_same_export() {
         FieldList::defaults(),
         FieldList::from_ids(["companyFoundedYear", "name"]).unwrap(),
     ] {
-        let xlsx = to_xlsx(&fields, &leads).unwrap();
+        let xlsx = to_xlsx(&fields, &leads, &later()).unwrap();
         assert_same_as_csv(&xlsx, &to_csv(&fields, &leads, &raw()), &fields);
     }
 }
@@ -170,7 +175,7 @@ fn convertible_values_come_back_as_the_same_text_in_string_cells() {
         .collect();
     let fields =
         FieldList::from_ids(["jobTitle", "companyPostalCode", "companyFoundedYear"]).unwrap();
-    let (_, rows) = sheet(&to_xlsx(&fields, &leads).unwrap());
+    let (_, rows) = sheet(&to_xlsx(&fields, &leads, &later()).unwrap());
     assert_eq!(rows.len(), CONVERTIBLE.len() + 1);
     for (row, text) in rows[1..].iter().zip(CONVERTIBLE) {
         assert_eq!(row[0], Data::String(text.to_string()), "{text:?}");
@@ -215,7 +220,7 @@ fn header_bold_and_frozen_with_an_autofilter_and_capped_widths() {
     let mut leads = leads();
     leads[0].company.as_mut().unwrap().summary = Some("long ".repeat(100));
     let fields = all_fields();
-    let xlsx = to_xlsx(&fields, &leads).unwrap();
+    let xlsx = to_xlsx(&fields, &leads, &later()).unwrap();
     let sheet_xml = part(&xlsx, "xl/worksheets/sheet1.xml");
     // Frozen below row 1.
     assert!(
