@@ -10,6 +10,7 @@ mod cpu_deadline;
 mod csv_options;
 mod deliver_sink;
 mod efficiency;
+mod emulator;
 mod events;
 mod faults;
 mod filters_contract;
