@@ -99,8 +99,7 @@ struct Emulator {
 }
 
 impl Emulator {
-    fn start(app_env: &[(&str, &str)]) -> Emulator {
-        let tool = cargo_lambda();
+    fn start(tool: PathBuf, app_env: &[(&str, &str)]) -> Emulator {
         let port = free_port();
         let root = env!("CARGO_MANIFEST_DIR");
         // `watch` reads the Cargo.toml of its working directory; with
@@ -240,11 +239,13 @@ impl Drop for Emulator {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs moto: run make test"]
 async fn every_fixture_under_cargo_lambdas_emulator() {
+    // Before anything else: without the tool the test fails, saying so.
+    let tool = cargo_lambda();
     let seeded = Seeded::new().await;
     let secret = random_secret();
     let token = sign_hs256(secret.as_bytes(), "org_id", ORG_A, 600, None, None).unwrap();
     let oracle = seeded.in_process(&secret);
-    let mut emulator = tokio::task::block_in_place(|| Emulator::start(&seeded.env(&secret)));
+    let mut emulator = tokio::task::block_in_place(|| Emulator::start(tool, &seeded.env(&secret)));
     let mut statuses = std::collections::BTreeSet::new();
     for case in fixture_cases(&token) {
         let json = tokio::task::block_in_place(|| emulator.invoke(&case.name, &case.event));
