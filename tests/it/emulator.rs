@@ -253,10 +253,9 @@ async fn every_fixture_under_cargo_lambdas_emulator() {
         let want = in_process_answer(&oracle, &case.event).await;
         statuses.insert(check_case(&case.name, &got, &want));
     }
-    assert_eq!(
-        statuses,
-        [200, 400, 401].into(),
-        "the fixtures cover an export, a 400 and a 401"
+    assert!(
+        statuses.is_superset(&[200, 400, 401].into()),
+        "the fixtures cover an export, a 400 and a 401: {statuses:?}"
     );
     let logs = emulator.logs();
     assert!(
