@@ -8,7 +8,7 @@ stamp="$VENV/.requirements-installed"
 if [[ -f "$stamp" ]] && cmp -s requirements-dev.txt "$stamp"; then
   exit 0
 fi
-echo "setting up $VENV (moto, cfn-lint, aws-sam-cli, schemathesis)..." >&2
+echo "setting up $VENV (moto, cfn-lint, aws-sam-cli, schemathesis, cargo-lambda)..." >&2
 python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r requirements-dev.txt

@@ -78,20 +78,30 @@ impl Deadline {
             .unwrap_or(self.answer_by)
     }
 
+    /// `ExportError::Timeout { stage }` once `reserve` before the answer is
+    /// due has come, `Ok` before: what CPU-bound work (rendering, gzip, the
+    /// workbook), which no timer can cut on a single-threaded runtime, calls
+    /// as it goes.
+    pub fn check(&self, stage: &'static str, reserve: Duration) -> Result<(), ExportError> {
+        if Instant::now() >= self.stop_at(reserve) {
+            return Err(ExportError::Timeout { stage });
+        }
+        Ok(())
+    }
+
     /// Runs `work` until it ends, or until `reserve` before the answer is
     /// due: then `work` is dropped (cancelled) and the result is
     /// `ExportError::Timeout { stage }`. Work is not started when that time
-    /// has already come.
+    /// has already come. (Work that never yields, CPU-bound, cannot be cut
+    /// here: it calls [`Deadline::check`] as it goes.)
     pub async fn run<T>(
         &self,
         stage: &'static str,
         reserve: Duration,
         work: impl Future<Output = Result<T, ExportError>>,
     ) -> Result<T, ExportError> {
+        self.check(stage, reserve)?;
         let stop = self.stop_at(reserve);
-        if Instant::now() >= stop {
-            return Err(ExportError::Timeout { stage });
-        }
         tokio::time::timeout_at(stop, work)
             .await
             .unwrap_or(Err(ExportError::Timeout { stage }))

@@ -8,8 +8,11 @@
 //! `rust_xlsxwriter` builds the workbook in memory; the request limits
 //! (at most 10,000 manual ids, 1,000 bulk rows, 27 fields) bound it.
 
+use std::io::Write;
+
 use rust_xlsxwriter::{ColNum, Format, RowNum, Workbook, Worksheet, XlsxError};
 
+use crate::deadline::{Deadline, FINISH_RESERVE};
 use crate::error::ExportError;
 use crate::fields::{Column, Field, FieldList, Part};
 use crate::filters::clip;
@@ -32,17 +35,69 @@ pub const SHEET_NAME: &str = "Prospects";
 /// cell as stored (the CSV formula guard does not apply: a text cell is
 /// never a formula). A cell longer than Excel's [`MAX_CELL_CHARS`] is a
 /// `VALIDATION_ERROR` naming the lead and the column (CSV holds it).
-pub fn to_xlsx(fields: &FieldList, leads: &[Lead]) -> Result<Vec<u8>, ExportError> {
+///
+/// The build is CPU-bound and cannot be cut from outside on a
+/// single-threaded runtime: it checks `deadline` every [`CHECK_ROWS`] rows
+/// and at each write of the zip, and ends with `ExportError::Timeout` once
+/// the deadline's stop has come.
+pub fn to_xlsx(
+    fields: &FieldList,
+    leads: &[Lead],
+    deadline: &Deadline,
+) -> Result<Vec<u8>, ExportError> {
     let mut workbook = Workbook::new();
     let sheet = workbook.add_worksheet();
-    write_sheet(sheet, fields, leads)?;
-    workbook.save_to_buffer().map_err(ExportError::internal)
+    write_sheet(sheet, fields, leads, deadline)?;
+    let mut out = Checked {
+        bytes: Vec::new(),
+        deadline,
+        late: false,
+    };
+    let saved = workbook.save_to_writer(&mut out);
+    if out.late {
+        return Err(ExportError::Timeout { stage: STAGE });
+    }
+    saved.map_err(ExportError::internal)?;
+    Ok(out.bytes)
+}
+
+/// Rows written between two looks at the deadline.
+pub const CHECK_ROWS: usize = 256;
+
+/// The stage a cut workbook build names.
+const STAGE: &str = "building the workbook";
+
+/// The zip's bytes, refused once the deadline's stop has come (which ends
+/// the save).
+struct Checked<'a> {
+    bytes: Vec<u8>,
+    deadline: &'a Deadline,
+    late: bool,
+}
+
+impl Write for Checked<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.deadline.check(STAGE, FINISH_RESERVE).is_err() {
+            self.late = true;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the export's deadline has come",
+            ));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn write_sheet(
     sheet: &mut Worksheet,
     fields: &FieldList,
     leads: &[Lead],
+    deadline: &Deadline,
 ) -> Result<(), ExportError> {
     let columns = fields.columns();
     let last_col = ColNum::try_from(columns.len().saturating_sub(1))
@@ -60,6 +115,9 @@ fn write_sheet(
     }
     let mut scratch = String::new();
     for (row, lead) in (1..).zip(leads) {
+        if row as usize % CHECK_ROWS == 0 {
+            deadline.check(STAGE, FINISH_RESERVE)?;
+        }
         for (col, column) in (0..).zip(columns) {
             let width = write_cell(sheet, row, col, column, lead, &mut scratch)?;
             let w = &mut widths[usize::from(col)];
@@ -132,6 +190,10 @@ fn display_width(cell: &str) -> usize {
 mod tests {
     use super::*;
 
+    fn later() -> Deadline {
+        Deadline::after(std::time::Duration::from_secs(600))
+    }
+
     #[test]
     fn widths_follow_the_longest_line() {
         assert_eq!(display_width(""), 0);
@@ -147,7 +209,7 @@ mod tests {
             ..Lead::default()
         };
         let fields = FieldList::from_ids(["name", "jobTitle"]).unwrap();
-        match to_xlsx(&fields, std::slice::from_ref(&lead)) {
+        match to_xlsx(&fields, std::slice::from_ref(&lead), &later()) {
             Err(ExportError::Validation(m)) => assert_eq!(
                 m,
                 "format.type: an xlsx cell holds at most 32767 characters; \
@@ -159,6 +221,6 @@ mod tests {
             job_title: Some("é".repeat(MAX_CELL_CHARS)),
             ..lead
         };
-        assert!(to_xlsx(&fields, &[fits]).is_ok());
+        assert!(to_xlsx(&fields, &[fits], &later()).is_ok());
     }
 }

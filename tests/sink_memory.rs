@@ -114,6 +114,10 @@ impl ObjectStore for Discarding {
     async fn abort(&self, _key: &str, _id: &str) -> Result<(), ObjectStoreError> {
         Ok(())
     }
+    async fn uploads_of(&self, _key: &str) -> Result<Vec<String>, ObjectStoreError> {
+        // Nothing is kept: no upload is ever left open here.
+        Ok(Vec::new())
+    }
     async fn presign_get(&self, key: &str, _ttl: Duration) -> Result<String, ObjectStoreError> {
         Ok(format!("https://example.invalid/{key}"))
     }

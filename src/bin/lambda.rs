@@ -15,12 +15,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), Error> {
     init_tracing(true);
     // Strict: the production token rules on top of the configuration checks.
-    let config = Config::from_env()
-        .and_then(|c| c.check_production().map(|()| c))
-        .map_err(|e| {
+    let config = match Config::from_env().and_then(|c| c.check_production().map(|()| c)) {
+        Ok(config) => config,
+        Err(e) => {
             tracing::error!(error = %e, "refusing to start");
-            e
-        })?;
+            report_init_error(&e.to_string()).await;
+            return Err(e.into());
+        }
+    };
     let app = App::from_config(&config).await;
     let app = &app;
     lambda_http::run(service_fn(move |req: Request| async move {
@@ -28,3 +30,41 @@ async fn main() -> Result<(), Error> {
     }))
     .await
 }
+
+/// Tells the Lambda Runtime API why the function cannot start
+/// (`POST /runtime/init/error`), so that Lambda reports the configuration
+/// error to the caller and in the log (the process then exits non-zero).
+/// Nothing when `AWS_LAMBDA_RUNTIME_API` is unset or not a URI (run by hand);
+/// a failed report is logged.
+async fn report_init_error(message: &str) {
+    let Some(endpoint) = std::env::var("AWS_LAMBDA_RUNTIME_API")
+        .ok()
+        .and_then(|api| api.parse::<http::Uri>().ok())
+    else {
+        return;
+    };
+    let client = lambda_runtime_api_client::PooledClient::builder()
+        .with_endpoint(endpoint)
+        .build();
+    let body = serde_json::json!({"errorType": INIT_ERROR_TYPE, "errorMessage": message});
+    let request = lambda_runtime_api_client::build_request()
+        .method("POST")
+        .uri("/2018-06-01/runtime/init/error")
+        .header("Lambda-Runtime-Function-Error-Type", INIT_ERROR_TYPE)
+        .header("content-type", "application/json")
+        .body(lambda_runtime_api_client::body::Body::from(
+            body.to_string(),
+        ));
+    let sent = match request {
+        Ok(request) => client.call(request).await.map(|r| r.status()),
+        Err(e) => Err(e.into()),
+    };
+    match sent {
+        Ok(status) if status.is_success() => {}
+        Ok(status) => tracing::error!(%status, "the Runtime API refused the init error"),
+        Err(e) => tracing::error!(error = %e, "reporting the init error failed"),
+    }
+}
+
+/// The `errorType` of a configuration the function refuses to start with.
+const INIT_ERROR_TYPE: &str = "Runtime.ConfigurationError";

@@ -116,6 +116,17 @@ impl ObjectStore for MemoryObjects {
         Ok(())
     }
 
+    async fn uploads_of(&self, key: &str) -> Result<Vec<String>, ObjectStoreError> {
+        let prefix = format!("{key}#");
+        Ok(self
+            .open
+            .lock()
+            .expect("lock poisoned")
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string))
+            .collect())
+    }
+
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, ObjectStoreError> {
         Ok(format!(
             "memory://objects/{key}?expires-in={}",

@@ -152,6 +152,10 @@ pub trait ObjectStore: Send + Sync {
     ) -> Result<(), ObjectStoreError>;
     /// Aborts the upload, discarding its parts.
     async fn abort(&self, key: &str, upload_id: &str) -> Result<(), ObjectStoreError>;
+    /// The ids of `key`'s multipart uploads neither completed nor aborted:
+    /// how an upload whose creation was cut (by the deadline, a lost
+    /// answer) before its id came back is found, to abort it.
+    async fn uploads_of(&self, key: &str) -> Result<Vec<String>, ObjectStoreError>;
     /// A URL that lets anyone holding it GET the object for `ttl`.
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, ObjectStoreError>;
 }
@@ -258,6 +262,9 @@ pub struct Sink<'a> {
     deadline: &'a Deadline,
     state: State,
     upload_id: Option<String>,
+    /// A `CreateMultipartUpload` failed or was cut: S3 may hold an upload
+    /// of the key whose id never came back.
+    create_failed: bool,
     part: Vec<u8>,
     parts: Vec<(i32, String)>,
     in_flight: Option<PartInFlight<'a>>,
@@ -297,6 +304,7 @@ impl<'a> Sink<'a> {
             deadline: target.deadline,
             state,
             upload_id: None,
+            create_failed: false,
             part: Vec::new(),
             parts: Vec::new(),
             in_flight: None,
@@ -326,8 +334,22 @@ impl<'a> Sink<'a> {
         self.peak = self.peak.max(inline + self.part.len() + flying + extra);
     }
 
-    /// Appends `bytes` to the file.
+    /// How long before the answer is due work stops: with an upload open,
+    /// in time for its abort.
+    fn reserve(&self) -> Duration {
+        if self.upload_id.is_some() {
+            ABORT_RESERVE
+        } else {
+            FINISH_RESERVE
+        }
+    }
+
+    /// Appends `bytes` to the file; once the deadline's stop has come,
+    /// `ExportError::Timeout` instead (rendering and gzip run on the
+    /// runtime's one thread, where no timer can cut them: each write
+    /// checks).
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), ExportError> {
+        self.deadline.check("writing the file", self.reserve())?;
         match &mut self.state {
             State::Inline {
                 inline,
@@ -408,6 +430,7 @@ impl<'a> Sink<'a> {
         let mut decoder = flate2::read::GzDecoder::new(gz);
         let mut block = vec![0u8; GUNZIP_BLOCK];
         loop {
+            self.deadline.check("writing the file", self.reserve())?;
             let n = decoder.read(&mut block).map_err(ExportError::internal)?;
             if n == 0 {
                 return Ok(());
@@ -425,7 +448,7 @@ impl<'a> Sink<'a> {
             Some(id) => id.clone(),
             None => {
                 let (objects, key, meta) = (self.objects, &self.key, &self.meta);
-                let id = self
+                let created = self
                     .deadline
                     .run("starting the upload", ABORT_RESERVE, async {
                         objects
@@ -433,7 +456,11 @@ impl<'a> Sink<'a> {
                             .await
                             .map_err(|e| e.during("CreateMultipartUpload"))
                     })
-                    .await?;
+                    .await;
+                // Cut or failed, the request may still have created the
+                // upload: `abort` looks for it.
+                self.create_failed = created.is_err();
+                let id = created?;
                 self.upload_id = Some(id.clone());
                 id
             }
@@ -472,11 +499,7 @@ impl<'a> Sink<'a> {
         stage: &'static str,
         work: impl Future<Output = Result<T, ExportError>>,
     ) -> Result<T, ExportError> {
-        let reserve = if self.upload_id.is_some() {
-            ABORT_RESERVE
-        } else {
-            FINISH_RESERVE
-        };
+        let reserve = self.reserve();
         let mut in_flight = self.in_flight.take();
         let mut landed = None;
         let mut part_ended = false;
@@ -556,26 +579,41 @@ impl<'a> Sink<'a> {
     }
 
     /// Drops what the sink holds and aborts an open upload (within the
-    /// deadline; a failed abort is logged).
+    /// deadline; a failed abort is logged). When the upload's creation was
+    /// cut or failed, the key's open uploads are listed and aborted: S3 may
+    /// have created one whose id never came back (the key is the export's
+    /// own, a fresh UUID).
     pub async fn abort(&mut self) {
         self.state = State::Done;
         self.in_flight = None;
         self.part = Vec::new();
-        if let Some(upload_id) = self.upload_id.take() {
-            tracing::warn!(key = %self.key, "aborting the export upload");
-            let (objects, key) = (self.objects, &self.key);
-            let abort = self
-                .deadline
-                .run("aborting the upload", FINISH_RESERVE, async {
-                    objects
-                        .abort(key, &upload_id)
+        let known = self.upload_id.take();
+        if known.is_none() && !std::mem::take(&mut self.create_failed) {
+            return;
+        }
+        tracing::warn!(key = %self.key, "aborting the export upload");
+        let (objects, key) = (self.objects, &self.key);
+        let abort = self
+            .deadline
+            .run("aborting the upload", FINISH_RESERVE, async {
+                let ids = match known {
+                    Some(id) => vec![id],
+                    None => objects
+                        .uploads_of(key)
                         .await
-                        .map_err(ExportError::from)
-                })
-                .await;
-            if let Err(abort) = abort {
-                tracing::error!(error = %abort, "AbortMultipartUpload failed");
-            }
+                        .map_err(|e| e.during("ListMultipartUploads"))?,
+                };
+                for id in ids {
+                    objects
+                        .abort(key, &id)
+                        .await
+                        .map_err(|e| e.during("AbortMultipartUpload"))?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(abort) = abort {
+            tracing::error!(error = %abort, "aborting the upload failed");
         }
     }
 }

@@ -111,6 +111,25 @@ impl ObjectStore for S3Objects {
         Ok(())
     }
 
+    async fn uploads_of(&self, key: &str) -> Result<Vec<String>, ObjectStoreError> {
+        // An export's key is its own (a fresh UUID): one upload at most,
+        // far below a page of 1,000.
+        let out = self
+            .client
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .prefix(key)
+            .send()
+            .await
+            .map_err(sdk_error("ListMultipartUploads"))?;
+        Ok(out
+            .uploads()
+            .iter()
+            .filter(|u| u.key() == Some(key))
+            .filter_map(|u| u.upload_id().map(str::to_string))
+            .collect())
+    }
+
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, ObjectStoreError> {
         let config = PresigningConfig::expires_in(ttl)
             .map_err(|e| ObjectStoreError::other(e.to_string()))?;

@@ -163,7 +163,7 @@ async fn export(
     let result = async {
         let rendered = match file_type {
             FileType::Csv => render::render_csv(&mut sink, leads, &fields, &request.format).await?,
-            FileType::Xlsx => render::render_xlsx(&mut sink, leads, &fields).await?,
+            FileType::Xlsx => render::render_xlsx(&mut sink, leads, &fields, deadline).await?,
         };
         outcome.skipped = Some(rendered.skipped);
         if rendered.rows == 0 {

@@ -5,6 +5,7 @@
 use futures::{TryFutureExt, TryStreamExt};
 
 use crate::csv_export;
+use crate::deadline::Deadline;
 use crate::deliver::Sink;
 use crate::error::ExportError;
 use crate::fields::FieldList;
@@ -68,12 +69,14 @@ pub async fn render_csv(
 }
 
 /// Renders the workbook of `leads` (rust_xlsxwriter builds it in memory,
-/// so the leads are collected first) and writes it into `sink`. Nothing is
-/// written for an empty selection.
+/// so the leads are collected first) and writes it into `sink`. Nothing is written for an empty selection. The build
+/// stops with `ExportError::Timeout` when `deadline` comes (it checks as it
+/// goes: nothing else can cut it).
 pub async fn render_xlsx(
     sink: &mut Sink<'_>,
     leads: LeadPages<'_>,
     fields: &FieldList,
+    deadline: &Deadline,
 ) -> Result<Rendered, ExportError> {
     let collect = leads.map_err(ExportError::from).try_fold(
         (Vec::<Lead>::new(), 0),
@@ -85,7 +88,7 @@ pub async fn render_xlsx(
     );
     let (leads, skipped) = sink.alongside("reading the leads", collect).await?;
     if !leads.is_empty() {
-        let bytes = crate::xlsx::to_xlsx(fields, &leads)?;
+        let bytes = crate::xlsx::to_xlsx(fields, &leads, deadline)?;
         sink.write(&bytes).await?;
     }
     Ok(Rendered {

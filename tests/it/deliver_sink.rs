@@ -331,6 +331,9 @@ impl ObjectStore for Failing {
     async fn abort(&self, key: &str, id: &str) -> Result<(), ObjectStoreError> {
         self.inner.abort(key, id).await
     }
+    async fn uploads_of(&self, key: &str) -> Result<Vec<String>, ObjectStoreError> {
+        self.inner.uploads_of(key).await
+    }
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, ObjectStoreError> {
         self.inner.presign_get(key, ttl).await
     }

@@ -1,9 +1,14 @@
 //! The `lead-export` binary through the real Lambda runtime loop: a stand-in
 //! Lambda Runtime API on loopback hands it API Gateway events (every
-//! `events/*.json` fixture, gzip-accepting ones and an S3-sized one) and
-//! receives what it posts back, the JSON API Gateway would read: status,
-//! headers (`multiValueHeaders` for REST v1, `headers` for HTTP API v2),
-//! `isBase64Encoded` and the body. Data in moto (`make test` starts it).
+//! top-level `events/*.json` fixture, read from the directory, with gzip and
+//! XLSX variants, and an S3-sized one) and receives what it posts back, the
+//! JSON API Gateway would read: status, headers (`multiValueHeaders` for
+//! REST v1, `headers` for HTTP API v2), `isBase64Encoded` and the body. Also
+//! an invocation with 3 s to its deadline (504 in time), an event the
+//! runtime cannot read as a request (`/error`, then the next one served),
+//! and a configuration the binary refuses at start (`/init/error`, a
+//! non-zero exit). Data in moto (`make test` starts it). The fixture
+//! helpers here serve `tests/it/emulator.rs` too.
 
 use crate::support;
 
@@ -47,8 +52,11 @@ struct Posted {
     body: Vec<u8>,
 }
 
+/// An invocation: request id, event, deadline (ms since the epoch).
+type Invocation = (String, String, i64);
+
 struct State {
-    next: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, String)>>,
+    next: tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>,
     posted: mpsc::UnboundedSender<Posted>,
 }
 
@@ -67,11 +75,10 @@ async fn runtime_api(
     };
     if req.method() == hyper::Method::GET && path == "/2018-06-01/runtime/invocation/next" {
         let next = state.next.lock().await.recv().await;
-        let Some((id, event)) = next else {
+        let Some((id, event, deadline)) = next else {
             // No more events: the runtime waits, as it would on Lambda.
             return std::future::pending().await;
         };
-        let deadline = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 + 60_000;
         return Ok(hyper::Response::builder()
             .status(200)
             .header("content-type", "application/json")
@@ -116,7 +123,7 @@ async fn runtime_api(
 
 /// The stand-in Runtime API and the `lead-export` process it serves.
 struct Lambda {
-    events: mpsc::UnboundedSender<(String, String)>,
+    events: mpsc::UnboundedSender<Invocation>,
     posted: mpsc::UnboundedReceiver<Posted>,
     child: Child,
     logs: Arc<Mutex<String>>,
@@ -202,15 +209,35 @@ impl Lambda {
         self.logs.lock().unwrap().clone()
     }
 
-    /// Hands `event` to the binary and returns the JSON it posts back.
-    async fn invoke(&mut self, name: &str, event: &Value) -> Value {
+    /// Hands `event` to the binary, `left` before its deadline, and returns
+    /// its request id and what the binary posts back.
+    async fn invoke_raw(&mut self, name: &str, event: String, left: Duration) -> (String, Posted) {
         self.invocations += 1;
-        let id = format!("{:08}-0000-4000-8000-{name}", self.invocations);
-        self.events.send((id.clone(), event.to_string())).unwrap();
+        // The id goes into the runtime's URLs: letters, digits, `.`, `-`.
+        let tag: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let id = format!("{:08}-0000-4000-8000-{tag}", self.invocations);
+        let ends = time::OffsetDateTime::now_utc() + left;
+        let ends_ms = (ends.unix_timestamp_nanos() / 1_000_000) as i64;
+        self.events.send((id.clone(), event, ends_ms)).unwrap();
+        (id, self.posted(name).await)
+    }
+
+    /// The next thing the binary posts, failing if it exits or posts
+    /// nothing within `INVOKE_TIMEOUT`.
+    async fn posted(&mut self, name: &str) -> Posted {
         let deadline = Instant::now() + INVOKE_TIMEOUT;
-        let posted = loop {
+        loop {
             match tokio::time::timeout(Duration::from_millis(200), self.posted.recv()).await {
-                Ok(Some(posted)) => break posted,
+                Ok(Some(posted)) => return posted,
                 Ok(None) => unreachable!("the Runtime API outlives the test"),
                 Err(_) => {}
             }
@@ -225,7 +252,15 @@ impl Lambda {
                 "{name}: no answer; output:\n{}",
                 self.logs()
             );
-        };
+        }
+    }
+
+    /// Hands `event` to the binary (60 s before its deadline) and returns
+    /// the JSON it posts back as the invocation's response.
+    async fn invoke(&mut self, name: &str, event: &Value) -> Value {
+        let (id, posted) = self
+            .invoke_raw(name, event.to_string(), INVOKE_TIMEOUT)
+            .await;
         assert_eq!(
             (posted.kind.as_str(), posted.request_id.as_str()),
             ("response", id.as_str()),
@@ -247,17 +282,17 @@ impl Drop for Lambda {
 
 /// A response as API Gateway reads the posted JSON.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: BTreeMap<String, String>,
-    base64: bool,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) base64: bool,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
     /// REST APIs (v1) take `multiValueHeaders` (a name in both maps would be
     /// sent twice); HTTP APIs (v2) take `headers`.
-    fn read(name: &str, json: &Value, rest: bool) -> Answer {
+    pub(crate) fn read(name: &str, json: &Value, rest: bool) -> Answer {
         let object = |key: &str| {
             json.get(key)
                 .and_then(Value::as_object)
@@ -314,25 +349,25 @@ impl Answer {
         }
     }
 
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
             .unwrap_or_else(|| panic!("no {name} in {:?}", self.headers))
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
 }
 
-fn fixture(name: &str) -> Value {
+pub(crate) fn fixture(name: &str) -> Value {
     let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// Sets header `name` in `headers` and, for REST events, `multiValueHeaders`,
 /// replacing any spelling of it.
-fn set_header(event: &mut Value, name: &str, value: &str) {
+pub(crate) fn set_header(event: &mut Value, name: &str, value: &str) {
     for key in ["headers", "multiValueHeaders"] {
         let Some(map) = event.get_mut(key).and_then(Value::as_object_mut) else {
             continue;
@@ -352,7 +387,7 @@ fn set_header(event: &mut Value, name: &str, value: &str) {
 }
 
 /// The fixture with its dev-secret token replaced by `token`; the rest as is.
-fn signed(name: &str, token: &str) -> Value {
+pub(crate) fn signed(name: &str, token: &str) -> Value {
     let mut event = fixture(name);
     let has_token = event["headers"]
         .as_object()
@@ -366,7 +401,7 @@ fn signed(name: &str, token: &str) -> Value {
 }
 
 /// The request body of an event, decoded.
-fn event_body(event: &Value) -> Value {
+pub(crate) fn event_body(event: &Value) -> Value {
     let text = event["body"].as_str().unwrap();
     if event["isBase64Encoded"] == json!(true) {
         let bytes = base64::engine::general_purpose::STANDARD
@@ -378,7 +413,7 @@ fn event_body(event: &Value) -> Value {
     }
 }
 
-fn gunzip(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn gunzip(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(bytes)
         .read_to_end(&mut out)
@@ -386,7 +421,7 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -396,83 +431,286 @@ fn name(lead: &Lead) -> String {
     format!("{} {}", lead.first_name, lead.last_name)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs moto: run make test"]
-async fn every_fixture_through_the_lambda_runtime_loop() {
-    let endpoint = moto_endpoint();
-    // Data: org A's first demo leads, and org B's leads the fixtures name.
-    let (table, bucket) = (unique("rt-leads"), unique("rt-exports"));
-    let audit = unique("rt-audit");
-    let cursors = unique("rt-cursors");
-    let cfg = config(&[
-        ("AWS_ENDPOINT_URL", &endpoint),
-        ("LEADS_TABLE", &table),
-        ("EXPORTS_BUCKET", &bucket),
-    ]);
-    let sdk = aws::sdk_config(&cfg).await;
-    aws::ensure_table(&aws::dynamodb(&sdk), &table)
-        .await
-        .unwrap();
-    lead_export::audit::ensure_table(&aws::dynamodb(&sdk), &audit)
-        .await
-        .unwrap();
-    lead_export::store::cursors::ensure_table(&aws::dynamodb(&sdk), &cursors)
-        .await
-        .unwrap();
-    aws::ensure_bucket(&aws::s3(&sdk, &cfg), &bucket)
-        .await
-        .unwrap();
-    let a = demo_leads(1, LEADS_A);
-    let fixture_ids: Vec<String> =
-        std::fs::read_dir(format!("{}/events", env!("CARGO_MANIFEST_DIR")))
-            .unwrap()
-            .map(|e| e.unwrap())
-            // The top-level API Gateway fixtures (events/stream/ holds the
-            // stream handler's).
-            .filter(|e| e.path().is_file())
-            .flat_map(|e| {
-                let body = event_body(&fixture(e.file_name().to_str().unwrap()));
+/// The API Gateway proxy events of `events/`: the top-level `*.json` files,
+/// read from the directory (a new fixture is picked up as it is; subfolders
+/// hold events of other sources), sorted by name.
+pub(crate) fn api_gateway_fixtures() -> Vec<String> {
+    let dir = format!("{}/events", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no fixture in {dir}");
+    names
+}
+
+/// Whether `event` is a REST API (v1) event; HTTP API (v2) events carry
+/// `"version": "2.0"`.
+pub(crate) fn is_rest(event: &Value) -> bool {
+    event["version"] != json!("2.0")
+}
+
+/// The leads and resources both runtime tests serve: org A's first demo
+/// leads and the org-B leads the fixtures name, in moto and in memory.
+pub(crate) struct Seeded {
+    pub(crate) endpoint: String,
+    pub(crate) table: String,
+    pub(crate) bucket: String,
+    pub(crate) audit: String,
+    pub(crate) cursors: String,
+    pub(crate) a: Vec<Lead>,
+    pub(crate) b: Vec<Lead>,
+}
+
+impl Seeded {
+    /// New tables and a bucket in moto, seeded.
+    pub(crate) async fn new() -> Seeded {
+        let endpoint = moto_endpoint();
+        let (table, bucket) = (unique("rt-leads"), unique("rt-exports"));
+        let audit = unique("rt-audit");
+        // Checkpoints of its own: organization names are shared across tests.
+        let cursors = unique("rt-cursors");
+        let cfg = config(&[
+            ("AWS_ENDPOINT_URL", &endpoint),
+            ("LEADS_TABLE", &table),
+            ("EXPORTS_BUCKET", &bucket),
+        ]);
+        let sdk = aws::sdk_config(&cfg).await;
+        aws::ensure_table(&aws::dynamodb(&sdk), &table)
+            .await
+            .unwrap();
+        lead_export::audit::ensure_table(&aws::dynamodb(&sdk), &audit)
+            .await
+            .unwrap();
+        lead_export::store::cursors::ensure_table(&aws::dynamodb(&sdk), &cursors)
+            .await
+            .unwrap();
+        aws::ensure_bucket(&aws::s3(&sdk, &cfg), &bucket)
+            .await
+            .unwrap();
+        let a = demo_leads(1, LEADS_A);
+        let fixture_ids: Vec<String> = api_gateway_fixtures()
+            .iter()
+            .flat_map(|name| {
+                let body = event_body(&fixture(name));
                 let ids = body["selection"]["includedIds"]
                     .as_array()
                     .cloned()
                     .unwrap_or_default();
-                ids.into_iter().map(|id| id.as_str().unwrap().to_string())
+                ids.into_iter()
+                    .filter_map(|id| id.as_str().map(str::to_string))
             })
             .collect();
-    let b: Vec<Lead> = demo_leads(2, 1000)
-        .into_iter()
-        .filter(|l| fixture_ids.contains(&l.id))
-        .collect();
-    for id in &fixture_ids {
-        assert!(
-            a.iter().chain(&b).any(|l| &l.id == id),
-            "fixture id {id} is not among the seeded demo leads"
-        );
+        let b: Vec<Lead> = demo_leads(2, 1000)
+            .into_iter()
+            .filter(|l| fixture_ids.contains(&l.id))
+            .collect();
+        for id in &fixture_ids {
+            assert!(
+                a.iter().chain(&b).any(|l| &l.id == id),
+                "fixture id {id} is not among the seeded demo leads"
+            );
+        }
+        assert!(!b.is_empty(), "the fixtures name a lead of org B");
+        let store = DynamoStore::new(aws::dynamodb(&sdk), &table);
+        store
+            .put_leads(&OrgId::new(ORG_A).unwrap(), &a)
+            .await
+            .unwrap();
+        store
+            .put_leads(&OrgId::new(ORG_B).unwrap(), &b)
+            .await
+            .unwrap();
+        Seeded {
+            endpoint,
+            table,
+            bucket,
+            audit,
+            cursors,
+            a,
+            b,
+        }
     }
-    assert!(!b.is_empty(), "the fixtures name a lead of org B");
-    let store = DynamoStore::new(aws::dynamodb(&sdk), &table);
-    store
-        .put_leads(&OrgId::new(ORG_A).unwrap(), &a)
-        .await
-        .unwrap();
-    store
-        .put_leads(&OrgId::new(ORG_B).unwrap(), &b)
-        .await
-        .unwrap();
+
+    /// The binary's environment: these resources, `secret`, `INLINE_MAX_BYTES`.
+    pub(crate) fn env<'a>(&'a self, secret: &'a str) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("AWS_ENDPOINT_URL", &self.endpoint),
+            ("LEADS_TABLE", &self.table),
+            ("EXPORTS_BUCKET", &self.bucket),
+            ("AUDIT_TABLE", &self.audit),
+            ("CURSORS_TABLE", &self.cursors),
+            ("JWT_SECRET", secret),
+            ("INLINE_MAX_BYTES", INLINE_MAX_BYTES),
+        ]
+    }
+
+    /// The oracle: the same leads in memory, the same secret and inline
+    /// limit, the handler called in process.
+    pub(crate) fn in_process(&self, secret: &str) -> lead_export::app::App {
+        let store = lead_export::store::MemoryStore::new();
+        store.insert(ORG_A, self.a.clone());
+        store.insert(ORG_B, self.b.clone());
+        app_with(
+            &config(&[
+                ("JWT_SECRET", secret),
+                ("INLINE_MAX_BYTES", INLINE_MAX_BYTES),
+            ]),
+            std::sync::Arc::new(store),
+            std::sync::Arc::new(lead_export::deliver::memory::MemoryObjects::new()),
+        )
+    }
+}
+
+/// One event to send: every fixture re-signed with `token`, and of each a
+/// gzip-accepting and an XLSX variant.
+pub(crate) struct Case {
+    pub(crate) name: String,
+    pub(crate) event: Value,
+    pub(crate) rest: bool,
+}
+
+/// The cases of every fixture in `events/`.
+pub(crate) fn fixture_cases(token: &str) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for name in api_gateway_fixtures() {
+        let event = signed(&name, token);
+        let rest = is_rest(&event);
+        let mut gzip = event.clone();
+        set_header(&mut gzip, "Accept-Encoding", "gzip, deflate, br");
+        let mut xlsx = event.clone();
+        let mut body = event_body(&event);
+        if body.is_object() {
+            body["format"] = json!({"type": "xlsx"});
+            xlsx["body"] = json!(body.to_string());
+            xlsx["isBase64Encoded"] = json!(false);
+        }
+        cases.push(Case {
+            name: format!("{name} (gzip)"),
+            event: gzip,
+            rest,
+        });
+        cases.push(Case {
+            name: format!("{name} (xlsx)"),
+            event: xlsx,
+            rest,
+        });
+        cases.push(Case { name, event, rest });
+    }
+    cases
+}
+
+/// How the handler answers `event` in process (lambda_http's own parsing,
+/// no Lambda context).
+pub(crate) async fn in_process_answer(app: &lead_export::app::App, event: &Value) -> Answer {
+    let request = lambda_http::request::from_str(&event.to_string()).expect("an API Gateway event");
+    let resp = lead_export::http::handle(app, request).await;
+    Answer {
+        status: resp.status().as_u16(),
+        headers: resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string()))
+            .collect(),
+        base64: matches!(resp.body(), lambda_http::Body::Binary(_)),
+        body: body_bytes(&resp),
+    }
+}
+
+/// The rows of a file answer: CSV (gunzipped when gzip-encoded) or the
+/// workbook's cells.
+pub(crate) fn file_rows(answer: &Answer) -> Vec<Vec<String>> {
+    if answer.headers.get("content-type").map(String::as_str)
+        == Some(lead_export::xlsx::XLSX_CONTENT_TYPE)
+    {
+        use calamine::Reader;
+        let mut book: calamine::Xlsx<_> =
+            calamine::Xlsx::new(std::io::Cursor::new(answer.body.clone())).expect("a workbook");
+        let range = book
+            .worksheet_range("Prospects")
+            .expect("the Prospects sheet");
+        return range
+            .rows()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect();
+    }
+    if answer.headers.get("content-encoding").map(String::as_str) == Some("gzip") {
+        return csv_rows(&gunzip(&answer.body));
+    }
+    csv_rows(&answer.body)
+}
+
+/// `got` (the binary's answer, as API Gateway reads it) against `want` (the
+/// handler's in process) and the contract: a file's `X-Export-Count` is its
+/// rows less the header, a refusal is the contract's JSON error. Returns the
+/// status.
+pub(crate) fn check_case(name: &str, got: &Answer, want: &Answer) -> u16 {
+    assert_eq!(
+        got.status,
+        want.status,
+        "{name}: {}",
+        String::from_utf8_lossy(&got.body)
+    );
+    assert_eq!(got.headers, want.headers, "{name}");
+    assert_eq!(got.base64, want.base64, "{name}: isBase64Encoded");
+    match got.status {
+        200 => {
+            // A workbook holds its creation time: compared cell by cell.
+            let rows = file_rows(got);
+            assert_eq!(rows, file_rows(want), "{name}");
+            assert!(rows.len() > 1, "{name}: a header and rows");
+            assert_eq!(
+                got.header("x-export-count"),
+                (rows.len() - 1).to_string(),
+                "{name}"
+            );
+            assert!(
+                got.header("content-disposition")
+                    .starts_with("attachment; filename=\"lance-prospects-"),
+                "{name}"
+            );
+            let binary = got.headers.contains_key("content-encoding")
+                || got.header("content-type") == lead_export::xlsx::XLSX_CONTENT_TYPE;
+            assert_eq!(got.base64, binary, "{name}: binary bodies are base64");
+        }
+        400..=499 => {
+            assert_eq!(got.body, want.body, "{name}");
+            assert_eq!(got.header("content-type"), "application/json", "{name}");
+            let error = &got.json()["error"];
+            match got.status {
+                401 => {
+                    assert_eq!(got.header("www-authenticate"), "Bearer", "{name}");
+                    assert_eq!(error["code"], "UNAUTHORIZED", "{name}");
+                }
+                // The reference's two 400 bodies.
+                400 if error.is_string() => assert_eq!(error, "No data to export", "{name}"),
+                400 => assert_eq!(error["code"], "VALIDATION_ERROR", "{name}"),
+                _ => assert!(error["code"].is_string(), "{name}: {error}"),
+            }
+            if error.is_object() {
+                assert!(error["message"].is_string(), "{name}: {error}");
+            }
+        }
+        other => panic!("{name}: {other}: a fixture is an inline export or a refusal"),
+    }
+    got.status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto: run make test"]
+async fn every_fixture_through_the_lambda_runtime_loop() {
+    let seeded = Seeded::new().await;
+    let Seeded { a, bucket, .. } = &seeded;
+    let bucket = bucket.clone();
 
     // The binary, with a strong secret of its own (not the fixtures' dev one).
     let secret = random_secret();
     let token = sign_hs256(secret.as_bytes(), "org_id", ORG_A, 600, None, None).unwrap();
-    let mut lambda = Lambda::start(&[
-        ("AWS_ENDPOINT_URL", &endpoint),
-        ("LEADS_TABLE", &table),
-        ("EXPORTS_BUCKET", &bucket),
-        ("AUDIT_TABLE", &audit),
-        ("CURSORS_TABLE", &cursors),
-        ("JWT_SECRET", &secret),
-        ("INLINE_MAX_BYTES", INLINE_MAX_BYTES),
-    ])
-    .await;
+    let mut lambda = Lambda::start(&seeded.env(&secret)).await;
     let today = lead_export::export::naming::file_name(time::OffsetDateTime::now_utc(), "csv");
 
     // Manual: the org-B id skipped, the repeat once, order kept.
@@ -679,6 +917,76 @@ async fn every_fixture_through_the_lambda_runtime_loop() {
     assert_eq!(rows.len(), LEADS_A + 1);
     assert!(file.len() > 32768, "the file is over INLINE_MAX_BYTES");
 
+    // Every fixture in events/ and its gzip and XLSX variants, as the
+    // handler answers them in process over the same leads.
+    let oracle = seeded.in_process(&secret);
+    let mut statuses = std::collections::BTreeSet::new();
+    for case in fixture_cases(&token) {
+        let got = Answer::read(
+            &case.name,
+            &lambda.invoke(&case.name, &case.event).await,
+            case.rest,
+        );
+        let want = in_process_answer(&oracle, &case.event).await;
+        statuses.insert(check_case(&case.name, &got, &want));
+    }
+    assert!(
+        statuses.is_superset(&[200, 400, 401].into()),
+        "the fixtures cover an export, a 400 and a 401: {statuses:?}"
+    );
+
+    // 3 s to the deadline for an export that cannot finish in 3 s (10,000
+    // ids, every field, a workbook): 504 before the deadline.
+    let mut event = signed("http-manual-export.json", &token);
+    let mut ids: Vec<String> = a.iter().map(|l| l.id.clone()).collect();
+    ids.extend((ids.len()..10_000).map(|_| uuid::Uuid::new_v4().to_string()));
+    event["body"] = json!(json!({"selection": {"mode": "manual", "includedIds": ids},
+        "exportFields": fields, "format": {"type": "xlsx"}})
+    .to_string());
+    let sent = Instant::now();
+    let (id, posted) = lambda
+        .invoke_raw("deadline", event.to_string(), Duration::from_secs(3))
+        .await;
+    let took = sent.elapsed();
+    assert_eq!(
+        (posted.kind.as_str(), posted.request_id.as_str()),
+        ("response", id.as_str())
+    );
+    let resp = Answer::read(
+        "deadline",
+        &serde_json::from_slice(&posted.body).unwrap(),
+        false,
+    );
+    assert_eq!(resp.status, 504, "{}", String::from_utf8_lossy(&resp.body));
+    assert_eq!(resp.json()["error"]["code"], "EXPORT_TIMEOUT");
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+
+    // An event the runtime cannot read as an API Gateway request (no input
+    // makes the handler panic: this is the failure that reaches `/error`):
+    // the runtime reports it, and the next invocation is served.
+    let (id, posted) = lambda
+        .invoke_raw(
+            "not-a-request",
+            json!({"hello": "world"}).to_string(),
+            INVOKE_TIMEOUT,
+        )
+        .await;
+    assert_eq!(
+        (posted.kind.as_str(), posted.request_id.as_str()),
+        ("error", id.as_str())
+    );
+    let error: Value = serde_json::from_slice(&posted.body).expect("a JSON error");
+    assert!(error["errorType"].is_string(), "{error}");
+    assert!(error["errorMessage"].is_string(), "{error}");
+    let next = Answer::read(
+        "after the error",
+        &lambda
+            .invoke("after-error", &signed("http-missing-token.json", &token))
+            .await,
+        false,
+    );
+    assert_eq!(next.status, 401);
+
     // The logs name no token, secret or email.
     let logs = lambda.logs();
     assert!(logs.contains("export served"), "the binary logs: {logs}");
@@ -691,4 +999,32 @@ async fn every_fixture_through_the_lambda_runtime_loop() {
             assert!(!logs.contains(email.as_str()), "{email} in the logs");
         }
     }
+}
+
+#[tokio::test]
+async fn a_configuration_refused_at_start_is_posted_to_init_error() {
+    // No moto: the binary stops before any AWS call.
+    let mut lambda = Lambda::start(&[
+        ("JWT_SECRET", &random_secret()),
+        ("EXPORT_URL_TTL_SECONDS", "0"),
+    ])
+    .await;
+    let posted = lambda.posted("init").await;
+    assert_eq!(posted.kind, "init/error");
+    let error: Value = serde_json::from_slice(&posted.body).expect("a JSON error");
+    assert_eq!(error["errorType"], "Runtime.ConfigurationError", "{error}");
+    let message = error["errorMessage"].as_str().unwrap();
+    assert!(message.contains("EXPORT_URL_TTL_SECONDS"), "{message}");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = lambda.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < INVOKE_TIMEOUT,
+            "lead-export did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!status.success(), "exit status {status}");
 }

@@ -50,6 +50,8 @@ fn s3_action(op: &str) -> String {
     match op {
         // A multipart upload is authorized by s3:PutObject as a whole.
         "CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload" => "s3:PutObject".into(),
+        // Listing uploads is an action on the bucket, not on its objects.
+        "ListMultipartUploads" => "s3:ListBucketMultipartUploads".into(),
         other => format!("s3:{other}"),
     }
 }
@@ -141,6 +143,9 @@ fn the_role_grants_exactly_the_calls_the_code_makes() {
     let mut cursors = as_dynamodb(&cursors);
     assert!(cursors.remove(BUMP), "the bump is no longer called");
     let s3: BTreeSet<String> = s3.iter().map(|op| s3_action(&pascal(op))).collect();
+    // Actions on the bucket itself; the rest on its objects.
+    let (s3_bucket, s3): (BTreeSet<String>, BTreeSet<String>) =
+        s3.into_iter().partition(|a| a.starts_with("s3:ListBucket"));
     let template = read("template.yaml");
     assert_eq!(
         granted_on(&template, "!GetAtt LeadsTable.Arn"),
@@ -160,6 +165,11 @@ fn the_role_grants_exactly_the_calls_the_code_makes() {
     assert_eq!(
         granted_on(&template, "!Sub \"${ExportsBucket.Arn}/exports/*\""),
         s3,
+        "the bucket's objects: template.yaml vs src/deliver/s3.rs"
+    );
+    assert_eq!(
+        granted_on(&template, "!GetAtt ExportsBucket.Arn"),
+        s3_bucket,
         "the bucket: template.yaml vs src/deliver/s3.rs"
     );
     let called: BTreeSet<String> = leads
@@ -167,6 +177,7 @@ fn the_role_grants_exactly_the_calls_the_code_makes() {
         .chain(audit)
         .chain(cursors)
         .chain(s3)
+        .chain(s3_bucket)
         .collect();
     assert_eq!(
         template_actions(&template),
@@ -253,4 +264,63 @@ fn the_cursors_table_and_the_leads_stream_are_as_the_code_needs() {
     assert!(leads.contains("StreamViewType: KEYS_ONLY"), "{leads}");
     let export = resource(&template, "ExportFunction");
     assert!(export.contains("CURSORS_TABLE: !Ref CursorsTable"));
+}
+
+/// `template.yaml` as YAML (CloudFormation's `!Ref`, `!Sub` ... read as
+/// tagged values).
+fn template_yaml() -> serde_norway::Value {
+    serde_norway::from_str(&read("template.yaml")).expect("template.yaml is YAML")
+}
+
+#[test]
+fn the_bucket_aborts_incomplete_uploads_and_outlives_every_link() {
+    let template = template_yaml();
+    let rules = template["Resources"]["ExportsBucket"]["Properties"]["LifecycleConfiguration"]
+        ["Rules"]
+        .as_sequence()
+        .expect("the exports bucket has lifecycle rules");
+    let enabled = |r: &&serde_norway::Value| r["Status"].as_str() == Some("Enabled");
+    // Every prefix an export is written under is covered (keys start
+    // `exports/`, docs/delivery.md); a rule without a prefix covers all.
+    let covers_exports = |r: &&serde_norway::Value| {
+        let prefix = r["Prefix"]
+            .as_str()
+            .or_else(|| r["Filter"]["Prefix"].as_str())
+            .unwrap_or("");
+        "exports/".starts_with(prefix)
+    };
+    let abort_days: Vec<u64> = rules
+        .iter()
+        .filter(enabled)
+        .filter(covers_exports)
+        .filter_map(|r| r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"].as_u64())
+        .collect();
+    assert!(
+        !abort_days.is_empty(),
+        "no enabled lifecycle rule over exports/ aborts incomplete multipart uploads"
+    );
+    // The soonest an export object can be deleted: S3 expires objects no
+    // sooner than ExpirationInDays whole days after their creation.
+    let expiry_days: Vec<u64> = rules
+        .iter()
+        .filter(enabled)
+        .filter(covers_exports)
+        .filter_map(|r| r["ExpirationInDays"].as_u64())
+        .collect();
+    let soonest = expiry_days
+        .iter()
+        .min()
+        .map(|d| d * 86_400)
+        .expect("export objects expire");
+    let ttl = &template["Parameters"]["ExportUrlTtlSeconds"];
+    let longest_link = ttl["MaxValue"]
+        .as_u64()
+        .expect("ExportUrlTtlSeconds has a MaxValue");
+    assert!(
+        longest_link <= soonest,
+        "a presigned link may live {longest_link} s, but its object expires after {soonest} s"
+    );
+    // The default is within the bounds too.
+    let default = ttl["Default"].as_u64().expect("a default TTL");
+    assert!((1..=longest_link).contains(&default), "{default}");
 }

@@ -21,6 +21,11 @@ use lead_export::fields::{Field, FieldList};
 use lead_export::http::handle;
 use lead_export::model::{Company, Lead};
 use lead_export::store::MemoryStore;
+/// A deadline no test here reaches.
+fn later() -> lead_export::deadline::Deadline {
+    lead_export::deadline::Deadline::after(std::time::Duration::from_secs(600))
+}
+
 use lead_export::xlsx::{to_xlsx, MAX_COLUMN_WIDTH, SHEET_NAME, XLSX_CONTENT_TYPE};
 use serde_json::{json, Value};
 use support::*;
@@ -134,7 +139,7 @@ fn every_cell_equals_the_golden_workbook() {
         FieldList::defaults(),
         FieldList::from_ids(["companyFoundedYear", "name"]).unwrap(),
     ] {
-        let xlsx = to_xlsx(&fields, &leads).unwrap();
+        let xlsx = to_xlsx(&fields, &leads, &later()).unwrap();
         assert_golden_columns(&xlsx, &fields);
     }
 }
@@ -157,7 +162,7 @@ fn convertible_values_come_back_as_the_same_text_in_string_cells() {
         .collect();
     let fields =
         FieldList::from_ids(["jobTitle", "companyPostalCode", "companyFoundedYear"]).unwrap();
-    let (_, rows) = sheet(&to_xlsx(&fields, &leads).unwrap());
+    let (_, rows) = sheet(&to_xlsx(&fields, &leads, &later()).unwrap());
     assert_eq!(rows.len(), CONVERTIBLE.len() + 1);
     for (row, text) in rows[1..].iter().zip(CONVERTIBLE) {
         assert_eq!(row[0], Data::String(text.to_string()), "{text:?}");
@@ -202,7 +207,7 @@ fn header_bold_and_frozen_with_an_autofilter_and_capped_widths() {
     let mut leads = leads();
     leads[0].company.as_mut().unwrap().summary = Some("long ".repeat(100));
     let fields = all_fields();
-    let xlsx = to_xlsx(&fields, &leads).unwrap();
+    let xlsx = to_xlsx(&fields, &leads, &later()).unwrap();
     let sheet_xml = part(&xlsx, "xl/worksheets/sheet1.xml");
     // Frozen below row 1.
     assert!(

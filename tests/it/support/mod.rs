@@ -358,6 +358,9 @@ impl<S: ObjectStore> ObjectStore for FakeObjects<S> {
         self.aborts.fetch_add(1, Ordering::SeqCst);
         self.inner.abort(key, id).await
     }
+    async fn uploads_of(&self, key: &str) -> Result<Vec<String>, ObjectStoreError> {
+        self.inner.uploads_of(key).await
+    }
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, ObjectStoreError> {
         self.inner.presign_get(key, ttl).await
     }
