@@ -268,12 +268,11 @@ pub struct Sink<'a> {
     part: Vec<u8>,
     parts: Vec<(i32, String)>,
     in_flight: Option<PartInFlight<'a>>,
-    peak: usize,
 }
 
 /// Bytes decompressed at a time when a gzip body spills: with two parts
 /// (the one filling, the one in flight), what bounds the bytes a [`Sink`]
-/// holds ([`Sink::peak_bytes`]).
+/// holds (measured by `tests/sink_memory.rs`).
 pub const GUNZIP_BLOCK: usize = 64 * 1024;
 
 impl<'a> Sink<'a> {
@@ -308,30 +307,7 @@ impl<'a> Sink<'a> {
             part: Vec::new(),
             parts: Vec::new(),
             in_flight: None,
-            peak: 0,
         }
-    }
-
-    /// The most bytes the sink held at once (inline body, part being
-    /// filled, part in flight).
-    pub fn peak_bytes(&self) -> usize {
-        self.peak
-    }
-
-    fn note_held(&mut self, extra: usize) {
-        let inline = match &self.state {
-            State::Inline {
-                body: InlineBody::Plain(b),
-                ..
-            } => b.len(),
-            State::Inline {
-                body: InlineBody::Gzip(e),
-                ..
-            } => e.get_ref().len(),
-            _ => 0,
-        };
-        let flying = self.in_flight.as_ref().map_or(0, |(n, _)| *n);
-        self.peak = self.peak.max(inline + self.part.len() + flying + extra);
     }
 
     /// How long before the answer is due work stops: with an upload open,
@@ -374,7 +350,6 @@ impl<'a> Sink<'a> {
                         base64_len(encoder.get_ref().len()) <= inline.budget
                     }
                 };
-                self.note_held(0);
                 if fits {
                     return Ok(());
                 }
@@ -411,7 +386,6 @@ impl<'a> Sink<'a> {
             self.part.reserve_exact(room - self.part.len());
         }
         self.part.extend_from_slice(bytes);
-        self.note_held(0);
         while self.part.len() >= self.part_size {
             // The part in flight lands before the next buffer is
             // allocated: two parts live at once, not three.
@@ -435,7 +409,6 @@ impl<'a> Sink<'a> {
             if n == 0 {
                 return Ok(());
             }
-            self.note_held(gz.len() + n);
             self.push(&block[..n]).await?;
         }
     }
@@ -475,7 +448,6 @@ impl<'a> Sink<'a> {
                 .map_err(|e| e.during(format!("UploadPart {number}")))
         };
         self.in_flight = Some((size, Box::pin(part)));
-        self.note_held(0);
         Ok(())
     }
 

@@ -132,7 +132,7 @@ async fn export(
     fields: &FieldList,
     all: &[Lead],
     deadline: &Deadline,
-) -> Result<(Delivered, usize, usize), ExportError> {
+) -> Result<(Delivered, usize), ExportError> {
     let mut sink = Sink::new(target(objects, inline, deadline));
     let format = CsvFormat::default();
     let result = async {
@@ -142,7 +142,7 @@ async fn export(
     }
     .await;
     match result {
-        Ok((done, n)) => Ok((done, n, sink.peak_bytes())),
+        Ok((done, n)) => Ok((done, n)),
         Err(err) => {
             sink.abort().await;
             Err(err)
@@ -178,12 +178,12 @@ async fn inline_text_respects_the_budget_exactly_and_spills_the_same_bytes() {
     let (all, full) = golden_copies(7);
     let need = json_string_len(&full);
     let objects = Failing::default();
-    let (got, n, _) = export(&objects, text(need), &fields, &all, &later())
+    let (got, n) = export(&objects, text(need), &fields, &all, &later())
         .await
         .unwrap();
     assert_eq!((got, n), (Delivered::Inline(full.clone()), 49));
     assert!(objects.inner.keys().is_empty(), "nothing uploaded");
-    let (got, n, _) = export(&objects, text(need - 1), &fields, &all, &later())
+    let (got, n) = export(&objects, text(need - 1), &fields, &all, &later())
         .await
         .unwrap();
     assert_eq!((got, n), (Delivered::Uploaded, 49));
@@ -197,7 +197,7 @@ async fn inline_gzip_is_one_stream_and_spills_as_plain_csv() {
     let fields = all_fields();
     let (all, full) = golden_copies(500);
     let objects = Failing::default();
-    let (got, _, _) = export(&objects, gzip(usize::MAX), &fields, &all, &later())
+    let (got, _) = export(&objects, gzip(usize::MAX), &fields, &all, &later())
         .await
         .unwrap();
     let Delivered::Inline(gz) = got else {
@@ -219,13 +219,13 @@ async fn inline_gzip_is_one_stream_and_spills_as_plain_csv() {
     assert!(ratio <= 1.02, "{} vs {}", gz.len(), one.len());
     // Just over the final size: checked at the end, spills as plain CSV.
     let budget = base64_len(gz.len()) - 4;
-    let (got, _, _) = export(&objects, gzip(budget), &fields, &all, &later())
+    let (got, _) = export(&objects, gzip(budget), &fields, &all, &later())
         .await
         .unwrap();
     assert_eq!(got, Delivered::Uploaded);
     assert_eq!(objects.inner.get("k").unwrap().1, full);
     // A spill in the middle, the gzip bytes so far decompressed into parts.
-    let (got, _, _) = export(&objects, gzip(20_000), &fields, &all, &later())
+    let (got, _) = export(&objects, gzip(20_000), &fields, &all, &later())
         .await
         .unwrap();
     assert_eq!(got, Delivered::Uploaded);
@@ -257,10 +257,11 @@ async fn binary_bytes_are_counted_in_base64() {
 
 #[tokio::test]
 async fn an_empty_selection_writes_and_uploads_nothing() {
-    let objects = Failing::default();
     let deadline = later();
-    let mut sink = Sink::new(target(&objects, None, &deadline));
     let fields = FieldList::defaults();
+    // Inline: the body stays empty (not even the header).
+    let objects = Failing::default();
+    let mut sink = Sink::new(target(&objects, text(1_000_000), &deadline));
     let n = lead_export::export::render::render_csv(
         &mut sink,
         pages(&[]),
@@ -269,7 +270,24 @@ async fn an_empty_selection_writes_and_uploads_nothing() {
     )
     .await
     .unwrap();
-    assert_eq!((n.rows, sink.peak_bytes()), (0, 0), "not even the header");
+    assert_eq!(n.rows, 0);
+    assert_eq!(
+        sink.finish().await.unwrap(),
+        Delivered::Inline(Vec::new()),
+        "not even the header"
+    );
+    // Always uploading: no upload is started.
+    let objects = Failing::default();
+    let mut sink = Sink::new(target(&objects, None, &deadline));
+    let n = lead_export::export::render::render_csv(
+        &mut sink,
+        pages(&[]),
+        &fields,
+        &CsvFormat::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(n.rows, 0);
     sink.abort().await;
     assert_eq!(objects.creates.load(Ordering::SeqCst), 0);
     assert_eq!(objects.inner.open_uploads(), 0);
@@ -345,7 +363,7 @@ async fn parts_are_at_least_5_mib_one_in_flight_and_memory_stays_about_two_parts
     let (all, full) = golden_copies(6_000);
     for inline in [None, text(1_000_000), gzip(100_000)] {
         let store = Failing::default();
-        let (got, n, peak) = export(&store, inline, &fields, &all, &later())
+        let (got, n) = export(&store, inline, &fields, &all, &later())
             .await
             .unwrap();
         assert_eq!((got, n), (Delivered::Uploaded, all.len()));
@@ -359,14 +377,9 @@ async fn parts_are_at_least_5_mib_one_in_flight_and_memory_stays_about_two_parts
             store.inner.get("k").unwrap().1 == full,
             "{inline:?}: the object is not the golden rows"
         );
+        // One part in flight at a time; the memory this holds is measured
+        // by a counting allocator in tests/sink_memory.rs.
         assert_eq!(store.most_uploading.load(Ordering::SeqCst), 1);
-        // The part filling and the part in flight, plus one block (a
-        // decompressed block, or a row) and what a spilled gzip body
-        // held.
-        let bound = 2 * MIN_PART_SIZE + GUNZIP_BLOCK + 100_000;
-        println!("{inline:?}: {} parts, peak {peak} bytes", sizes.len());
-        assert!(peak <= bound, "{inline:?}: held {peak} bytes");
-        assert!(peak > MIN_PART_SIZE, "{inline:?}: {peak}");
     }
 }
 
