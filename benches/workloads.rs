@@ -135,8 +135,7 @@ fn position(n: usize, seed: u64, body: &str) -> serde_json::Value {
 
 async fn seed(org: &str, n: usize, seed: u64, concurrency: usize) -> serde_json::Value {
     let config = Config::from_env().unwrap_or_else(|e| fail(e));
-    let sdk = lead_export::aws::sdk_config(&config).await;
-    let dynamo = lead_export::aws::dynamodb(&sdk);
+    let (dynamo, s3) = lead_export::aws::clients(&config).await;
     lead_export::aws::ensure_table(&dynamo, &config.leads_table)
         .await
         .unwrap_or_else(|e| fail(e));
@@ -144,7 +143,7 @@ async fn seed(org: &str, n: usize, seed: u64, concurrency: usize) -> serde_json:
     lead_export::audit::ensure_table(&dynamo, &config.audit_table)
         .await
         .unwrap_or_else(|e| fail(e));
-    lead_export::aws::ensure_bucket(&lead_export::aws::s3(&sdk, &config), &config.exports_bucket)
+    lead_export::aws::ensure_bucket(&s3, &config.exports_bucket)
         .await
         .unwrap_or_else(|e| fail(e));
     let store = DynamoStore::new(dynamo, &config.leads_table);

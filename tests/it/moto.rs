@@ -1,5 +1,7 @@
 //! Integration tests against the moto server that `make test` starts
 //! (MOTO_ENDPOINT): the DynamoDB store, the import tool, and S3 delivery.
+//! DynamoDB is `DYNAMODB_ENDPOINT` when set (`make test` runs these tests
+//! again with dynalite there), S3 always moto.
 
 use crate::support;
 
@@ -28,12 +30,10 @@ struct Env {
 
 impl Env {
     async fn new(extra: &[(&str, &str)]) -> Env {
-        let endpoint = moto_endpoint();
         let table = unique("leads");
         let bucket = unique("exports");
         let audit = unique("audit");
         let mut vars = vec![
-            ("AWS_ENDPOINT_URL", endpoint.as_str()),
             ("LEADS_TABLE", table.as_str()),
             ("EXPORTS_BUCKET", bucket.as_str()),
             ("AUDIT_TABLE", audit.as_str()),
@@ -42,26 +42,31 @@ impl Env {
             ("EXPORT_TIMEOUT_SECONDS", "900"),
         ];
         vars.extend_from_slice(extra);
-        let config = config(&vars);
-        let sdk = aws::sdk_config(&config).await;
-        aws::ensure_table(&aws::dynamodb(&sdk), &config.leads_table)
+        let config = endpoint_config(&vars);
+        let sdk = aws::sdk_config().await;
+        let env = Env { config, sdk };
+        aws::ensure_table(&env.dynamodb(), &env.config.leads_table)
             .await
             .unwrap();
-        lead_export::audit::ensure_table(&aws::dynamodb(&sdk), &config.audit_table)
+        lead_export::audit::ensure_table(&env.dynamodb(), &env.config.audit_table)
             .await
             .unwrap();
-        aws::ensure_bucket(&aws::s3(&sdk, &config), &config.exports_bucket)
+        aws::ensure_bucket(&env.s3(), &env.config.exports_bucket)
             .await
             .unwrap();
-        Env { config, sdk }
+        env
+    }
+
+    fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws::dynamodb(&self.sdk, self.config.dynamodb_endpoint.as_deref())
     }
 
     fn store(&self) -> DynamoStore {
-        DynamoStore::new(aws::dynamodb(&self.sdk), &self.config.leads_table)
+        DynamoStore::new(self.dynamodb(), &self.config.leads_table)
     }
 
     fn s3(&self) -> aws_sdk_s3::Client {
-        aws::s3(&self.sdk, &self.config)
+        aws::s3(&self.sdk, self.config.s3_endpoint.as_deref())
     }
 
     async fn seed(&self, org: &str, seed: u64, n: usize) -> Vec<lead_export::model::Lead> {
@@ -147,7 +152,7 @@ async fn items_of_both_layouts_read_in_one_organization() {
     let org_a = org(ORG_A);
     let leads = demo_leads(4, 240);
     let store = env.store();
-    let client = aws::dynamodb(&env.sdk);
+    let client = env.dynamodb();
     let compact: Vec<_> = leads
         .iter()
         .enumerate()

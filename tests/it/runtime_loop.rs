@@ -399,25 +399,16 @@ fn name(lead: &Lead) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs moto: run make test"]
 async fn every_fixture_through_the_lambda_runtime_loop() {
-    let endpoint = moto_endpoint();
     // Data: org A's first demo leads, and org B's leads the fixtures name.
     let (table, bucket) = (unique("rt-leads"), unique("rt-exports"));
     let audit = unique("rt-audit");
-    let cfg = config(&[
-        ("AWS_ENDPOINT_URL", &endpoint),
-        ("LEADS_TABLE", &table),
-        ("EXPORTS_BUCKET", &bucket),
-    ]);
-    let sdk = aws::sdk_config(&cfg).await;
-    aws::ensure_table(&aws::dynamodb(&sdk), &table)
+    let cfg = endpoint_config(&[("LEADS_TABLE", &table), ("EXPORTS_BUCKET", &bucket)]);
+    let (dynamodb, s3) = aws::clients(&cfg).await;
+    aws::ensure_table(&dynamodb, &table).await.unwrap();
+    lead_export::audit::ensure_table(&dynamodb, &audit)
         .await
         .unwrap();
-    lead_export::audit::ensure_table(&aws::dynamodb(&sdk), &audit)
-        .await
-        .unwrap();
-    aws::ensure_bucket(&aws::s3(&sdk, &cfg), &bucket)
-        .await
-        .unwrap();
+    aws::ensure_bucket(&s3, &bucket).await.unwrap();
     let a = demo_leads(1, LEADS_A);
     let fixture_ids: Vec<String> =
         std::fs::read_dir(format!("{}/events", env!("CARGO_MANIFEST_DIR")))
@@ -442,7 +433,7 @@ async fn every_fixture_through_the_lambda_runtime_loop() {
         );
     }
     assert!(!b.is_empty(), "the fixtures name a lead of org B");
-    let store = DynamoStore::new(aws::dynamodb(&sdk), &table);
+    let store = DynamoStore::new(dynamodb, &table);
     store
         .put_leads(&OrgId::new(ORG_A).unwrap(), &a)
         .await
@@ -455,15 +446,17 @@ async fn every_fixture_through_the_lambda_runtime_loop() {
     // The binary, with a strong secret of its own (not the fixtures' dev one).
     let secret = random_secret();
     let token = sign_hs256(secret.as_bytes(), "org_id", ORG_A, 600, None, None).unwrap();
-    let mut lambda = Lambda::start(&[
-        ("AWS_ENDPOINT_URL", &endpoint),
-        ("LEADS_TABLE", &table),
+    let endpoints = endpoint_vars();
+    let mut lambda_env: Vec<(&str, &str)> =
+        endpoints.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    lambda_env.extend([
+        ("LEADS_TABLE", table.as_str()),
         ("EXPORTS_BUCKET", &bucket),
         ("AUDIT_TABLE", &audit),
         ("JWT_SECRET", &secret),
         ("INLINE_MAX_BYTES", INLINE_MAX_BYTES),
-    ])
-    .await;
+    ]);
+    let mut lambda = Lambda::start(&lambda_env).await;
     let today = lead_export::export::naming::file_name(time::OffsetDateTime::now_utc(), "csv");
 
     // Manual: the org-B id skipped, the repeat once, order kept.
