@@ -260,7 +260,12 @@ async fn bulk_ranges_are_ordered_by_id_and_stop_early() {
 #[ignore = "needs moto: run make test"]
 async fn import_reports_bad_lines_and_imports_the_rest() {
     let env = Env::new(&[]).await;
-    let good = demo_leads(9, 60);
+    let mut good = demo_leads(9, 60);
+    // Near DynamoDB's 400 KB item limit: imported.
+    good[30]
+        .company
+        .get_or_insert_with(Default::default)
+        .summary = Some("s".repeat(380_000));
     let mut lines: Vec<String> = good
         .iter()
         .map(|l| serde_json::to_string(l).unwrap())
@@ -268,6 +273,10 @@ async fn import_reports_bad_lines_and_imports_the_rest() {
     lines.insert(3, "{not json".into());
     lines.insert(10, r#"{"firstName":"No","lastName":"Id"}"#.into());
     lines.insert(20, String::new());
+    // Over it: DynamoDB refuses the item, and with it its whole batch.
+    let mut big = demo_leads(10, 1).remove(0);
+    big.company.get_or_insert_with(Default::default).summary = Some("s".repeat(420_000));
+    lines.insert(40, serde_json::to_string(&big).unwrap());
     let input = lines.join("\n");
     let store = env.store();
     let mut seen = 0;
@@ -275,9 +284,16 @@ async fn import_reports_bad_lines_and_imports_the_rest() {
         .await
         .unwrap();
     assert_eq!(report.imported, 60);
-    assert_eq!(seen, 63);
+    assert_eq!(seen, 64);
     let numbers: Vec<usize> = report.bad_lines.iter().map(|(n, _)| *n).collect();
-    assert_eq!(numbers, [4, 11]);
+    assert_eq!(numbers, [4, 11, 41]);
+    assert!(
+        report.bad_lines[2]
+            .1
+            .ends_with("over the 409600-byte item limit"),
+        "{:?}",
+        report.bad_lines[2]
+    );
     let ids: Vec<String> = good.iter().map(|l| l.id.clone()).collect();
     let back = store
         .get_all(
