@@ -422,3 +422,57 @@ async fn s3_failures_answer_500_or_503_and_leave_nothing_behind() {
     assert_eq!(resp.status(), 503);
     assert_eq!(env.leftovers().await, (0, 0));
 }
+
+/// The largest filters the request allows, as Queries: DynamoDB (dynalite
+/// validates as DynamoDB does) accepts each push-down, and the range is the
+/// one the in-memory predicate selects.
+#[tokio::test]
+#[ignore = "needs moto: run make test"]
+async fn filters_at_the_limits_are_queries_dynamodb_accepts() {
+    let env = Env::new(&[]).await;
+    let mut leads = env.seed(ORG_A, 5, 200).await;
+    leads.sort_by(|x, y| x.id.cmp(&y.id));
+    let store = env.store();
+    // 1,000 distinct terms of 256 characters after normalization.
+    let terms = |filler: &str, times: usize| -> Vec<String> {
+        (0..1000)
+            .map(|i| format!("{i:04}{}", filler.repeat(times)))
+            .collect()
+    };
+    let mut locations = terms("x", 252);
+    locations[999] = "Berlin".into();
+    let cases = [
+        ("the largest legal filter", filters::largest_legal_filter()),
+        (
+            "1,000 locations of 256 characters, Berlin last",
+            json!({"contact": {"location": {"any": {"include": locations}}}}),
+        ),
+        (
+            "1,000 skills all included",
+            json!({"contact": {"skill": {"all": {"include": terms("s", 252)}}}}),
+        ),
+        (
+            // U+FDFA is 18 characters under NFKD: near the substitution cap.
+            "1,000 locations of U+FDFA",
+            json!({"contact": {"location": {"any": {"include": terms("\u{fdfa}", 14)}}}}),
+        ),
+    ];
+    for (name, filter) in cases {
+        let compiled = filters::compile(&filter).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let expected: Vec<&str> = leads
+            .iter()
+            .filter(|l| compiled.matches(l))
+            .take(50)
+            .map(|l| l.id.as_str())
+            .collect();
+        if name.contains("Berlin") {
+            assert!(!expected.is_empty(), "{name}: some demo lead is in Berlin");
+        }
+        let (got, _) = store
+            .query_range(&org(ORG_A), &compiled, 0, 50, &BTreeSet::new())
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let got: Vec<&str> = got.iter().map(|l| l.id.as_str()).collect();
+        assert_eq!(got, expected, "{name}");
+    }
+}
