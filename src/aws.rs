@@ -205,8 +205,9 @@ pub async fn ensure_keyed_table(
     Err(format!("table {table} did not become active"))
 }
 
-/// The error code of a DynamoDB that has no time-to-live API (dynalite
-/// answers `DescribeTimeToLive` and `UpdateTimeToLive` with it).
+/// The error code of a DynamoDB without the time-to-live API (dynalite
+/// answers `UpdateTimeToLive` with it; its `DescribeTimeToLive` answers
+/// `DISABLED`).
 const NO_TTL_API: &str = "UnknownOperationException";
 
 /// [`ensure_keyed_table`], then time to live on the attribute `ttl` (a
