@@ -1,7 +1,7 @@
 # The two commands a new user needs: `make run` and `make test`.
 .PHONY: run test import audit token lint fmt venv build bench spreadsheet-check load fuzz
 
-run:            ## serve the endpoint locally on moto with demo data (PROFILE=release: the release build)
+run:            ## serve the endpoint locally (DynamoDB on dynalite, S3 on moto) with demo data (PROFILE=release: the release build)
 	PROFILE=$(PROFILE) scripts/run-local.sh
 
 test:           ## unit, fixture and moto integration tests, template lint
@@ -9,12 +9,12 @@ test:           ## unit, fixture and moto integration tests, template lint
 
 import:         ## make import ORG=<org> FILE=<leads.jsonl>
 	@test -n "$(ORG)" -a -n "$(FILE)" || { echo "usage: make import ORG=<org> FILE=<leads.jsonl>"; exit 2; }
-	@if [ -n "$$AWS_ENDPOINT_URL" ]; then . scripts/local-env.sh; fi; \
+	@if [ -n "$$AWS_ENDPOINT_URL$$AWS_ENDPOINT_URL_DYNAMODB" ]; then . scripts/local-env.sh; fi; \
 	cargo run --quiet --bin import-leads -- "$(ORG)" "$(FILE)"
 
 audit:          ## make audit ORG=<org> [LIMIT=20]: the most recent audit records, newest first
 	@test -n "$(ORG)" || { echo "usage: make audit ORG=<org> [LIMIT=20]"; exit 2; }
-	@if [ -n "$$AWS_ENDPOINT_URL" ]; then . scripts/local-env.sh; fi; \
+	@if [ -n "$$AWS_ENDPOINT_URL$$AWS_ENDPOINT_URL_DYNAMODB" ]; then . scripts/local-env.sh; fi; \
 	cargo run --quiet --bin audit-log -- "$(ORG)" $(LIMIT)
 
 token:          ## make token ORG=<org>: an HS256 dev token signed with JWT_SECRET

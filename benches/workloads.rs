@@ -138,8 +138,7 @@ fn position(n: usize, seed: u64, body: &str) -> serde_json::Value {
 
 async fn seed(org: &str, n: usize, seed: u64, concurrency: usize) -> serde_json::Value {
     let config = Config::from_env().unwrap_or_else(|e| fail(e));
-    let sdk = lead_export::aws::sdk_config(&config).await;
-    let dynamo = lead_export::aws::dynamodb(&sdk);
+    let (dynamo, s3) = lead_export::aws::clients(&config).await;
     lead_export::aws::ensure_table(&dynamo, &config.leads_table)
         .await
         .unwrap_or_else(|e| fail(e));
@@ -150,7 +149,7 @@ async fn seed(org: &str, n: usize, seed: u64, concurrency: usize) -> serde_json:
     lead_export::store::cursors::ensure_table(&dynamo, &config.cursors_table)
         .await
         .unwrap_or_else(|e| fail(e));
-    lead_export::aws::ensure_bucket(&lead_export::aws::s3(&sdk, &config), &config.exports_bucket)
+    lead_export::aws::ensure_bucket(&s3, &config.exports_bucket)
         .await
         .unwrap_or_else(|e| fail(e));
     let store = DynamoStore::new(dynamo, &config.leads_table);
@@ -170,11 +169,8 @@ async fn seed(org: &str, n: usize, seed: u64, concurrency: usize) -> serde_json:
 async fn bump(org: &str) -> serde_json::Value {
     use lead_export::store::CursorStore;
     let config = Config::from_env().unwrap_or_else(|e| fail(e));
-    let sdk = lead_export::aws::sdk_config(&config).await;
-    let cursors = lead_export::store::DynamoCursors::new(
-        lead_export::aws::dynamodb(&sdk),
-        &config.cursors_table,
-    );
+    let (dynamo, _) = lead_export::aws::clients(&config).await;
+    let cursors = lead_export::store::DynamoCursors::new(dynamo, &config.cursors_table);
     let org = OrgId::new(org).unwrap_or_else(|| fail("ORG must not be empty"));
     cursors.bump(&org).await.unwrap_or_else(|e| fail(e));
     json!({"bumped": org.as_str()})

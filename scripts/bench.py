@@ -191,7 +191,7 @@ def depth(records):
 
 def env(**extra):
     e = dict(os.environ)
-    for k in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "INLINE_MAX_BYTES"):
+    for k in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "INLINE_MAX_BYTES"):
         e.pop(k, None)
     e.update(AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing",
              AWS_SECRET_ACCESS_KEY="testing", LEADS_TABLE=TABLE,

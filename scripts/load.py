@@ -244,7 +244,7 @@ def run(args, rng, procs):
     os.makedirs(os.path.join(ROOT, ".local"), exist_ok=True)
     moto_port, port = free_port(), free_port()
     env = dict(os.environ)
-    for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3"):
         env.pop(k, None)
     env.update({
         "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

@@ -45,7 +45,7 @@ stop_moto() {
 # (the tests that need it are `#[ignore]`d by a plain `cargo test`).
 start_test_moto() {
   export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
-  unset AWS_ENDPOINT_URL AWS_PROFILE
+  unset AWS_ENDPOINT_URL AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_S3 AWS_PROFILE
   local port
   port="$(free_port)"
   mkdir -p .local

@@ -79,17 +79,13 @@ impl App {
     /// The app of `config` on DynamoDB and S3 (clients built once), metrics
     /// on stdout.
     pub async fn from_config(config: &Config) -> App {
-        let sdk = crate::aws::sdk_config(config).await;
-        let dynamodb = crate::aws::dynamodb(&sdk);
+        let (dynamodb, s3) = crate::aws::clients(config).await;
         App::new(
             config,
             Backends {
                 store: Arc::new(DynamoStore::new(dynamodb.clone(), &config.leads_table)),
                 cursors: Arc::new(DynamoCursors::new(dynamodb.clone(), &config.cursors_table)),
-                objects: Arc::new(S3Objects::new(
-                    crate::aws::s3(&sdk, config),
-                    &config.exports_bucket,
-                )),
+                objects: Arc::new(S3Objects::new(s3, &config.exports_bucket)),
                 audit_log: Arc::new(DynamoAuditLog::new(dynamodb, &config.audit_table)),
                 metrics: Arc::new(StdoutMetrics),
             },

@@ -12,9 +12,13 @@ use crate::config::Config;
 use crate::error::{Fault, FaultKind};
 
 /// The shared SDK configuration: region and credentials from the usual
-/// chain, `AWS_ENDPOINT_URL` honoured for a local endpoint.
-pub async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
-    sdk_config_for(config.endpoint_url.as_deref()).await
+/// chain, the retry policy. Endpoints are per client ([`dynamodb`], [`s3`]):
+/// DynamoDB and S3 may be local emulators on different ports.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry_config())
+        .load()
+        .await
 }
 
 /// Calls the SDK makes for one request before giving up on throttling,
@@ -26,39 +30,43 @@ pub fn retry_config() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS)
 }
 
-/// The shared SDK configuration for an optional local endpoint.
-pub async fn sdk_config_for(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
-    if let Some(endpoint) = endpoint_url {
-        loader = loader.endpoint_url(endpoint);
-    }
-    loader.load().await
-}
-
-/// A DynamoDB client.
+/// A DynamoDB client, at `endpoint` when given (a local DynamoDB:
+/// [`Config::dynamodb_endpoint`]), else at the service's own endpoint.
 ///
 /// Stalled-stream protection for downloads only: a DynamoDB request body is
 /// a few kilobytes of JSON, and the upload check re-arms a timer for as long
 /// as the request waits for its answer (`perf` of `make bench`: about
 /// 1.5 ms of CPU per second of waiting). A stalled answer is still detected.
-pub fn dynamodb(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+pub fn dynamodb(sdk: &aws_config::SdkConfig, endpoint: Option<&str>) -> aws_sdk_dynamodb::Client {
     use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
-    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
-        .stalled_stream_protection(
-            StalledStreamProtectionConfig::enabled()
-                .upload_enabled(false)
-                .build(),
-        )
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+    let mut config = aws_sdk_dynamodb::config::Builder::from(sdk).stalled_stream_protection(
+        StalledStreamProtectionConfig::enabled()
+            .upload_enabled(false)
+            .build(),
+    );
+    if let Some(endpoint) = endpoint {
+        config = config.endpoint_url(endpoint);
+    }
+    aws_sdk_dynamodb::Client::from_conf(config.build())
 }
 
-/// An S3 client; path-style addressing against a local endpoint.
-pub fn s3(sdk: &aws_config::SdkConfig, config: &Config) -> aws_sdk_s3::Client {
-    let s3_config = aws_sdk_s3::config::Builder::from(sdk)
-        .force_path_style(config.endpoint_url.is_some())
-        .build();
-    aws_sdk_s3::Client::from_conf(s3_config)
+/// An S3 client, at `endpoint` when given (a local S3, addressed
+/// path-style: [`Config::s3_endpoint`]), else at the service's own endpoint.
+pub fn s3(sdk: &aws_config::SdkConfig, endpoint: Option<&str>) -> aws_sdk_s3::Client {
+    let mut config = aws_sdk_s3::config::Builder::from(sdk);
+    if let Some(endpoint) = endpoint {
+        config = config.endpoint_url(endpoint).force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(config.build())
+}
+
+/// The DynamoDB and S3 clients of `config`'s endpoints.
+pub async fn clients(config: &Config) -> (aws_sdk_dynamodb::Client, aws_sdk_s3::Client) {
+    let sdk = sdk_config().await;
+    (
+        dynamodb(&sdk, config.dynamodb_endpoint.as_deref()),
+        s3(&sdk, config.s3_endpoint.as_deref()),
+    )
 }
 
 /// Error codes of DynamoDB and S3 that say "slow down" or "try again": the
@@ -240,8 +248,15 @@ pub async fn ensure_keyed_table(
     Err(format!("table {table} did not become active"))
 }
 
+/// The error code of a DynamoDB without the time-to-live API (dynalite
+/// answers `UpdateTimeToLive` with it; its `DescribeTimeToLive` answers
+/// `DISABLED`).
+const NO_TTL_API: &str = "UnknownOperationException";
+
 /// [`ensure_keyed_table`], then time to live on the attribute `ttl` (a
-/// no-op where it is already on). For local runs and tests.
+/// no-op where it is already on). For local runs and tests: an emulator
+/// without the time-to-live API ([`NO_TTL_API`], dynalite) gets the table
+/// without it and a warning on stderr; any other error fails.
 pub async fn ensure_keyed_table_with_ttl(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
@@ -250,32 +265,46 @@ pub async fn ensure_keyed_table_with_ttl(
     ttl: &str,
 ) -> Result<(), String> {
     ensure_keyed_table(client, table, hash, range).await?;
-    let current = client
+    let no_ttl_api = |op: &str| {
+        eprintln!(
+            "warning: {op} {table}: this DynamoDB has no time-to-live API ({NO_TTL_API}); the table keeps its items"
+        );
+    };
+    let current = match client
         .describe_time_to_live()
         .table_name(table)
         .send()
         .await
-        .ok()
-        .and_then(|out| out.time_to_live_description)
-        .and_then(|d| d.attribute_name);
+    {
+        Ok(out) => out.time_to_live_description.and_then(|d| d.attribute_name),
+        Err(e) if e.code() == Some(NO_TTL_API) => {
+            no_ttl_api("DescribeTimeToLive");
+            return Ok(());
+        }
+        Err(_) => None,
+    };
     if current.as_deref() != Some(ttl) {
         let ttl = aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
             .attribute_name(ttl)
             .enabled(true)
             .build()
             .map_err(|e| e.to_string())?;
-        client
+        match client
             .update_time_to_live()
             .table_name(table)
             .time_to_live_specification(ttl)
             .send()
             .await
-            .map_err(|e| {
-                format!(
+        {
+            Ok(_) => {}
+            Err(e) if e.code() == Some(NO_TTL_API) => no_ttl_api("UpdateTimeToLive"),
+            Err(e) => {
+                return Err(format!(
                     "UpdateTimeToLive {table}: {}",
                     aws_smithy_types::error::display::DisplayErrorContext(&e)
-                )
-            })?;
+                ))
+            }
+        }
     }
     Ok(())
 }

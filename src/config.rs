@@ -35,8 +35,12 @@ pub struct Config {
     pub leads_table: String,
     /// `EXPORTS_BUCKET` (default `lead-exports`).
     pub exports_bucket: String,
-    /// `AWS_ENDPOINT_URL`: a local endpoint (moto) for both DynamoDB and S3.
-    pub endpoint_url: Option<String>,
+    /// `AWS_ENDPOINT_URL_DYNAMODB`, else `AWS_ENDPOINT_URL`: a local
+    /// DynamoDB (moto, dynalite); unset, the service's own endpoint.
+    pub dynamodb_endpoint: Option<String>,
+    /// `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`: a local S3 (moto,
+    /// addressed path-style); unset, the service's own endpoint.
+    pub s3_endpoint: Option<String>,
     /// The JWT settings (`JWT_*`).
     pub jwt: JwtConfig,
     /// `INLINE_MAX_BYTES`: lowers the inline response threshold.
@@ -160,7 +164,8 @@ impl Config {
         Ok(Config {
             leads_table: get("LEADS_TABLE").unwrap_or_else(|| "leads".into()),
             exports_bucket: get("EXPORTS_BUCKET").unwrap_or_else(|| "lead-exports".into()),
-            endpoint_url: get("AWS_ENDPOINT_URL"),
+            dynamodb_endpoint: service_endpoint(get, "DYNAMODB"),
+            s3_endpoint: service_endpoint(get, "S3"),
             jwt: JwtConfig::from_lookup(&get)?,
             inline_max_bytes,
             export_url_ttl: Duration::from_secs(ttl),
@@ -170,6 +175,15 @@ impl Config {
             audit_retention_days: retention,
         })
     }
+}
+
+/// The endpoint of one service (`DYNAMODB`, `S3`), as the SDK reads it
+/// from the environment: `AWS_ENDPOINT_URL_<SERVICE>`, else
+/// `AWS_ENDPOINT_URL`; `None` (the service's own endpoint) when neither is
+/// set. Empty values count as unset.
+pub fn service_endpoint(lookup: impl Fn(&str) -> Option<String>, service: &str) -> Option<String> {
+    let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    get(&format!("AWS_ENDPOINT_URL_{service}")).or_else(|| get("AWS_ENDPOINT_URL"))
 }
 
 impl JwtConfig {
@@ -326,6 +340,26 @@ mod tests {
         assert_eq!(c.jwt.org_claim, "org_id");
         assert!(c.inline_max_bytes.is_none());
         assert_eq!(c.export_timeout, Duration::from_secs(25));
+    }
+
+    #[test]
+    fn endpoints_per_service_fall_back_to_the_shared_one() {
+        let c = config(&[("JWT_SECRET", "a")]).unwrap();
+        assert_eq!((c.dynamodb_endpoint, c.s3_endpoint), (None, None));
+        let shared = ("AWS_ENDPOINT_URL", "http://127.0.0.1:5005");
+        let c = config(&[("JWT_SECRET", "a"), shared]).unwrap();
+        assert_eq!(c.dynamodb_endpoint.as_deref(), Some(shared.1));
+        assert_eq!(c.s3_endpoint.as_deref(), Some(shared.1));
+        let dynamodb = ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:4567");
+        let c = config(&[("JWT_SECRET", "a"), shared, dynamodb]).unwrap();
+        assert_eq!(c.dynamodb_endpoint.as_deref(), Some(dynamodb.1));
+        assert_eq!(c.s3_endpoint.as_deref(), Some(shared.1));
+        let s3 = ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9000");
+        let c = config(&[("JWT_SECRET", "a"), dynamodb, s3, ("AWS_ENDPOINT_URL", " ")]).unwrap();
+        assert_eq!(c.dynamodb_endpoint.as_deref(), Some(dynamodb.1));
+        assert_eq!(c.s3_endpoint.as_deref(), Some(s3.1));
+        let c = config(&[("JWT_SECRET", "a"), dynamodb]).unwrap();
+        assert_eq!(c.s3_endpoint, None, "S3 stays on AWS");
     }
 
     #[test]

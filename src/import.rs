@@ -8,7 +8,9 @@ use futures::{StreamExt, TryStreamExt};
 use crate::auth::OrgId;
 use crate::model::Lead;
 use crate::request::MAX_ID_BYTES;
-use crate::store::dynamodb::{DynamoStore, BATCH_WRITE_ITEMS};
+use crate::store::dynamodb::{
+    item_size, lead_to_item, DynamoStore, BATCH_WRITE_ITEMS, MAX_ITEM_BYTES,
+};
 
 /// Leads written per batch group (several BatchWriteItem calls in flight).
 const GROUP: usize = BATCH_WRITE_ITEMS * 8;
@@ -45,6 +47,19 @@ pub fn parse_line(line: &str) -> Result<Lead, String> {
         .map_err(|_| "not a lead document: a member has the wrong type".to_string())
 }
 
+/// `lead`, unless its stored item is over DynamoDB's [`MAX_ITEM_BYTES`]
+/// (DynamoDB would refuse the whole batch holding it).
+fn fits_an_item(org: &OrgId, lead: Lead) -> Result<Lead, String> {
+    let item = lead_to_item(org, &lead).map_err(|e| e.to_string())?;
+    let size = item_size(&item);
+    if size > MAX_ITEM_BYTES {
+        return Err(format!(
+            "the lead is {size} bytes as a DynamoDB item, over the {MAX_ITEM_BYTES}-byte item limit"
+        ));
+    }
+    Ok(lead)
+}
+
 /// Imports every good line of `input` into `store` for `org`, calling
 /// `progress` with the number of lines read so far.
 pub async fn import_jsonl(
@@ -62,7 +77,7 @@ pub async fn import_jsonl(
         if line.trim().is_empty() {
             continue;
         }
-        match parse_line(&line) {
+        match parse_line(&line).and_then(|lead| fits_an_item(org, lead)) {
             Ok(lead) => batch.push(lead),
             Err(reason) => report.bad_lines.push((number, reason)),
         }

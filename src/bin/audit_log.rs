@@ -34,11 +34,9 @@ async fn main() {
         .ok()
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| "export-audit".into());
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .ok()
-        .filter(|e| !e.is_empty());
-    let sdk = aws::sdk_config_for(endpoint.as_deref()).await;
-    let out = aws::dynamodb(&sdk)
+    let endpoint = lead_export::config::service_endpoint(|v| std::env::var(v).ok(), "DYNAMODB");
+    let sdk = aws::sdk_config().await;
+    let out = aws::dynamodb(&sdk, endpoint.as_deref())
         .query()
         .table_name(&table)
         .key_condition_expression("#pk = :org")

@@ -24,9 +24,7 @@ async fn main() {
         .ok()
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| "leads".into());
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .ok()
-        .filter(|e| !e.is_empty());
+    let endpoint = lead_export::config::service_endpoint(|v| std::env::var(v).ok(), "DYNAMODB");
     let (input, total): (Box<dyn BufRead>, u64) = if file == "-" {
         (Box::new(BufReader::new(std::io::stdin())), 0)
     } else {
@@ -45,9 +43,10 @@ async fn main() {
         .ok()
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| "export-cursors".into());
-    let sdk = aws::sdk_config_for(endpoint.as_deref()).await;
-    let store = DynamoStore::new(aws::dynamodb(&sdk), &table);
-    let cursors = DynamoCursors::new(aws::dynamodb(&sdk), &cursors_table);
+    let sdk = aws::sdk_config().await;
+    let dynamo = aws::dynamodb(&sdk, endpoint.as_deref());
+    let store = DynamoStore::new(dynamo.clone(), &table);
+    let cursors = DynamoCursors::new(dynamo, &cursors_table);
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} lines {elapsed_precise} eta {eta}")

@@ -14,11 +14,10 @@ async fn main() -> Result<(), Error> {
         .ok()
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| "export-cursors".into());
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .ok()
-        .filter(|e| !e.is_empty());
-    let sdk = aws::sdk_config_for(endpoint.as_deref()).await;
-    let cursors = DynamoCursors::new(aws::dynamodb(&sdk), table);
+    // A local endpoint for DynamoDB, as the other binaries read it.
+    let endpoint = lead_export::config::service_endpoint(|k| std::env::var(k).ok(), "DYNAMODB");
+    let sdk = aws::sdk_config().await;
+    let cursors = DynamoCursors::new(aws::dynamodb(&sdk, endpoint.as_deref()), table);
     let cursors = &cursors;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         match lead_export::stream::handle_batch(cursors, &event.payload).await {

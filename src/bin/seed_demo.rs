@@ -93,8 +93,7 @@ async fn main() {
         _ => fail(2, "usage: seed-demo [--count ORG BODY]"),
     }
     let config = Config::from_env().unwrap_or_else(|e| fail(2, e));
-    let sdk = aws::sdk_config(&config).await;
-    let dynamo = aws::dynamodb(&sdk);
+    let (dynamo, s3) = aws::clients(&config).await;
     aws::ensure_table(&dynamo, &config.leads_table)
         .await
         .unwrap_or_else(|e| fail(1, e));
@@ -104,7 +103,7 @@ async fn main() {
     lead_export::store::cursors::ensure_table(&dynamo, &config.cursors_table)
         .await
         .unwrap_or_else(|e| fail(1, e));
-    aws::ensure_bucket(&aws::s3(&sdk, &config), &config.exports_bucket)
+    aws::ensure_bucket(&s3, &config.exports_bucket)
         .await
         .unwrap_or_else(|e| fail(1, e));
     if seed_none() {

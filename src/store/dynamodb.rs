@@ -761,6 +761,34 @@ pub fn lead_to_item(org: &OrgId, lead: &Lead) -> Result<Item, StoreError> {
     Ok(item)
 }
 
+/// DynamoDB's largest item, 400 KB: a larger one is refused with a
+/// `ValidationException` (and with it the whole `BatchWriteItem`).
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// The size of `item` as DynamoDB counts it against [`MAX_ITEM_BYTES`], or a
+/// little more: every attribute's name and value in UTF-8 bytes, a number
+/// as its text (DynamoDB stores about half of that), a list or map 3 bytes
+/// plus one per member, a map's member names too.
+pub fn item_size(item: &Item) -> usize {
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Ss(set) | AttributeValue::Ns(set) => set.iter().map(String::len).sum(),
+            AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
+            AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value(v)).sum::<usize>(),
+            AttributeValue::M(map) => {
+                3 + map
+                    .iter()
+                    .map(|(k, v)| 1 + k.len() + value(v))
+                    .sum::<usize>()
+            }
+            _ => 1,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}
+
 /// The item of a lead in the earlier layout (what imports wrote before the
 /// compact layout): the document as nested attributes (its `id` as the
 /// sort key `leadId`), the partition key and the search attributes. Still

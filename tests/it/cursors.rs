@@ -320,8 +320,7 @@ async fn moto_cursors() -> (
     let endpoint = support::moto_endpoint();
     let table = support::unique("cursors");
     let config = support::config(&[("AWS_ENDPOINT_URL", &endpoint), ("CURSORS_TABLE", &table)]);
-    let sdk = lead_export::aws::sdk_config(&config).await;
-    let client = lead_export::aws::dynamodb(&sdk);
+    let (client, _) = lead_export::aws::clients(&config).await;
     lead_export::store::cursors::ensure_table(&client, &table)
         .await
         .unwrap();

@@ -34,7 +34,7 @@ fn leads_count() -> usize {
 #[ignore = "needs moto: run make test"]
 async fn a_five_percent_filter_reads_little_more_than_it_needs() {
     let total = leads_count();
-    let store = moto_store("efficiency").await;
+    let store = dynamodb_store("efficiency").await;
     let org = OrgId::new("org-efficiency").unwrap();
 
     // Every 20th lead lives in Reykjavik: exactly 5% match.
@@ -146,7 +146,7 @@ fn deep_start() -> usize {
 async fn a_deep_range_receives_fewer_bytes() {
     let start = deep_start();
     let count = 20;
-    let store = moto_store("deep").await;
+    let store = dynamodb_store("deep").await;
     let org = OrgId::new("org-deep").unwrap();
     let mut leads = demo_leads(6, start + 2 * count);
     let seeded = std::time::Instant::now();

@@ -177,8 +177,8 @@ impl Env {
             ("CURSORS_TABLE", &cursors),
             ("EXPORT_TIMEOUT_SECONDS", "900"),
         ]);
-        let sdk = aws::sdk_config(&config).await;
-        let dynamo = aws::dynamodb(&sdk);
+        let sdk = aws::sdk_config().await;
+        let dynamo = aws::dynamodb(&sdk, config.dynamodb_endpoint.as_deref());
         aws::ensure_table(&dynamo, &table).await.unwrap();
         lead_export::audit::ensure_table(&dynamo, &audit)
             .await
@@ -186,7 +186,7 @@ impl Env {
         lead_export::store::cursors::ensure_table(&dynamo, &cursors)
             .await
             .unwrap();
-        aws::ensure_bucket(&aws::s3(&sdk, &config), &bucket)
+        aws::ensure_bucket(&aws::s3(&sdk, config.s3_endpoint.as_deref()), &bucket)
             .await
             .unwrap();
         let leads: Vec<Lead> = (0..50)
@@ -221,7 +221,7 @@ impl Env {
     /// The `skipped` attribute of the organization's audit records, by
     /// `(status, count)`.
     async fn audited(&self) -> Vec<(u16, Option<u64>, Option<u64>)> {
-        let out = aws::dynamodb(&self.sdk)
+        let out = aws::dynamodb(&self.sdk, self.config.dynamodb_endpoint.as_deref())
             .query()
             .table_name(&self.config.audit_table)
             .key_condition_expression("orgId = :o")
@@ -250,7 +250,7 @@ impl Env {
 
     /// The one object in the bucket, as text.
     async fn only_object(&self) -> String {
-        let s3 = aws::s3(&self.sdk, &self.config);
+        let s3 = aws::s3(&self.sdk, self.config.s3_endpoint.as_deref());
         let list = s3
             .list_objects_v2()
             .bucket(&self.config.exports_bucket)
@@ -462,7 +462,7 @@ async fn unreadable_items_are_skipped_and_counted_and_never_logged() {
     // message.
     let missing = App {
         store: Arc::new(DynamoStore::new(
-            aws::dynamodb(&env.sdk),
+            aws::dynamodb(&env.sdk, env.config.dynamodb_endpoint.as_deref()),
             unique("no-such-table"),
         )),
         ..app.clone()

@@ -29,6 +29,7 @@ mod make_run;
 mod moto;
 mod observe;
 mod openapi;
+mod provision;
 mod request_parse;
 mod runtime_loop;
 mod spec;

@@ -3,7 +3,8 @@
 //! check its CSV against the printed count and the spec's header, exercise
 //! the local server's own code (404, 413, a gzip body passing through), then
 //! Ctrl-C (SIGINT to the process group, as a terminal sends it) and check
-//! that every process it started is gone and both ports are free.
+//! that every process it started is gone and its three ports (server,
+//! moto, dynalite) are free.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
@@ -86,18 +87,21 @@ struct MakeRun {
 }
 
 impl MakeRun {
-    fn start(port: u16, moto_port: u16) -> Self {
+    fn start(port: u16, moto_port: u16, dynalite_port: u16) -> Self {
         let mut child = Command::new("make")
             .arg("run")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("PORT", port.to_string())
             .env("MOTO_PORT", moto_port.to_string())
+            .env("DYNALITE_PORT", dynalite_port.to_string())
             .env("SEED_LEADS", SEED_LEADS)
             // The binaries cargo just built for this test: a nested `cargo
             // build` would resolve dev-dependency features differently and
             // rebuild the AWS SDK, twice per `make test`.
             .env("BUILD", "0")
             .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
+            .env_remove("AWS_ENDPOINT_URL_S3")
             .env_remove("LEADS_TABLE")
             .env_remove("EXPORTS_BUCKET")
             .env_remove("JWT_SECRET")
@@ -274,8 +278,8 @@ fn refuses_connections(port: u16) -> bool {
 #[test]
 #[ignore = "slow: run by make test"]
 fn make_run_serves_the_printed_curl_and_ctrl_c_stops_everything() {
-    let (port, moto_port) = (free_port(), free_port());
-    let run = MakeRun::start(port, moto_port);
+    let (port, moto_port, dynalite_port) = (free_port(), free_port(), free_port());
+    let run = MakeRun::start(port, moto_port, dynalite_port);
     let (curl, count) = run.printed_curl();
     println!("printed curl (expects {count} rows):\n{curl}");
 
@@ -328,7 +332,8 @@ fn make_run_serves_the_printed_curl_and_ctrl_c_stops_everything() {
     }
     let members = group_members(run.pgid);
     let names: Vec<&str> = members.iter().map(|(_, n)| n.as_str()).collect();
-    for expected in ["make", "local-server", "moto_server"] {
+    // dynalite (DynamoDB) runs as `node`, moto (S3) as `moto_server`.
+    for expected in ["make", "local-server", "node", "moto_server"] {
         assert!(names.contains(&expected), "{expected} not in {names:?}");
     }
 
@@ -396,7 +401,7 @@ fn make_run_serves_the_printed_curl_and_ctrl_c_stops_everything() {
         "{:?}",
         group_members(run.pgid)
     );
-    for p in [port, moto_port] {
+    for p in [port, moto_port, dynalite_port] {
         assert!(refuses_connections(p), "port {p} still answers");
         TcpListener::bind(("127.0.0.1", p)).unwrap_or_else(|e| panic!("port {p} not free: {e}"));
     }

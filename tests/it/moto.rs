@@ -1,5 +1,7 @@
 //! Integration tests against the moto server that `make test` starts
 //! (MOTO_ENDPOINT): the DynamoDB store, the import tool, and S3 delivery.
+//! DynamoDB is `DYNAMODB_ENDPOINT` when set (`make test` runs these tests
+//! again with dynalite there), S3 always moto.
 
 use crate::support;
 
@@ -28,7 +30,6 @@ struct Env {
 
 impl Env {
     async fn new(extra: &[(&str, &str)]) -> Env {
-        let endpoint = moto_endpoint();
         let table = unique("leads");
         let bucket = unique("exports");
         let audit = unique("audit");
@@ -36,7 +37,6 @@ impl Env {
         let cursors = unique("cursors");
         let mut vars = vec![
             ("CURSORS_TABLE", cursors.as_str()),
-            ("AWS_ENDPOINT_URL", endpoint.as_str()),
             ("LEADS_TABLE", table.as_str()),
             ("EXPORTS_BUCKET", bucket.as_str()),
             ("AUDIT_TABLE", audit.as_str()),
@@ -45,29 +45,34 @@ impl Env {
             ("EXPORT_TIMEOUT_SECONDS", "900"),
         ];
         vars.extend_from_slice(extra);
-        let config = config(&vars);
-        let sdk = aws::sdk_config(&config).await;
-        aws::ensure_table(&aws::dynamodb(&sdk), &config.leads_table)
+        let config = endpoint_config(&vars);
+        let sdk = aws::sdk_config().await;
+        let env = Env { config, sdk };
+        aws::ensure_table(&env.dynamodb(), &env.config.leads_table)
             .await
             .unwrap();
-        lead_export::audit::ensure_table(&aws::dynamodb(&sdk), &config.audit_table)
+        lead_export::audit::ensure_table(&env.dynamodb(), &env.config.audit_table)
             .await
             .unwrap();
-        lead_export::store::cursors::ensure_table(&aws::dynamodb(&sdk), &config.cursors_table)
+        lead_export::store::cursors::ensure_table(&env.dynamodb(), &env.config.cursors_table)
             .await
             .unwrap();
-        aws::ensure_bucket(&aws::s3(&sdk, &config), &config.exports_bucket)
+        aws::ensure_bucket(&env.s3(), &env.config.exports_bucket)
             .await
             .unwrap();
-        Env { config, sdk }
+        env
+    }
+
+    fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws::dynamodb(&self.sdk, self.config.dynamodb_endpoint.as_deref())
     }
 
     fn store(&self) -> DynamoStore {
-        DynamoStore::new(aws::dynamodb(&self.sdk), &self.config.leads_table)
+        DynamoStore::new(self.dynamodb(), &self.config.leads_table)
     }
 
     fn s3(&self) -> aws_sdk_s3::Client {
-        aws::s3(&self.sdk, &self.config)
+        aws::s3(&self.sdk, self.config.s3_endpoint.as_deref())
     }
 
     async fn seed(&self, org: &str, seed: u64, n: usize) -> Vec<lead_export::model::Lead> {
@@ -153,7 +158,7 @@ async fn items_of_both_layouts_read_in_one_organization() {
     let org_a = org(ORG_A);
     let leads = demo_leads(4, 240);
     let store = env.store();
-    let client = aws::dynamodb(&env.sdk);
+    let client = env.dynamodb();
     let compact: Vec<_> = leads
         .iter()
         .enumerate()
@@ -261,7 +266,12 @@ async fn bulk_ranges_are_ordered_by_id_and_stop_early() {
 #[ignore = "needs moto: run make test"]
 async fn import_reports_bad_lines_and_imports_the_rest() {
     let env = Env::new(&[]).await;
-    let good = demo_leads(9, 60);
+    let mut good = demo_leads(9, 60);
+    // Near DynamoDB's 400 KB item limit: imported.
+    good[30]
+        .company
+        .get_or_insert_with(Default::default)
+        .summary = Some("s".repeat(380_000));
     let mut lines: Vec<String> = good
         .iter()
         .map(|l| serde_json::to_string(l).unwrap())
@@ -269,6 +279,10 @@ async fn import_reports_bad_lines_and_imports_the_rest() {
     lines.insert(3, "{not json".into());
     lines.insert(10, r#"{"firstName":"No","lastName":"Id"}"#.into());
     lines.insert(20, String::new());
+    // Over it: DynamoDB refuses the item, and with it its whole batch.
+    let mut big = demo_leads(10, 1).remove(0);
+    big.company.get_or_insert_with(Default::default).summary = Some("s".repeat(420_000));
+    lines.insert(40, serde_json::to_string(&big).unwrap());
     let input = lines.join("\n");
     let store = env.store();
     let mut seen = 0;
@@ -276,9 +290,16 @@ async fn import_reports_bad_lines_and_imports_the_rest() {
         .await
         .unwrap();
     assert_eq!(report.imported, 60);
-    assert_eq!(seen, 63);
+    assert_eq!(seen, 64);
     let numbers: Vec<usize> = report.bad_lines.iter().map(|(n, _)| *n).collect();
-    assert_eq!(numbers, [4, 11]);
+    assert_eq!(numbers, [4, 11, 41]);
+    assert!(
+        report.bad_lines[2]
+            .1
+            .ends_with("over the 409600-byte item limit"),
+        "{:?}",
+        report.bad_lines[2]
+    );
     let ids: Vec<String> = good.iter().map(|l| l.id.clone()).collect();
     let back = store
         .get_all(
@@ -406,4 +427,58 @@ async fn s3_failures_answer_500_or_503_and_leave_nothing_behind() {
     let resp = handle(&app, post_as(ORG_A, &small)).await;
     assert_eq!(resp.status(), 503);
     assert_eq!(env.leftovers().await, (0, 0));
+}
+
+/// The largest filters the request allows, as Queries: DynamoDB (dynalite
+/// validates as DynamoDB does) accepts each push-down, and the range is the
+/// one the in-memory predicate selects.
+#[tokio::test]
+#[ignore = "needs moto: run make test"]
+async fn filters_at_the_limits_are_queries_dynamodb_accepts() {
+    let env = Env::new(&[]).await;
+    let mut leads = env.seed(ORG_A, 5, 200).await;
+    leads.sort_by(|x, y| x.id.cmp(&y.id));
+    let store = env.store();
+    // 1,000 distinct terms of 256 characters after normalization.
+    let terms = |filler: &str, times: usize| -> Vec<String> {
+        (0..1000)
+            .map(|i| format!("{i:04}{}", filler.repeat(times)))
+            .collect()
+    };
+    let mut locations = terms("x", 252);
+    locations[999] = "Berlin".into();
+    let cases = [
+        ("the largest legal filter", filters::largest_legal_filter()),
+        (
+            "1,000 locations of 256 characters, Berlin last",
+            json!({"contact": {"location": {"any": {"include": locations}}}}),
+        ),
+        (
+            "1,000 skills all included",
+            json!({"contact": {"skill": {"all": {"include": terms("s", 252)}}}}),
+        ),
+        (
+            // U+FDFA is 18 characters under NFKD: near the substitution cap.
+            "1,000 locations of U+FDFA",
+            json!({"contact": {"location": {"any": {"include": terms("\u{fdfa}", 14)}}}}),
+        ),
+    ];
+    for (name, filter) in cases {
+        let compiled = filters::compile(&filter).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let expected: Vec<&str> = leads
+            .iter()
+            .filter(|l| compiled.matches(l))
+            .take(50)
+            .map(|l| l.id.as_str())
+            .collect();
+        if name.contains("Berlin") {
+            assert!(!expected.is_empty(), "{name}: some demo lead is in Berlin");
+        }
+        let (got, _) = store
+            .query_range(&org(ORG_A), &compiled, 0, 50, &BTreeSet::new())
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let got: Vec<&str> = got.iter().map(|l| l.id.as_str()).collect();
+        assert_eq!(got, expected, "{name}");
+    }
 }

@@ -320,18 +320,15 @@ async fn logs_and_metrics_carry_no_personal_data_and_the_emf_lines_parse() {
 #[tokio::test]
 #[ignore = "needs moto: run make test"]
 async fn dynamodb_requests_and_items_are_counted_per_request() {
-    let endpoint = moto_endpoint();
     let (table, audit) = (unique("obs-leads"), unique("obs-audit"));
     let cursors = unique("obs-cursors");
-    let config = config(&[
-        ("AWS_ENDPOINT_URL", &endpoint),
+    let config = endpoint_config(&[
         ("LEADS_TABLE", &table),
         ("AUDIT_TABLE", &audit),
         ("CURSORS_TABLE", &cursors),
         ("EXPORT_TIMEOUT_SECONDS", "900"),
     ]);
-    let sdk = aws::sdk_config(&config).await;
-    let client = aws::dynamodb(&sdk);
+    let (client, _) = aws::clients(&config).await;
     aws::ensure_table(&client, &table).await.unwrap();
     lead_export::store::cursors::ensure_table(&client, &cursors)
         .await

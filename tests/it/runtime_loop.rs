@@ -457,7 +457,7 @@ pub(crate) fn is_rest(event: &Value) -> bool {
 /// The leads and resources both runtime tests serve: org A's first demo
 /// leads and the org-B leads the fixtures name, in moto and in memory.
 pub(crate) struct Seeded {
-    pub(crate) endpoint: String,
+    pub(crate) endpoints: [(&'static str, String); 2],
     pub(crate) table: String,
     pub(crate) bucket: String,
     pub(crate) audit: String,
@@ -469,29 +469,21 @@ pub(crate) struct Seeded {
 impl Seeded {
     /// New tables and a bucket in moto, seeded.
     pub(crate) async fn new() -> Seeded {
-        let endpoint = moto_endpoint();
+        let endpoints = endpoint_vars();
         let (table, bucket) = (unique("rt-leads"), unique("rt-exports"));
         let audit = unique("rt-audit");
         // Checkpoints of its own: organization names are shared across tests.
         let cursors = unique("rt-cursors");
-        let cfg = config(&[
-            ("AWS_ENDPOINT_URL", &endpoint),
-            ("LEADS_TABLE", &table),
-            ("EXPORTS_BUCKET", &bucket),
-        ]);
-        let sdk = aws::sdk_config(&cfg).await;
-        aws::ensure_table(&aws::dynamodb(&sdk), &table)
+        let cfg = endpoint_config(&[("LEADS_TABLE", &table), ("EXPORTS_BUCKET", &bucket)]);
+        let (dynamodb, s3) = aws::clients(&cfg).await;
+        aws::ensure_table(&dynamodb, &table).await.unwrap();
+        lead_export::audit::ensure_table(&dynamodb, &audit)
             .await
             .unwrap();
-        lead_export::audit::ensure_table(&aws::dynamodb(&sdk), &audit)
+        lead_export::store::cursors::ensure_table(&dynamodb, &cursors)
             .await
             .unwrap();
-        lead_export::store::cursors::ensure_table(&aws::dynamodb(&sdk), &cursors)
-            .await
-            .unwrap();
-        aws::ensure_bucket(&aws::s3(&sdk, &cfg), &bucket)
-            .await
-            .unwrap();
+        aws::ensure_bucket(&s3, &bucket).await.unwrap();
         let a = demo_leads(1, LEADS_A);
         let fixture_ids: Vec<String> = api_gateway_fixtures()
             .iter()
@@ -516,7 +508,7 @@ impl Seeded {
             );
         }
         assert!(!b.is_empty(), "the fixtures name a lead of org B");
-        let store = DynamoStore::new(aws::dynamodb(&sdk), &table);
+        let store = DynamoStore::new(dynamodb, &table);
         store
             .put_leads(&OrgId::new(ORG_A).unwrap(), &a)
             .await
@@ -526,7 +518,7 @@ impl Seeded {
             .await
             .unwrap();
         Seeded {
-            endpoint,
+            endpoints,
             table,
             bucket,
             audit,
@@ -538,15 +530,20 @@ impl Seeded {
 
     /// The binary's environment: these resources, `secret`, `INLINE_MAX_BYTES`.
     pub(crate) fn env<'a>(&'a self, secret: &'a str) -> Vec<(&'a str, &'a str)> {
-        vec![
-            ("AWS_ENDPOINT_URL", &self.endpoint),
-            ("LEADS_TABLE", &self.table),
+        let mut env: Vec<(&str, &str)> = self
+            .endpoints
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        env.extend([
+            ("LEADS_TABLE", self.table.as_str()),
             ("EXPORTS_BUCKET", &self.bucket),
             ("AUDIT_TABLE", &self.audit),
             ("CURSORS_TABLE", &self.cursors),
             ("JWT_SECRET", secret),
             ("INLINE_MAX_BYTES", INLINE_MAX_BYTES),
-        ]
+        ]);
+        env
     }
 
     /// The oracle: the same leads in memory, the same secret and inline

@@ -46,15 +46,6 @@ const CASES: usize = 48;
 const DRAWS: usize = 50;
 const MIN_MATCHES: usize = 5;
 
-fn moto() -> String {
-    std::env::var("MOTO_ENDPOINT")
-        .ok()
-        .filter(|e| !e.is_empty())
-        .unwrap_or_else(|| {
-            panic!("MOTO_ENDPOINT is not set: the differential test needs moto; run `make test`")
-        })
-}
-
 /// The seed of this run: `DIFFERENTIAL_SEED`, or a random one.
 fn seed() -> u64 {
     match std::env::var("DIFFERENTIAL_SEED") {
@@ -84,9 +75,7 @@ fn sample<S: Strategy>(runner: &mut TestRunner, strategy: &S) -> S::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs moto: run make test"]
 async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
-    let endpoint = moto();
-    let sdk = lead_export::aws::sdk_config_for(Some(&endpoint)).await;
-    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let client = crate::support::dynamodb_client().await;
     let table = format!("diff-{}", uuid::Uuid::new_v4().simple());
     lead_export::aws::ensure_table(&client, &table)
         .await

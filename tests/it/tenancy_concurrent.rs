@@ -195,8 +195,7 @@ async fn concurrent_requests_of_four_organizations_stay_apart() {
         ("LEADS_TABLE", &table),
         ("EXPORTS_BUCKET", &bucket),
     ]);
-    let sdk = aws::sdk_config(&cfg).await;
-    let dynamo = aws::dynamodb(&sdk);
+    let (dynamo, s3) = aws::clients(&cfg).await;
     aws::ensure_table(&dynamo, &table).await.unwrap();
     lead_export::audit::ensure_table(&dynamo, &audit)
         .await
@@ -205,9 +204,7 @@ async fn concurrent_requests_of_four_organizations_stay_apart() {
     lead_export::store::cursors::ensure_table(&dynamo, &cursors)
         .await
         .unwrap();
-    aws::ensure_bucket(&aws::s3(&sdk, &cfg), &bucket)
-        .await
-        .unwrap();
+    aws::ensure_bucket(&s3, &bucket).await.unwrap();
     let store = DynamoStore::new(dynamo.clone(), &table);
     for k in 0..ORGS {
         store

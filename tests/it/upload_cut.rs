@@ -90,8 +90,7 @@ async fn a_late_answer_leaves_no_upload_open(late: Late) {
     let endpoint = moto_endpoint();
     let bucket = unique("cut-exports");
     let cfg = config(&[("AWS_ENDPOINT_URL", &endpoint), ("EXPORTS_BUCKET", &bucket)]);
-    let sdk = aws::sdk_config(&cfg).await;
-    let s3 = aws::s3(&sdk, &cfg);
+    let (_, s3) = aws::clients(&cfg).await;
     aws::ensure_bucket(&s3, &bucket).await.unwrap();
     let objects = Arc::new(LateAnswers {
         inner: S3Objects::new(s3.clone(), &bucket),

@@ -143,6 +143,46 @@ pub fn moto_endpoint() -> String {
         })
 }
 
+/// The DynamoDB of the tests that need one: `DYNAMODB_ENDPOINT` when set
+/// (`make test` runs them a second time with dynalite there), else moto. S3
+/// is always moto's ([`moto_endpoint`]).
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("DYNAMODB_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(moto_endpoint)
+}
+
+/// Whether the DynamoDB of the tests is moto (dynalite has no time-to-live
+/// API: `UnknownOperationException`).
+pub fn dynamodb_is_moto() -> bool {
+    dynamodb_endpoint() == moto_endpoint()
+}
+
+/// The environment variables of the test endpoints: DynamoDB at
+/// [`dynamodb_endpoint`], S3 at moto (for [`endpoint_config`] and the
+/// processes the tests start).
+pub fn endpoint_vars() -> [(&'static str, String); 2] {
+    [
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint()),
+        ("AWS_ENDPOINT_URL_S3", moto_endpoint()),
+    ]
+}
+
+/// A configuration from `vars` with the test endpoints ([`endpoint_vars`]).
+pub fn endpoint_config(vars: &[(&str, &str)]) -> Config {
+    let endpoints = endpoint_vars();
+    let mut all: Vec<(&str, &str)> = endpoints.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.extend_from_slice(vars);
+    config(&all)
+}
+
+/// A DynamoDB client of the test DynamoDB ([`dynamodb_endpoint`]).
+pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    let sdk = lead_export::aws::sdk_config().await;
+    lead_export::aws::dynamodb(&sdk, Some(&dynamodb_endpoint()))
+}
+
 /// A unique name for a table or bucket of one test.
 pub fn unique(prefix: &str) -> String {
     format!(
@@ -151,13 +191,11 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// A `DynamoStore` over a new table (named from `prefix`) on moto.
-pub async fn moto_store(prefix: &str) -> lead_export::store::DynamoStore {
-    let endpoint = moto_endpoint();
+/// A `DynamoStore` over a new table (named from `prefix`) on the test
+/// DynamoDB ([`dynamodb_endpoint`]).
+pub async fn dynamodb_store(prefix: &str) -> lead_export::store::DynamoStore {
     let table = unique(prefix);
-    let config = config(&[("AWS_ENDPOINT_URL", &endpoint), ("LEADS_TABLE", &table)]);
-    let sdk = lead_export::aws::sdk_config(&config).await;
-    let dynamo = lead_export::aws::dynamodb(&sdk);
+    let dynamo = dynamodb_client().await;
     lead_export::aws::ensure_table(&dynamo, &table)
         .await
         .unwrap();
