@@ -317,9 +317,8 @@ async fn moto_cursors() -> (
     aws_sdk_dynamodb::Client,
     String,
 ) {
-    let endpoint = support::moto_endpoint();
     let table = support::unique("cursors");
-    let config = support::config(&[("AWS_ENDPOINT_URL", &endpoint), ("CURSORS_TABLE", &table)]);
+    let config = support::endpoint_config(&[("CURSORS_TABLE", &table)]);
     let (client, _) = lead_export::aws::clients(&config).await;
     lead_export::store::cursors::ensure_table(&client, &table)
         .await
@@ -477,11 +476,9 @@ async fn paging_a_search_on_moto_reads_about_its_range_each_page() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    let endpoint = support::moto_endpoint();
     let leads_table = support::unique("leads");
     let (cursors, client, cursors_table) = moto_cursors().await;
-    let config = support::config(&[
-        ("AWS_ENDPOINT_URL", &endpoint),
+    let config = support::endpoint_config(&[
         ("LEADS_TABLE", &leads_table),
         ("CURSORS_TABLE", &cursors_table),
         ("EXPORT_TIMEOUT_SECONDS", "900"),

@@ -165,12 +165,10 @@ impl Env {
     /// Tables and bucket on moto; 50 good leads `lead-000` … `lead-490` of
     /// [`ORG_A`] and the [`unreadable`] items.
     async fn new() -> Env {
-        let endpoint = moto_endpoint();
         let (table, bucket, audit) = (unique("faults"), unique("faults"), unique("faults-audit"));
         // Checkpoints of its own: organization names are shared across tests.
         let cursors = unique("faults-cursors");
-        let config = config(&[
-            ("AWS_ENDPOINT_URL", &endpoint),
+        let config = endpoint_config(&[
             ("LEADS_TABLE", &table),
             ("EXPORTS_BUCKET", &bucket),
             ("AUDIT_TABLE", &audit),

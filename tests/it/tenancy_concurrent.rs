@@ -183,18 +183,14 @@ fn number(line: &str, key: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs moto: run make test"]
 async fn concurrent_requests_of_four_organizations_stay_apart() {
-    let endpoint = moto_endpoint();
+    let endpoints = endpoint_vars();
     let (table, audit, bucket, cursors) = (
         unique("conc-leads"),
         unique("conc-audit"),
         unique("conc-exports"),
         unique("conc-cursors"),
     );
-    let cfg = config(&[
-        ("AWS_ENDPOINT_URL", &endpoint),
-        ("LEADS_TABLE", &table),
-        ("EXPORTS_BUCKET", &bucket),
-    ]);
+    let cfg = endpoint_config(&[("LEADS_TABLE", &table), ("EXPORTS_BUCKET", &bucket)]);
     let (dynamo, s3) = aws::clients(&cfg).await;
     aws::ensure_table(&dynamo, &table).await.unwrap();
     lead_export::audit::ensure_table(&dynamo, &audit)
@@ -213,14 +209,15 @@ async fn concurrent_requests_of_four_organizations_stay_apart() {
             .unwrap();
     }
     let secret = uuid::Uuid::new_v4().simple().to_string().repeat(2);
-    let server = Server::start(&[
-        ("AWS_ENDPOINT_URL", &endpoint),
-        ("LEADS_TABLE", &table),
+    let mut env: Vec<(&str, &str)> = endpoints.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend([
+        ("LEADS_TABLE", table.as_str()),
         ("AUDIT_TABLE", &audit),
         ("EXPORTS_BUCKET", &bucket),
         ("CURSORS_TABLE", &cursors),
         ("JWT_SECRET", &secret),
     ]);
+    let server = Server::start(&env);
 
     // All 32 at once, each from its own thread and connection.
     let url = format!("http://127.0.0.1:{}/api/v1/operations/export", server.port);
