@@ -23,6 +23,7 @@ mod observe;
 mod openapi;
 mod request_parse;
 mod runtime_loop;
+mod simulate;
 mod spec;
 mod store_differential;
 mod store_dynamodb;
