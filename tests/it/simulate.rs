@@ -85,6 +85,7 @@ fn the_item_size_is_the_demo_leads_average() {
         .map(|l| dynamodb_item_size(&lead_to_item(&org, l).unwrap()))
         .sum();
     let average = total / leads.len() as u64;
+    eprintln!("average stored demo lead: {average} bytes");
     assert!(
         average.abs_diff(ITEM_BYTES) <= ITEM_BYTES / 10,
         "average stored demo lead: {average} bytes, ITEM_BYTES {ITEM_BYTES}"
@@ -256,24 +257,32 @@ async fn other_tables_are_a_key_value_store() {
             .await
             .unwrap();
     }
-    let out = client
-        .batch_get_item()
-        .request_items(
-            "cursors",
-            aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-                .keys(k("a"))
-                .keys(k("b"))
-                .keys(k("missing"))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let mut items = out.responses().unwrap()["cursors"].clone();
+    // A conditional put: written when the stored version is not newer.
+    let put_if_not_newer = |version: &str| {
+        client
+            .put_item()
+            .table_name("cursors")
+            .set_item(Some(k("a")))
+            .item("v", AttributeValue::N(version.into()))
+            .item("pos", AttributeValue::N("5".into()))
+            .condition_expression("attribute_not_exists(#v) OR #v <= :v")
+            .expression_attribute_names("#v", "v")
+            .expression_attribute_values(":v", AttributeValue::N(version.into()))
+            .send()
+    };
+    put_if_not_newer("3").await.unwrap();
+    let err = put_if_not_newer("2").await.unwrap_err();
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_conditional_check_failed_exception()),
+        "{err:?}"
+    );
+    put_if_not_newer("3").await.unwrap();
+    let mut items = out_of(&client, &k).await;
     items.sort_by_key(|i| i["pk"].as_s().unwrap().clone());
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["pos"], AttributeValue::N("5".into()));
+    assert_eq!(items[0]["v"], AttributeValue::N("3".into()));
     assert_eq!(items[1]["hits"], AttributeValue::N("2".into()));
     assert_eq!(items[1]["at"], AttributeValue::S("x".into()));
 
@@ -291,8 +300,33 @@ async fn other_tables_are_a_key_value_store() {
     let stats = db.take_window();
     assert_eq!(stats.calls("UpdateItem"), 2);
     assert_eq!(stats.calls("BatchGetItem"), 1);
+    assert_eq!(stats.calls("PutItem"), 4);
     assert_eq!(stats.not_simulated, 1);
     assert!(stats.half_units >= 2, "reads of other tables are charged");
+}
+
+/// The items of keys `a`, `b` and a missing one, by one consistent
+/// BatchGetItem (as a checkpoint store reads them).
+async fn out_of(
+    client: &aws_sdk_dynamodb::Client,
+    k: &dyn Fn(&str) -> std::collections::HashMap<String, AttributeValue>,
+) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    let out = client
+        .batch_get_item()
+        .request_items(
+            "cursors",
+            aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .keys(k("a"))
+                .keys(k("b"))
+                .keys(k("missing"))
+                .consistent_read(true)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.responses().unwrap()["cursors"].clone()
 }
 
 #[tokio::test(start_paused = true)]

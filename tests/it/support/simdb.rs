@@ -997,24 +997,73 @@ fn item_size(item: &Map<String, Value>) -> u64 {
         .sum()
 }
 
-/// Checks a `ConditionExpression` of the simulated forms
-/// (`attribute_exists(#a)`, `attribute_not_exists(#a)`) against `current`.
+/// Checks a `ConditionExpression` against `current`: `OR`s of `AND`s of
+/// `attribute_exists(#a)`, `attribute_not_exists(#a)` and comparisons
+/// `#a <op> :v` (`=`, `<>`, `<`, `<=`, `>`, `>=`; numbers or strings; false
+/// when the attribute is missing). No parentheses, `NOT` or functions
+/// beyond these.
 fn check_condition(body: &Value, current: Option<&Map<String, Value>>) -> Result<(), Refusal> {
     let Some(text) = body["ConditionExpression"].as_str() else {
         return Ok(());
     };
     let names = &body["ExpressionAttributeNames"];
-    let text = text.trim();
-    let (negated, inner) = if let Some(rest) = text.strip_prefix("attribute_not_exists(") {
-        (true, rest)
-    } else if let Some(rest) = text.strip_prefix("attribute_exists(") {
-        (false, rest)
-    } else {
-        return Err(not_simulated(format!("the ConditionExpression {text:?}")));
+    let values = &body["ExpressionAttributeValues"];
+    let attr = |token: &str| current.and_then(|item| item.get(resolve(names, token)));
+    let atom = |atom: &str| -> Result<bool, Refusal> {
+        let atom = atom.trim();
+        if let Some(inner) = atom
+            .strip_prefix("attribute_not_exists(")
+            .and_then(|r| r.strip_suffix(')'))
+        {
+            return Ok(attr(inner).is_none());
+        }
+        if let Some(inner) = atom
+            .strip_prefix("attribute_exists(")
+            .and_then(|r| r.strip_suffix(')'))
+        {
+            return Ok(attr(inner).is_some());
+        }
+        let parts: Vec<&str> = atom.split_whitespace().collect();
+        let [left, op, right] = parts[..] else {
+            return Err(not_simulated(format!("the condition {atom:?} in {text:?}")));
+        };
+        let Some(have) = attr(left) else {
+            return Ok(false);
+        };
+        let want = values
+            .get(right)
+            .ok_or_else(|| validation(format!("no value {right}")))?;
+        let order = match (have.get("N"), want.get("N"), have.get("S"), want.get("S")) {
+            (Some(a), Some(b), _, _) => {
+                let parse = |v: &Value| v.as_str().and_then(|n| n.parse::<f64>().ok());
+                parse(a).partial_cmp(&parse(b))
+            }
+            (_, _, Some(a), Some(b)) => a.as_str().partial_cmp(&b.as_str()),
+            _ => None,
+        };
+        let Some(order) = order else {
+            return Ok(false);
+        };
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        Ok(match op {
+            "=" => order == Equal,
+            "<>" => order != Equal,
+            "<" => order == Less,
+            "<=" => order != Greater,
+            ">" => order == Greater,
+            ">=" => order != Less,
+            _ => return Err(not_simulated(format!("the comparison {op} in {text:?}"))),
+        })
     };
-    let name = resolve(names, inner.trim_end_matches(')'));
-    let exists = current.is_some_and(|item| item.contains_key(name));
-    if exists == negated {
+    let mut holds = false;
+    for any in text.split(" OR ") {
+        let mut all = true;
+        for part in any.split(" AND ") {
+            all &= atom(part)?;
+        }
+        holds |= all;
+    }
+    if !holds {
         return Err(Refusal(
             400,
             "ConditionalCheckFailedException",
