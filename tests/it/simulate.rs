@@ -79,7 +79,7 @@ fn the_share_of_matches_is_the_selectivity() {
 #[test]
 fn the_item_size_is_the_demo_leads_average() {
     let org = OrgId::new("org-bench").unwrap();
-    let leads = lead_export::demo::demo_leads(1, 3_000);
+    let leads = lead_export::demo::demo_leads(1, 1_000);
     let total: u64 = leads
         .iter()
         .map(|l| dynamodb_item_size(&lead_to_item(&org, l).unwrap()))
@@ -164,14 +164,28 @@ async fn a_query_honours_limit_the_page_the_filter_and_the_projection() {
         .unwrap();
     assert_eq!(out.scanned_count(), 9);
     assert!(out.last_evaluated_key().is_none());
+    // A Limit that ends at the last item still carries a key.
+    let out = query()
+        .exclusive_start_key("orgId", AttributeValue::S(ORG.into()))
+        .exclusive_start_key("leadId", AttributeValue::S(lead_id(SPEC.n - 10, SPEC.n)))
+        .limit(9)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.scanned_count(), 9);
+    assert_eq!(out.last_evaluated_key(), Some(&key(SPEC.n - 1)));
 
     let stats = db.take_window();
-    assert_eq!(stats.calls("Query"), 4);
-    assert_eq!(stats.items_read, 100 + 2 * PAGE_ITEMS + 9);
+    assert_eq!(stats.calls("Query"), 5);
+    assert_eq!(stats.items_read, 100 + 2 * PAGE_ITEMS + 2 * 9);
     // 0.5 unit per 4 KB read, rounded up per request.
     let half = |items: u64| (items * ITEM_BYTES).div_ceil(4096);
-    assert_eq!(stats.half_units, half(100) + 2 * half(PAGE_ITEMS) + half(9));
-    assert_eq!(stats.depth, 4, "one after the other");
+    assert_eq!(
+        stats.half_units,
+        half(100) + 2 * half(PAGE_ITEMS) + 2 * half(9)
+    );
+    assert_eq!(stats.depth, 5, "one after the other");
+    assert_eq!(stats.segments, 4, "only the second continued from a key");
     assert_eq!(stats.throttles, 0);
 }
 

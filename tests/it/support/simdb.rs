@@ -55,7 +55,8 @@ use lead_export::store::DynamoStore;
 pub const LEADS_TABLE: &str = "leads";
 /// The size DynamoDB counts for every synthetic lead item: the average
 /// DynamoDB item size of the demo leads `make bench` stores (the compact
-/// layout of `lead_to_item`, measured by [`dynamodb_item_size`]; the test
+/// layout of `lead_to_item`, measured by [`dynamodb_item_size`]: 2,098
+/// bytes over the first 3,000 demo leads; the test
 /// `simulate::the_item_size_is_the_demo_leads_average` keeps it honest).
 pub const ITEM_BYTES: u64 = 2_100;
 /// DynamoDB ends a Query page when the items read reach 1 MB.
@@ -597,17 +598,15 @@ impl State {
         let mut i = start;
         let mut cut = false;
         let mut hits = Vec::new();
-        while i < spec.n {
-            if read == limit {
-                cut = true;
-                break;
-            }
+        while i < spec.n && read < limit {
             if !filtered || matches(self.seed, i, spec.selectivity) {
                 hits.push(i);
             }
             read += 1;
             i += 1;
-            if read * ITEM_BYTES >= PAGE_BYTES {
+            // Cut by the Limit or the 1 MB: a LastEvaluatedKey even when
+            // the partition ends here, as DynamoDB does.
+            if read == limit || read * ITEM_BYTES >= PAGE_BYTES {
                 cut = true;
                 break;
             }
