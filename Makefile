@@ -40,7 +40,8 @@ bench:          ## benchmarks (not tests): the W1-W4 workloads against moto, rel
 	scripts/bench.sh
 
 simulate:       ## the real range code against a simulated DynamoDB on a paused clock, one table (not part of make test; SIMULATE_SEED=N)
-	cargo run --quiet --profile simulate --example simulate
+	@echo 'cargo run --quiet --profile simulate --example simulate' >&2
+	@cargo run --quiet --profile simulate --example simulate
 
 spreadsheet-check: ## open an export of hostile leads with LibreOffice; fail on any formula
 	scripts/spreadsheet-check.sh

@@ -202,6 +202,7 @@ async fn main() {
                     break;
                 }
             }
+            eprintln!("  paging in order: {reach}");
             let answered = requests.iter().filter(|r| r.answered).count() as u64;
             let covered = if answered == pages {
                 leads
@@ -253,7 +254,7 @@ async fn main() {
     let total = db.total();
     println!();
     println!(
-        "In all: {} requests to DynamoDB ({}), {} items read, {:.1} read units, {} MB returned, {} throttled, {} not simulated; {:.0} s simulated.",
+        "In all: {} requests to DynamoDB ({}), {} items read, {} read units, {} MB returned, {} throttled, {} not simulated; {} s simulated.",
         thousands(total.requests.values().sum()),
         total
             .requests
@@ -262,11 +263,11 @@ async fn main() {
             .collect::<Vec<_>>()
             .join(", "),
         thousands(total.items_read),
-        total.read_units(),
-        total.bytes_returned / 1_000_000,
+        thousands(total.read_units().round() as u64),
+        thousands(total.bytes_returned / 1_000_000),
         thousands(total.throttles),
         total.not_simulated,
-        total.elapsed.as_secs_f64(),
+        thousands(total.elapsed.as_secs()),
     );
 }
 
@@ -277,7 +278,7 @@ fn print_table(seed: u64, max_pages: u64, rows: &[Row]) {
         simdb::TIMEOUT_SECONDS
     );
     println!();
-    println!("| leads | filter | case | reach | requests | attempts (max) | time p50 | time max | read units | items read | items needed | read / needed | depth max | segments max | throttles | exact |");
+    println!("| leads | filter | case | reach | requests | attempts (max) | time p50 | time max | read units | items read | items needed | read / needed | depth max | segments max | throttles | answered |");
     println!("|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for row in rows {
         let mut times: Vec<Duration> = row.attempts().map(|a| a.elapsed).collect();
@@ -301,8 +302,8 @@ fn print_table(seed: u64, max_pages: u64, rows: &[Row]) {
         let segments = row.attempts().map(|a| a.stats.segments).max().unwrap_or(0);
         let answered = row.requests.iter().filter(|r| r.answered).count();
         let exact = match row.wrong() {
-            0 => format!("{answered} of {answered}"),
-            wrong => format!("{wrong} WRONG"),
+            0 => format!("{answered} of {}, exact", row.requests.len()),
+            wrong => format!("{answered} of {}, {wrong} WRONG", row.requests.len()),
         };
         println!(
             "| {} | {} | {} | {} | {} | {} ({}) | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} |",
