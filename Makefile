@@ -1,5 +1,5 @@
 # The two commands a new user needs: `make run` and `make test`.
-.PHONY: run test import audit token lint fmt venv build bench spreadsheet-check load fuzz
+.PHONY: run test import audit token lint fmt venv build bench simulate spreadsheet-check load fuzz
 
 run:            ## serve the endpoint locally (DynamoDB on dynalite, S3 on moto) with demo data (PROFILE=release: the release build)
 	PROFILE=$(PROFILE) scripts/run-local.sh
@@ -38,6 +38,10 @@ build:
 
 bench:          ## benchmarks (not tests): the W1-W4 workloads against moto, release build, one table
 	scripts/bench.sh
+
+simulate:       ## the real range code against a simulated DynamoDB on a paused clock, one table (not part of make test; SIMULATE_SEED=N)
+	@echo 'cargo run --quiet --profile simulate --example simulate' >&2
+	@cargo run --quiet --profile simulate --example simulate
 
 spreadsheet-check: ## open an export of hostile leads with LibreOffice; fail on any formula
 	scripts/spreadsheet-check.sh

@@ -32,6 +32,7 @@ mod openapi;
 mod provision;
 mod request_parse;
 mod runtime_loop;
+mod simulate;
 mod spec;
 mod store_differential;
 mod store_dynamodb;

@@ -2,6 +2,7 @@
 //! stores, tokens, and API Gateway events.
 #![allow(dead_code)]
 
+pub mod simdb;
 pub mod testgen;
 
 use std::collections::HashMap;

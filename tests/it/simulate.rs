@@ -1,0 +1,405 @@
+//! The simulated DynamoDB (`support/simdb.rs`) on its own, and a small
+//! `make simulate`: the real handler over it for an organization of 20,000
+//! leads, 10% of which match. Counts and exactness only, never wall time:
+//! expected values come from the synthetic data's definition (`Matches`,
+//! `lead_id`, the 1 MB page of 2,100-byte items).
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::AttributeValue;
+use lead_export::auth::OrgId;
+use lead_export::store::dynamodb::lead_to_item;
+
+use crate::support::simdb::{
+    self, dynamodb_item_size, export, index_after, lead_id, matches, sim_app, Matches, OrgSpec,
+    SimDb, ITEM_BYTES, LEADS_TABLE, PAGE_BYTES,
+};
+
+const SEED: u64 = 7;
+const ORG: &str = "org-sim";
+const SPEC: OrgSpec = OrgSpec {
+    n: 20_000,
+    selectivity: 0.1,
+};
+
+/// Items in a full 1 MB page: the first count of items whose size reaches 1 MB.
+const PAGE_ITEMS: u64 = PAGE_BYTES.div_ceil(ITEM_BYTES);
+
+fn db() -> SimDb {
+    let db = SimDb::new(SEED);
+    db.add_org(ORG, SPEC);
+    db
+}
+
+fn key(i: u64) -> std::collections::HashMap<String, AttributeValue> {
+    std::collections::HashMap::from([
+        ("orgId".to_string(), AttributeValue::S(ORG.into())),
+        ("leadId".to_string(), AttributeValue::S(lead_id(i, SPEC.n))),
+    ])
+}
+
+#[test]
+fn ids_increase_and_a_key_finds_the_next_lead() {
+    let n = 5_000_000;
+    let ids: Vec<String> = [0, 1, 2, 2_499_999, 4_999_998, 4_999_999]
+        .iter()
+        .map(|&i| lead_id(i, n))
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert!(ids.iter().all(|id| uuid::Uuid::parse_str(id).is_ok()));
+    assert_eq!(ids[0], "00000000-0000-0000-0000-000000000000");
+    assert_eq!(index_after(&lead_id(41, n), n), Some(42));
+    assert_eq!(index_after(&lead_id(n - 1, n), n), Some(n));
+    // A key between two leads: the next lead.
+    let mut between = lead_id(41, n);
+    between.replace_range(35..36, "f");
+    assert_eq!(index_after(&between, n), Some(42));
+    assert_eq!(index_after("not-a-uuid", n), None);
+}
+
+#[test]
+fn the_share_of_matches_is_the_selectivity() {
+    for selectivity in [0.5, 0.05, 0.005] {
+        let hits = (0..200_000)
+            .filter(|&i| matches(SEED, i, selectivity))
+            .count();
+        let share = hits as f64 / 200_000.0;
+        assert!(
+            (share - selectivity).abs() < selectivity * 0.1,
+            "{share} for {selectivity}"
+        );
+    }
+    assert!(!matches(SEED, 3, 0.0));
+    assert!(matches(SEED, 3, 1.0));
+}
+
+/// The constant item size is today's average stored lead: the demo leads
+/// (`make bench`'s data) in the compact layout, by DynamoDB's size rules.
+#[test]
+fn the_item_size_is_the_demo_leads_average() {
+    let org = OrgId::new("org-bench").unwrap();
+    let leads = lead_export::demo::demo_leads(1, 1_000);
+    let total: u64 = leads
+        .iter()
+        .map(|l| dynamodb_item_size(&lead_to_item(&org, l).unwrap()))
+        .sum();
+    let average = total / leads.len() as u64;
+    eprintln!("average stored demo lead: {average} bytes");
+    assert!(
+        average.abs_diff(ITEM_BYTES) <= ITEM_BYTES / 10,
+        "average stored demo lead: {average} bytes, ITEM_BYTES {ITEM_BYTES}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_query_honours_limit_the_page_the_filter_and_the_projection() {
+    let db = db();
+    let client = db.client("simulate-query");
+    let query = || {
+        client
+            .query()
+            .table_name(LEADS_TABLE)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", "orgId")
+            .expression_attribute_values(":pk", AttributeValue::S(ORG.into()))
+    };
+    // Limit, no filter: every item read is returned.
+    let out = query().limit(100).send().await.unwrap();
+    assert_eq!((out.count(), out.scanned_count()), (100, 100));
+    assert_eq!(out.last_evaluated_key(), Some(&key(99)));
+    assert_eq!(
+        out.items()[0]["leadId"],
+        AttributeValue::S(lead_id(0, SPEC.n))
+    );
+
+    // No Limit: the page ends when the items read reach 1 MB.
+    let out = query()
+        .exclusive_start_key("orgId", AttributeValue::S(ORG.into()))
+        .exclusive_start_key("leadId", AttributeValue::S(lead_id(99, SPEC.n)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.scanned_count() as u64, PAGE_ITEMS);
+    assert_eq!(out.last_evaluated_key(), Some(&key(99 + PAGE_ITEMS)));
+
+    // A filter with a projection of keys and s_v (a skim): the matches only.
+    let out = query()
+        .filter_expression("contains(#sk, :sk)")
+        .expression_attribute_names("#sk", "s_skj")
+        .expression_attribute_values(":sk", AttributeValue::S(simdb::SKILL.into()))
+        .projection_expression("#pk, #id, #v")
+        .expression_attribute_names("#id", "leadId")
+        .expression_attribute_names("#v", "s_v")
+        .limit(1_000)
+        .send()
+        .await
+        .unwrap();
+    let expected: Vec<String> = (0..PAGE_ITEMS)
+        .filter(|&i| matches(SEED, i, SPEC.selectivity))
+        .map(|i| lead_id(i, SPEC.n))
+        .collect();
+    let got: Vec<String> = out
+        .items()
+        .iter()
+        .map(|item| item["leadId"].as_s().unwrap().clone())
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!(
+        out.scanned_count() as u64,
+        PAGE_ITEMS,
+        "cut by the 1 MB page first"
+    );
+    assert!(
+        out.items().iter().all(|item| item.len() == 3),
+        "keys and s_v"
+    );
+
+    // A page past the end carries no key.
+    let out = query()
+        .exclusive_start_key("orgId", AttributeValue::S(ORG.into()))
+        .exclusive_start_key("leadId", AttributeValue::S(lead_id(SPEC.n - 10, SPEC.n)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.scanned_count(), 9);
+    assert!(out.last_evaluated_key().is_none());
+    // A Limit that ends at the last item still carries a key.
+    let out = query()
+        .exclusive_start_key("orgId", AttributeValue::S(ORG.into()))
+        .exclusive_start_key("leadId", AttributeValue::S(lead_id(SPEC.n - 10, SPEC.n)))
+        .limit(9)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.scanned_count(), 9);
+    assert_eq!(out.last_evaluated_key(), Some(&key(SPEC.n - 1)));
+
+    let stats = db.take_window();
+    assert_eq!(stats.calls("Query"), 5);
+    assert_eq!(stats.items_read, 100 + 2 * PAGE_ITEMS + 2 * 9);
+    // 0.5 unit per 4 KB read, rounded up per request.
+    let half = |items: u64| (items * ITEM_BYTES).div_ceil(4096);
+    assert_eq!(
+        stats.half_units,
+        half(100) + 2 * half(PAGE_ITEMS) + 2 * half(9)
+    );
+    assert_eq!(stats.depth, 5, "one after the other");
+    assert_eq!(stats.segments, 4, "only the second continued from a key");
+    assert_eq!(stats.throttles, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_partition_in_debt_throttles() {
+    let db = db().with_latency(simdb::Latency {
+        fixed: Duration::ZERO,
+        per_mb: Duration::ZERO,
+        sigma: 0.0,
+    });
+    let client = db.client("simulate-throttle");
+    // Full pages of 500 items cost 257 half units each: the 3,000-unit burst
+    // is in debt after 24 pages, and nothing refills while no time passes.
+    let page_units = (PAGE_ITEMS * ITEM_BYTES).div_ceil(4096) as f64 / 2.0;
+    let served_before_debt = (simdb::PARTITION_BURST / page_units).ceil() as u64;
+    let mut codes = Vec::new();
+    for _ in 0..served_before_debt + 1 {
+        let result = client
+            .query()
+            .table_name(LEADS_TABLE)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", "orgId")
+            .expression_attribute_values(":pk", AttributeValue::S(ORG.into()))
+            .customize()
+            .config_override(
+                aws_sdk_dynamodb::config::Config::builder()
+                    .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()),
+            )
+            .send()
+            .await;
+        codes.push(result.err().and_then(|e| e.code().map(str::to_string)));
+    }
+    let throttled = codes.iter().filter(|c| c.is_some()).count();
+    assert_eq!(throttled, 1, "{codes:?}");
+    assert_eq!(
+        codes.last().unwrap().as_deref(),
+        Some("ProvisionedThroughputExceededException")
+    );
+    // A second later the bucket holds 3,000 more units.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let ok = client
+        .query()
+        .table_name(LEADS_TABLE)
+        .key_condition_expression("#pk = :pk")
+        .expression_attribute_names("#pk", "orgId")
+        .expression_attribute_values(":pk", AttributeValue::S(ORG.into()))
+        .send()
+        .await;
+    assert!(ok.is_ok());
+    assert_eq!(db.take_window().throttles, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn other_tables_are_a_key_value_store() {
+    let db = db();
+    let client = db.client("simulate-kv");
+    let k = |p: &str| {
+        std::collections::HashMap::from([
+            ("pk".to_string(), AttributeValue::S(p.into())),
+            ("sk".to_string(), AttributeValue::S("s".into())),
+        ])
+    };
+    db.declare_table("cursors", &["pk", "sk"]);
+    client
+        .put_item()
+        .table_name("cursors")
+        .set_item(Some(k("a")))
+        .item("pos", AttributeValue::N("5".into()))
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        client
+            .update_item()
+            .table_name("cursors")
+            .set_key(Some(k("b")))
+            .update_expression("SET #at = :at ADD #hits :one")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_names("#hits", "hits")
+            .expression_attribute_values(":at", AttributeValue::S("x".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    // A conditional put: written when the stored version is not newer.
+    let put_if_not_newer = |version: &str| {
+        client
+            .put_item()
+            .table_name("cursors")
+            .set_item(Some(k("a")))
+            .item("v", AttributeValue::N(version.into()))
+            .item("pos", AttributeValue::N("5".into()))
+            .condition_expression("attribute_not_exists(#v) OR #v <= :v")
+            .expression_attribute_names("#v", "v")
+            .expression_attribute_values(":v", AttributeValue::N(version.into()))
+            .send()
+    };
+    put_if_not_newer("3").await.unwrap();
+    let err = put_if_not_newer("2").await.unwrap_err();
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_conditional_check_failed_exception()),
+        "{err:?}"
+    );
+    put_if_not_newer("3").await.unwrap();
+    let mut items = out_of(&client, &k).await;
+    items.sort_by_key(|i| i["pk"].as_s().unwrap().clone());
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["pos"], AttributeValue::N("5".into()));
+    assert_eq!(items[0]["v"], AttributeValue::N("3".into()));
+    assert_eq!(items[1]["hits"], AttributeValue::N("2".into()));
+    assert_eq!(items[1]["at"], AttributeValue::S("x".into()));
+
+    let err = client
+        .scan()
+        .table_name("cursors")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ValidationException"));
+    assert!(
+        err.message().unwrap().starts_with("not simulated: "),
+        "{err:?}"
+    );
+    let stats = db.take_window();
+    assert_eq!(stats.calls("UpdateItem"), 2);
+    assert_eq!(stats.calls("BatchGetItem"), 1);
+    assert_eq!(stats.calls("PutItem"), 4);
+    assert_eq!(stats.not_simulated, 1);
+    assert!(stats.half_units >= 2, "reads of other tables are charged");
+}
+
+/// The items of keys `a`, `b` and a missing one, by one consistent
+/// BatchGetItem (as a checkpoint store reads them).
+async fn out_of(
+    client: &aws_sdk_dynamodb::Client,
+    k: &dyn Fn(&str) -> std::collections::HashMap<String, AttributeValue>,
+) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    let out = client
+        .batch_get_item()
+        .request_items(
+            "cursors",
+            aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .keys(k("a"))
+                .keys(k("b"))
+                .keys(k("missing"))
+                .consistent_read(true)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.responses().unwrap()["cursors"].clone()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_handler_answers_exactly_over_the_simulated_dynamodb() {
+    fastrand::seed(SEED);
+    let db = db();
+    let app = sim_app(&db, "simulate-handler");
+    let oracle = Matches::new(SEED, SPEC);
+    let total = oracle.indices.len() as u64;
+    assert!((1_800..2_200).contains(&total), "{total} matches");
+
+    // The first page: read in full from the first key, at most one page
+    // past its last lead.
+    let answer = export(&app, ORG, 0, 1_000).await;
+    let stats = db.take_window();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.ids, oracle.range_ids(0, 1_000));
+    let through = oracle.items_through(0, 1_000);
+    assert!(
+        (through..=through + PAGE_ITEMS).contains(&stats.items_read),
+        "read {} items, the range ends at item {through}",
+        stats.items_read
+    );
+    assert_eq!(stats.depth, stats.calls("Query"), "sequential Queries");
+    // Every Query read at most 1 MB: its units are its items' 4 KB blocks.
+    let low = (stats.items_read * ITEM_BYTES).div_ceil(4096);
+    assert!(
+        (low..=low + stats.calls("Query")).contains(&stats.half_units),
+        "{stats:?}"
+    );
+
+    // The second page and a deep range.
+    for (start, count) in [(1_000, 1_000), (1_500, 300)] {
+        let answer = export(&app, ORG, start, count).await;
+        let stats = db.take_window();
+        assert_eq!(answer.status, 200, "range at {start}");
+        assert_eq!(
+            answer.ids,
+            oracle.range_ids(start, count),
+            "range at {start}"
+        );
+        // Today's code reads from the first key: at least every item up to
+        // the range's last lead; past it, at most the rest of the skimming
+        // page and one page read in full.
+        let through = oracle.items_through(start, count);
+        assert!(
+            (through..=through + 2 * PAGE_ITEMS).contains(&stats.items_read),
+            "range at {start}: read {} items, the range ends at item {through}",
+            stats.items_read
+        );
+        assert_eq!(stats.not_simulated, 0);
+    }
+
+    // A range past the end: nothing to export (400, docs/contract.md),
+    // after reading the whole partition.
+    let answer = export(&app, ORG, total + 10, 50).await;
+    let stats = db.take_window();
+    assert!(oracle.range_ids(total + 10, 50).is_empty());
+    assert_eq!(answer.status, 400);
+    assert_eq!(stats.items_read, SPEC.n);
+    assert_eq!(db.total().calls("BatchGetItem"), 0);
+}
