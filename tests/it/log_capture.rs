@@ -44,6 +44,15 @@ impl Captured {
         self.0.lock().unwrap().clear();
     }
 
+    /// The lines written, as text.
+    pub fn lines(&self) -> Vec<String> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The lines written, each parsed as JSON.
     pub fn json_lines(&self) -> Vec<Value> {
         String::from_utf8(self.0.lock().unwrap().clone())
