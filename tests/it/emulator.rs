@@ -8,11 +8,10 @@
 //! `EXPORT_TIMEOUT_SECONDS` rather than answer 504 at once. Data in moto.
 
 use crate::runtime_loop::{
-    check_case, fixture_cases, in_process_answer, random_secret, Answer, Seeded,
+    check_case, fixture_cases, gather, in_process_answer, random_secret, Answer, Seeded,
 };
 use crate::support;
 
-use std::io::Read;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -61,30 +60,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// A child's stdout and stderr, gathered as they come.
-fn gather(child: &mut Child) -> Arc<Mutex<String>> {
-    let logs = Arc::new(Mutex::new(String::new()));
-    let pipes: [Box<dyn Read + Send>; 2] = [
-        Box::new(child.stdout.take().unwrap()),
-        Box::new(child.stderr.take().unwrap()),
-    ];
-    for mut pipe in pipes {
-        let logs = logs.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                logs.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-    }
-    logs
 }
 
 /// The emulator and the function process it serves.

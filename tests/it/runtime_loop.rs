@@ -177,25 +177,7 @@ impl Lambda {
             command.env(k, v);
         }
         let mut child = command.spawn().expect("lead-export starts");
-        let logs = Arc::new(Mutex::new(String::new()));
-        let pipes: [Box<dyn Read + Send>; 2] = [
-            Box::new(child.stdout.take().unwrap()),
-            Box::new(child.stderr.take().unwrap()),
-        ];
-        for mut pipe in pipes {
-            let logs = logs.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    logs.lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            });
-        }
+        let logs = gather(&mut child);
         Lambda {
             events,
             posted,
@@ -1024,4 +1006,28 @@ async fn a_configuration_refused_at_start_is_posted_to_init_error() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(!status.success(), "exit status {status}");
+}
+
+/// A child's stdout and stderr, gathered as they come.
+pub(crate) fn gather(child: &mut Child) -> Arc<Mutex<String>> {
+    let logs = Arc::new(Mutex::new(String::new()));
+    let pipes: [Box<dyn Read + Send>; 2] = [
+        Box::new(child.stdout.take().unwrap()),
+        Box::new(child.stderr.take().unwrap()),
+    ];
+    for mut pipe in pipes {
+        let logs = logs.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                logs.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+    }
+    logs
 }
