@@ -10,7 +10,8 @@ use crate::auth::OrgId;
 use crate::model::Lead;
 use crate::request::{BulkSelection, Selection};
 use crate::store::{
-    Attributes, Batch, Chunk, LeadPages, LeadStore, Positions, Skipped, Start, StoreError, Tally,
+    Attributes, Batch, Chunk, LeadPages, LeadStore, Positions, Progress, Skipped, Start,
+    StoreError, Tally,
 };
 
 /// The leads of `selection`, in export order, reading only `attributes`
@@ -94,21 +95,40 @@ fn resolve_bulk<'a>(
 ) -> LeadPages<'a> {
     Box::pin(try_stream! {
         let fingerprint = positions.map(|_| bulk.filter.fingerprint());
-        let (mut loaded, from) = match (positions, &fingerprint) {
+        let (loaded, from) = match (positions, &fingerprint) {
             (Some(positions), Some(fingerprint)) => {
                 positions.load(org, fingerprint, bulk.start).await
             }
             _ => (None, Start::default()),
         };
         let tally = Tally::new();
+        let progress = Progress::from_marks(
+            &loaded.as_ref().map(|l| l.segments.clone()).unwrap_or_default(),
+        );
+        if let (Some(positions), Some(fingerprint), Some(loaded)) =
+            (positions, &fingerprint, &loaded)
+        {
+            positions.track(org, fingerprint, loaded.clone(), &tally, &progress);
+        }
         let wanted: Vec<&String> = bulk
             .included
             .iter()
             .filter(|id| !bulk.excluded.contains(*id))
             .collect();
         let mut order = InOrder::new(wanted.iter().copied());
-        let range = store
-            .find_range_from(
+        let near = positions.map(Positions::near);
+        let range = try_stream! {
+            let mut from = from;
+            // Far from its nearest checkpoint, the range is located by
+            // counting the key segments in parallel (what they count is
+            // kept, for this read's start and for the next requests).
+            if near.is_some_and(|near| bulk.start - from.position >= near) {
+                store.locate(org, &bulk.filter, bulk.start, &progress).await?;
+                let mut known = loaded.clone().unwrap_or_default();
+                known.absorb(&progress);
+                from = known.start_for(bulk.start);
+            }
+            let mut pages = store.find_range_from(
                 org,
                 &bulk.filter,
                 from,
@@ -116,10 +136,13 @@ fn resolve_bulk<'a>(
                 bulk.count,
                 attributes,
                 tally.clone(),
-            )
-            .map_ok(Event::Page)
-            .chain(stream::iter([Ok(Event::RangeDone)]))
-            .boxed();
+            );
+            while let Some(page) = pages.try_next().await? {
+                yield Event::Page(page);
+            }
+            yield Event::RangeDone;
+        }
+        .boxed();
         let included = if bulk.included.is_empty() {
             stream::empty().boxed()
         } else {
@@ -161,10 +184,8 @@ fn resolve_bulk<'a>(
                 }
                 Event::RangeDone => {
                     range_done = true;
-                    if let (Some(positions), Some(fingerprint), Some(loaded)) =
-                        (positions, &fingerprint, loaded.take())
-                    {
-                        positions.save(org, fingerprint, loaded, &tally);
+                    if let Some(positions) = positions {
+                        positions.finish();
                     }
                     order.release(|lead| !present.contains(&lead.id))
                 }

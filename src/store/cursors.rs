@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 
+use super::segments::{Mark, Progress, NEAR_MATCHES, SEGMENTS};
 use super::StoreError;
 use crate::auth::OrgId;
 use crate::aws::sdk_error;
@@ -59,13 +60,17 @@ pub struct Start {
 }
 
 /// The checkpoints of one (organization, fingerprint) for one data version:
-/// position → the lead id of the match just before it.
+/// position → the lead id of the match just before it, and the counts of
+/// the key segments ([`super::segments`]) counted so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checkpoints {
     /// The organization's data version they are valid for.
     pub version: u64,
     /// Position (matches before) → lead id of the last of those matches.
     pub entries: BTreeMap<usize, String>,
+    /// Segment → what was counted in it (at most
+    /// [`SEGMENTS`](super::segments::SEGMENTS) entries).
+    pub segments: BTreeMap<usize, Mark>,
 }
 
 impl Checkpoints {
@@ -74,7 +79,18 @@ impl Checkpoints {
         Checkpoints {
             version,
             entries: BTreeMap::new(),
+            segments: BTreeMap::new(),
         }
+    }
+
+    /// Adds what a count of segments learned: its marks (replacing those
+    /// loaded: a count only grows) and the absolute checkpoints they give.
+    pub fn absorb(&mut self, progress: &Progress) {
+        self.segments = progress.marks();
+        self.merge(Learned {
+            grid: progress.absolute(),
+            end: None,
+        });
     }
 
     /// The nearest checkpoint at or before `skip`.
@@ -257,6 +273,50 @@ pub const SORT_KEY: &str = "key";
 const VERSION_ATTR: &str = "v";
 /// The checkpoints attribute (M): position (as text) → lead id.
 const ENTRIES_ATTR: &str = "c";
+/// The segment counts attribute (M): segment (as text) → M of `n` (N, the
+/// count), `r` (S, the last key read), `l` (S, the last match), `d`
+/// (BOOL, counted to its end).
+const SEGMENTS_ATTR: &str = "s";
+
+/// A segment's mark whose keys are longer is not stored (the segment is
+/// counted again by the next request): 256 marks of two such keys stay
+/// under 60 KB beside the checkpoints' 270 KB.
+pub const MAX_MARK_ID_BYTES: usize = 100;
+
+fn mark_to_attribute(mark: &Mark) -> Option<AttributeValue> {
+    let mut m = HashMap::from([
+        ("n".to_string(), AttributeValue::N(mark.count.to_string())),
+        ("d".to_string(), AttributeValue::Bool(mark.done)),
+    ]);
+    for (name, id) in [("r", &mark.resume), ("l", &mark.last)] {
+        if let Some(id) = id {
+            if id.len() > MAX_MARK_ID_BYTES {
+                return None;
+            }
+            m.insert(name.to_string(), AttributeValue::S(id.clone()));
+        }
+    }
+    Some(AttributeValue::M(m))
+}
+
+fn mark_from_attribute(value: &AttributeValue) -> Option<Mark> {
+    let AttributeValue::M(m) = value else {
+        return None;
+    };
+    let text = |name: &str| match m.get(name) {
+        Some(AttributeValue::S(s)) => Some(s.clone()),
+        _ => None,
+    };
+    Some(Mark {
+        count: match m.get("n") {
+            Some(AttributeValue::N(n)) => n.parse().ok()?,
+            _ => return None,
+        },
+        resume: text("r"),
+        last: text("l"),
+        done: matches!(m.get("d"), Some(AttributeValue::Bool(true))),
+    })
+}
 /// The cursors table's time-to-live attribute (epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "expiresAt";
 
@@ -357,6 +417,17 @@ impl CursorStore for DynamoCursors {
                         }
                     }
                 }
+                if let Some(AttributeValue::M(marks)) = item.get(SEGMENTS_ATTR) {
+                    for (segment, mark) in marks {
+                        if let (Ok(segment), Some(mark)) =
+                            (segment.parse::<usize>(), mark_from_attribute(mark))
+                        {
+                            if segment < SEGMENTS {
+                                checkpoints.segments.insert(segment, mark);
+                            }
+                        }
+                    }
+                }
             }
         }
         Ok(checkpoints)
@@ -384,6 +455,16 @@ impl CursorStore for DynamoCursors {
                     .entries
                     .iter()
                     .map(|(p, id)| (p.to_string(), AttributeValue::S(id.clone())))
+                    .collect(),
+            ),
+        );
+        item.insert(
+            SEGMENTS_ATTR.into(),
+            AttributeValue::M(
+                checkpoints
+                    .segments
+                    .iter()
+                    .filter_map(|(j, mark)| Some((j.to_string(), mark_to_attribute(mark)?)))
                     .collect(),
             ),
         );
@@ -446,15 +527,34 @@ pub const SAVE_BOUND: Duration = Duration::from_millis(500);
 /// How long the answer may wait, beside the audit record, for the
 /// checkpoints still being saved (the save started when the range ended).
 pub const SETTLE_BOUND: Duration = Duration::from_millis(100);
+/// How long the answer of a read that did not end (cut by the deadline, or
+/// failed) may wait for its progress to be saved. The save starts once the
+/// read is cut, 100 ms before the answer is due; the answer then goes out
+/// at most this long after it was due, well within the 2 s that it is due
+/// before the invocation's end (`deadline::RESPONSE_MARGIN`).
+pub const PROGRESS_BOUND: Duration = Duration::from_millis(400);
+
+/// A read under way: what its save merges.
+struct Pending {
+    org: OrgId,
+    fingerprint: String,
+    loaded: Checkpoints,
+    tally: Tally,
+    progress: Progress,
+}
 
 /// One export's use of the checkpoints: load before the range, save after
 /// it in the background (a spawned task bounded by [`SAVE_BOUND`]), and
 /// [`Positions::settle`] before the answer, bounded, so that no work is
-/// left for after the response (a Lambda may be frozen then). Failures
-/// are logged by kind and never reach the export.
+/// left for after the response (a Lambda may be frozen then). A read that
+/// did not end (the deadline cut it, or it failed) is saved by `settle`
+/// with what it counted, so that a retry goes further. Failures are logged
+/// by kind and never reach the export.
 pub struct Positions {
     cursors: Arc<dyn CursorStore>,
     saves: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    pending: Mutex<Option<Pending>>,
+    near: usize,
 }
 
 impl Positions {
@@ -463,7 +563,23 @@ impl Positions {
         Positions {
             cursors,
             saves: Mutex::new(Vec::new()),
+            pending: Mutex::new(None),
+            near: NEAR_MATCHES,
         }
+    }
+
+    /// The same, locating a range by counting segments when its nearest
+    /// checkpoint is `near` matches or more before it (tests; the default
+    /// is [`NEAR_MATCHES`]).
+    pub fn with_near(mut self, near: usize) -> Self {
+        self.near = near.max(1);
+        self
+    }
+
+    /// How far before a range its nearest checkpoint may be for the range
+    /// to be walked from it rather than located by segments.
+    pub fn near(&self) -> usize {
+        self.near
     }
 
     /// The checkpoints of (`org`, `fingerprint`) at the current version and
@@ -491,18 +607,51 @@ impl Positions {
         }
     }
 
-    /// Saves `loaded` with what `tally` learned, in a task of its own,
-    /// when it learned anything new.
-    pub fn save(&self, org: &OrgId, fingerprint: &str, mut loaded: Checkpoints, tally: &Tally) {
-        let before = loaded.clone();
-        loaded.merge(tally.learned());
-        if loaded == before {
-            return;
+    /// A read of (`org`, `fingerprint`) starts from `loaded`: what `tally`
+    /// and `progress` learn is saved by [`Positions::finish`] when it ends,
+    /// or by [`Positions::settle`] when it does not.
+    pub fn track(
+        &self,
+        org: &OrgId,
+        fingerprint: &str,
+        loaded: Checkpoints,
+        tally: &Tally,
+        progress: &Progress,
+    ) {
+        *self.pending.lock().expect("lock poisoned") = Some(Pending {
+            org: org.clone(),
+            fingerprint: fingerprint.to_string(),
+            loaded,
+            tally: tally.clone(),
+            progress: progress.clone(),
+        });
+    }
+
+    /// The read tracked has ended: its checkpoints are saved in a task of
+    /// their own.
+    pub fn finish(&self) {
+        self.save_pending();
+    }
+
+    /// Starts the save of the read tracked, if any; whether there was one.
+    fn save_pending(&self) -> bool {
+        let Some(pending) = self.pending.lock().expect("lock poisoned").take() else {
+            return false;
+        };
+        let mut checkpoints = pending.loaded.clone();
+        checkpoints.absorb(&pending.progress);
+        checkpoints.merge(pending.tally.learned());
+        if checkpoints == pending.loaded {
+            return true;
         }
         let cursors = self.cursors.clone();
-        let (org, fingerprint) = (org.clone(), fingerprint.to_string());
+        let (org, fingerprint) = (pending.org, pending.fingerprint);
         let task = tokio::spawn(async move {
-            match tokio::time::timeout(SAVE_BOUND, cursors.save(&org, &fingerprint, &loaded)).await
+            match tokio::time::timeout(
+                SAVE_BOUND,
+                cursors.save(&org, &fingerprint, &checkpoints),
+            )
+            .await
             {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => log_failure("save", err.kind),
@@ -510,11 +659,29 @@ impl Positions {
             }
         });
         self.saves.lock().expect("lock poisoned").push(task);
+        true
+    }
+
+    /// Saves `loaded` with what `tally` learned, in a task of its own,
+    /// when it learned anything new.
+    pub fn save(&self, org: &OrgId, fingerprint: &str, loaded: Checkpoints, tally: &Tally) {
+        self.track(org, fingerprint, loaded, tally, &Progress::default());
+        // `track` with no progress: the marks loaded are kept as they are.
+        if let Some(pending) = self.pending.lock().expect("lock poisoned").as_mut() {
+            pending.progress = Progress::from_marks(&pending.loaded.segments);
+        }
+        self.finish();
     }
 
     /// Waits at most `bound` for the saves started; one still running then
-    /// is abandoned (aborted).
+    /// is abandoned (aborted). A read tracked that did not end is saved
+    /// first, and then the wait is at least [`PROGRESS_BOUND`].
     pub async fn settle(&self, bound: Duration) {
+        let bound = if self.save_pending() {
+            bound.max(PROGRESS_BOUND)
+        } else {
+            bound
+        };
         let tasks: Vec<_> = std::mem::take(&mut *self.saves.lock().expect("lock poisoned"));
         let deadline = tokio::time::Instant::now() + bound;
         for mut task in tasks {

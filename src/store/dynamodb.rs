@@ -14,9 +14,10 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use rand::Rng;
 
 use super::expression::{projection, render_filter, FilterExpr};
+use super::segments::{self, Bounds, SegmentPage};
 use super::{
-    unique_in_order, Attributes, Batch, Chunk, Chunks, ItemFault, LeadPages, LeadStore, Skipped,
-    Start, StoreError, Tally,
+    unique_in_order, Attributes, Batch, Chunk, Chunks, ItemFault, LeadPages, LeadStore, Progress,
+    Skipped, Start, StoreError, Tally,
 };
 use crate::auth::OrgId;
 use crate::aws::sdk_error;
@@ -124,6 +125,64 @@ pub struct Page {
     pub scanned_count: u64,
     /// Size of the response body.
     pub bytes: u64,
+    /// The SDK sent the request more than once (a throttle or a transient
+    /// error was retried).
+    pub throttled: bool,
+}
+
+/// What every Query page of one bulk read shares: the projections of a
+/// skimmed and of a full page, the pushed FilterExpression with its names
+/// and values (the partition key's among them), and whether the filter
+/// decides exactly.
+struct Shape {
+    full: (String, HashMap<String, String>),
+    skim: (String, HashMap<String, String>),
+    filter_text: Option<String>,
+    filter_names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+    exact: bool,
+}
+
+impl Shape {
+    fn new(org: &OrgId, filter: &CompiledFilter, attributes: &Attributes) -> Self {
+        let (pushed, exact) = pushed_filter(filter);
+        let mut attrs = attributes.clone();
+        attrs.extend(filter.lead_attributes());
+        attrs.insert(DOC_ATTR);
+        attrs.insert(SEARCH_VERSION_ATTR);
+        let mut values = HashMap::from([(":pk".to_string(), AttributeValue::S(org.to_string()))]);
+        let mut filter_names = HashMap::from([("#pk".to_string(), "orgId".to_string())]);
+        let filter_text = pushed.map(|p| {
+            filter_names.extend(p.names);
+            values.extend(p.values);
+            p.text
+        });
+        Shape {
+            full: projection(attrs.iter().copied()),
+            skim: projection([SEARCH_VERSION_ATTR]),
+            filter_text,
+            filter_names,
+            values,
+            exact,
+        }
+    }
+}
+
+/// The `leadId` of an item.
+fn lead_id_of(item: &Item) -> Result<&str, StoreError> {
+    match item.get("leadId") {
+        Some(AttributeValue::S(id)) => Ok(id),
+        _ => Err(StoreError::other("an item without a string leadId")),
+    }
+}
+
+/// The lead id of a page's `LastEvaluatedKey`: where the next page starts
+/// (`None`: the read has ended).
+fn resume_of(page: &Page) -> Result<Option<String>, StoreError> {
+    page.last_evaluated_key
+        .as_ref()
+        .map(|k| lead_id_of(k).map(String::from))
+        .transpose()
 }
 
 /// Reads (and, for the import tool, writes) leads in DynamoDB.
@@ -206,60 +265,159 @@ impl DynamoStore {
         attributes: &Attributes,
         tally: Tally,
     ) -> impl Stream<Item = Result<(Batch, QueryStats), StoreError>> + Send + 'a {
-        let (pushed, exact) = pushed_filter(filter);
-        let mut attrs = attributes.clone();
-        attrs.extend(filter.lead_attributes());
-        attrs.insert(DOC_ATTR);
-        attrs.insert(SEARCH_VERSION_ATTR);
-        let full = projection(attrs.iter().copied());
-        let skim = projection([SEARCH_VERSION_ATTR]);
-        let mut values = HashMap::from([(":pk".to_string(), AttributeValue::S(org.to_string()))]);
-        let mut filter_names = HashMap::from([("#pk".to_string(), "orgId".to_string())]);
-        let filter_text = pushed.map(|p| {
-            filter_names.extend(p.names);
-            values.extend(p.values);
-            p.text
-        });
+        let shape = Shape::new(org, filter, attributes);
+        let exact = shape.exact;
         let fetch = move |start: Option<Item>, limit: Option<i32>, reading: Reading| {
-            let (projection_text, projection_names) = match reading {
-                Reading::Skim => &skim,
-                Reading::Full => &full,
-            };
-            let mut names = filter_names.clone();
-            names.extend(projection_names.clone());
-            let bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let request = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .projection_expression(projection_text)
-                .set_filter_expression(filter_text.clone())
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values.clone()))
-                .set_exclusive_start_key(start)
-                .set_limit(limit)
-                .customize()
-                .interceptor(BodyBytes(bytes.clone()));
-            async move {
-                let out = request.send().await.map_err(sdk_error("Query"))?;
-                crate::observe::dynamo_call(
-                    out.count().max(0) as u64,
-                    out.scanned_count().max(0) as u64,
-                );
-                Ok(Page {
-                    count: out.count().max(0) as u64,
-                    scanned_count: out.scanned_count().max(0) as u64,
-                    last_evaluated_key: out.last_evaluated_key,
-                    items: out.items.unwrap_or_default(),
-                    bytes: bytes.load(std::sync::atomic::Ordering::Relaxed),
-                })
-            }
+            self.fetch(&shape, &Bounds::default(), start, limit, reading)
         };
         // Without the re-check, the predicate applied to each item is the
         // empty filter, which every lead passes.
         let check = if self.recheck { filter } else { pass_all() };
         range_pages(fetch, org, check, exact, from, skip, take, tally)
+    }
+
+    /// One Query page of `org`'s partition within `bounds` (sort-key
+    /// conditions with the caller's organization as the partition key),
+    /// after `start`.
+    fn fetch(
+        &self,
+        shape: &Shape,
+        bounds: &Bounds,
+        start: Option<Item>,
+        limit: Option<i32>,
+        reading: Reading,
+    ) -> impl Future<Output = Result<Page, StoreError>> + Send + 'static {
+        let (projection_text, projection_names) = match reading {
+            Reading::Skim => &shape.skim,
+            Reading::Full => &shape.full,
+        };
+        let mut names = shape.filter_names.clone();
+        names.extend(projection_names.clone());
+        let mut values = shape.values.clone();
+        let mut key_condition = "#pk = :pk".to_string();
+        match (&bounds.after, &bounds.upto) {
+            (None, None) => {}
+            (Some(after), None) => {
+                key_condition.push_str(" AND #sk > :lo");
+                values.insert(":lo".into(), AttributeValue::S(after.clone()));
+            }
+            (None, Some(upto)) => {
+                key_condition.push_str(" AND #sk <= :hi");
+                values.insert(":hi".into(), AttributeValue::S(upto.clone()));
+            }
+            // BETWEEN is inclusive: the lead whose id is the lower bound
+            // belongs to the segment before (`segment_page` drops it).
+            (Some(after), Some(upto)) => {
+                key_condition.push_str(" AND #sk BETWEEN :lo AND :hi");
+                values.insert(":lo".into(), AttributeValue::S(after.clone()));
+                values.insert(":hi".into(), AttributeValue::S(upto.clone()));
+            }
+        }
+        if bounds.after.is_some() || bounds.upto.is_some() {
+            names.insert("#sk".into(), "leadId".into());
+        }
+        let bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let attempts = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(key_condition)
+            .projection_expression(projection_text)
+            .set_filter_expression(shape.filter_text.clone())
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .set_exclusive_start_key(start)
+            .set_limit(limit)
+            .customize()
+            .interceptor(BodyBytes(bytes.clone()))
+            .interceptor(Attempts(attempts.clone()));
+        async move {
+            let out = request.send().await.map_err(sdk_error("Query"))?;
+            crate::observe::dynamo_call(
+                out.count().max(0) as u64,
+                out.scanned_count().max(0) as u64,
+            );
+            Ok(Page {
+                count: out.count().max(0) as u64,
+                scanned_count: out.scanned_count().max(0) as u64,
+                last_evaluated_key: out.last_evaluated_key,
+                items: out.items.unwrap_or_default(),
+                bytes: bytes.load(std::sync::atomic::Ordering::Relaxed),
+                throttled: attempts.load(std::sync::atomic::Ordering::Relaxed) > 1,
+            })
+        }
+    }
+
+    /// One page of a segment's count (see [`segments::locate`]): a 1 MB
+    /// Query page within `bounds` after `resume`, skimmed when the
+    /// FilterExpression decides exactly (a page holding an item without
+    /// the current `s_v` is read again in full from the last match before
+    /// it), else read in full and re-checked by `check`. Counts as
+    /// [`range_pages`] does: an unreadable item the FilterExpression let
+    /// through is a match.
+    async fn segment_page(
+        &self,
+        org: &OrgId,
+        check: &CompiledFilter,
+        shape: &Shape,
+        bounds: Bounds,
+        resume: Option<String>,
+    ) -> Result<SegmentPage, StoreError> {
+        let reading = if shape.exact {
+            Reading::Skim
+        } else {
+            Reading::Full
+        };
+        let start = resume.as_deref().map(|id| key(org, id));
+        let mut page = self.fetch(shape, &bounds, start, None, reading).await?;
+        let mut out = SegmentPage {
+            throttled: page.throttled,
+            ..SegmentPage::default()
+        };
+        if reading == Reading::Skim {
+            let mut counted = resume;
+            let mut undecided = false;
+            for item in &page.items {
+                check_owner(org, item)?;
+                let id = lead_id_of(item)?;
+                if bounds.after.as_deref() == Some(id) {
+                    continue;
+                }
+                if !has_current_search_version(item) {
+                    undecided = true;
+                    break;
+                }
+                out.matches.push(Some(id.to_string()));
+                counted = Some(id.to_string());
+            }
+            if !undecided {
+                out.resume = resume_of(&page)?;
+                return Ok(out);
+            }
+            // Decided from the documents, from the last match counted.
+            let start = counted.as_deref().map(|id| key(org, id));
+            page = self
+                .fetch(shape, &bounds, start, None, Reading::Full)
+                .await?;
+            out.throttled |= page.throttled;
+        }
+        out.resume = resume_of(&page)?;
+        for item in page.items {
+            if bounds.after.as_deref() == Some(lead_id_of(&item)?) {
+                continue;
+            }
+            match lead_from_item(org, item) {
+                Ok(lead) => {
+                    if check.matches(&lead) {
+                        out.matches.push(Some(lead.id));
+                    }
+                }
+                Err(ItemError::Unreadable(skipped)) => out.matches.push(skipped.id),
+                Err(foreign) => Err(foreign)?,
+            }
+        }
+        Ok(out)
     }
 
     /// Writes leads of `org` with their search attributes: BatchWriteItem
@@ -398,6 +556,26 @@ impl LeadStore for DynamoStore {
             })
             .buffer_unordered(BATCH_GET_CONCURRENCY)
             .boxed()
+    }
+
+    fn locate<'a>(
+        &'a self,
+        org: &'a OrgId,
+        filter: &'a CompiledFilter,
+        skip: usize,
+        progress: &'a Progress,
+    ) -> futures::future::BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let shape = Shape::new(org, filter, &Attributes::new());
+            let check = if self.recheck { filter } else { pass_all() };
+            let shape = &shape;
+            segments::locate(
+                move |_, bounds, resume| self.segment_page(org, check, shape, bounds, resume),
+                progress,
+                skip,
+            )
+            .await
+        })
     }
 
     fn find_range<'a>(
@@ -930,6 +1108,28 @@ impl aws_sdk_dynamodb::config::Intercept for BodyBytes {
         let len = context.response().body().bytes().map_or(0, <[u8]>::len);
         self.0
             .fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Counts the attempts of one request (the SDK retries throttles and
+/// transient errors itself): more than one tells the segment count to back
+/// off.
+#[derive(Debug)]
+struct Attempts(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl aws_sdk_dynamodb::config::Intercept for Attempts {
+    fn name(&self) -> &'static str {
+        "Attempts"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }

@@ -6,8 +6,10 @@ use std::sync::RwLock;
 
 use futures::StreamExt;
 
+use super::segments::{self, Bounds, SegmentPage};
 use super::{
-    unique_in_order, Attributes, Batch, Chunk, Chunks, LeadPages, LeadStore, Start, Tally,
+    unique_in_order, Attributes, Batch, Chunk, Chunks, LeadPages, LeadStore, Progress, Start,
+    StoreError, Tally,
 };
 use crate::auth::OrgId;
 use crate::filters::CompiledFilter;
@@ -32,6 +34,48 @@ impl MemoryStore {
         for lead in leads {
             partition.insert(lead.id.clone(), lead);
         }
+    }
+}
+
+/// Items read (before the filter) per page of a segment's count: small, so
+/// that the tests' few hundred leads take several pages.
+pub const MEMORY_SEGMENT_PAGE: usize = 7;
+
+impl MemoryStore {
+    /// One page of a segment's count: up to [`MEMORY_SEGMENT_PAGE`] leads
+    /// within `bounds` after `resume`.
+    fn segment_page(
+        &self,
+        org: &OrgId,
+        filter: &CompiledFilter,
+        bounds: &Bounds,
+        resume: Option<String>,
+    ) -> SegmentPage {
+        let all = self.leads.read().expect("lock poisoned");
+        let mut page = SegmentPage::default();
+        let Some(partition) = all.get(org.as_str()) else {
+            return page;
+        };
+        let lower = match resume.or_else(|| bounds.after.clone()) {
+            Some(key) => Bound::Excluded(key),
+            None => Bound::Unbounded,
+        };
+        let upper = match &bounds.upto {
+            Some(key) => Bound::Included(key.clone()),
+            None => Bound::Unbounded,
+        };
+        let mut last = None;
+        for (read, (id, lead)) in partition.range((lower, upper)).enumerate() {
+            if read == MEMORY_SEGMENT_PAGE {
+                page.resume = last;
+                return page;
+            }
+            last = Some(id.clone());
+            if filter.matches(lead) {
+                page.matches.push(Some(id.clone()));
+            }
+        }
+        page
     }
 }
 
@@ -87,6 +131,23 @@ impl LeadStore for MemoryStore {
             attributes,
             Tally::new(),
         )
+    }
+
+    fn locate<'a>(
+        &'a self,
+        org: &'a OrgId,
+        filter: &'a CompiledFilter,
+        skip: usize,
+        progress: &'a Progress,
+    ) -> futures::future::BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(segments::locate(
+            move |_, bounds, resume| {
+                let page = self.segment_page(org, filter, &bounds, resume);
+                async move { Ok(page) }
+            },
+            progress,
+            skip,
+        ))
     }
 
     /// Walks the matches after `from.after` (from the first lead without

@@ -16,10 +16,12 @@ pub mod cursors;
 pub mod dynamodb;
 pub mod expression;
 pub mod memory;
+pub mod segments;
 
 pub use cursors::{CursorStore, DynamoCursors, MemoryCursors, Positions, Start, Tally};
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
+pub use segments::Progress;
 
 /// The top-level lead attributes a read must return (a projection). The id is
 /// always returned.
@@ -210,6 +212,23 @@ pub trait LeadStore: Send + Sync {
     ) -> LeadPages<'a> {
         let _ = (from, tally);
         self.find_range(org, filter, skip, take, attributes)
+    }
+
+    /// Counts the matches of `filter` in the key segments of `org`'s
+    /// partition ([`segments`]), in parallel, into `progress` (which may
+    /// hold the counts of an earlier request), until the position `skip`
+    /// is located ([`Progress::locates`]) or every segment is counted. A
+    /// store that cannot count segments counts nothing (the default): the
+    /// range is then walked from its nearest checkpoint.
+    fn locate<'a>(
+        &'a self,
+        org: &'a OrgId,
+        filter: &'a CompiledFilter,
+        skip: usize,
+        progress: &'a Progress,
+    ) -> futures::future::BoxFuture<'a, Result<(), StoreError>> {
+        let _ = (org, filter, skip, progress);
+        Box::pin(async { Ok(()) })
     }
 
     /// All of [`LeadStore::get_many`] at once, in any order, without the

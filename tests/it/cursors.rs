@@ -667,10 +667,14 @@ proptest::proptest! {
 
     /// Writes (each followed by its version bump), bumps and range reads
     /// through the checkpoints, interleaved: every range equals the
-    /// brute-force oracle.
+    /// brute-force oracle. A range whose nearest checkpoint is `near`
+    /// matches or more before it is located by counting the key segments
+    /// (the memory store's pages of 7 items), the counts kept from one
+    /// request to the next of the same version.
     #[test]
     fn ranges_read_through_checkpoints_stay_exact_under_writes(
         base in 250usize..700,
+        near in 1usize..400,
         steps in proptest::collection::vec(step(), 1..40),
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -717,7 +721,8 @@ proptest::proptest! {
                             excluded: Default::default(),
                             included: Vec::new(),
                         });
-                        let positions = lead_export::store::Positions::new(cursors.clone());
+                        let positions =
+                            lead_export::store::Positions::new(cursors.clone()).with_near(near);
                         let attrs = Attributes::new();
                         let pages: Vec<lead_export::store::Batch> = {
                             use futures::TryStreamExt;

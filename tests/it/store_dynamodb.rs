@@ -454,6 +454,7 @@ impl FakeTable {
             last_evaluated_key: (end < self.rows.len())
                 .then(|| key(&org(), &self.rows[end - 1].0.id)),
             bytes: 0,
+            throttled: false,
         }
     }
 }
@@ -654,6 +655,7 @@ fn pages(pages: Vec<(Vec<&'static str>, bool)>) -> Vec<Page> {
             items: ids.into_iter().map(item).collect(),
             last_evaluated_key: more.then(|| item("k")),
             bytes: 0,
+            throttled: false,
         })
         .collect()
 }

@@ -8,7 +8,9 @@
 //!   generated lazily ([`OrgSpec`]): lead `i` of `n` has the id
 //!   [`lead_id`]`(i, n)` (increasing in `i`) and matches the scenario's
 //!   filter ([`filter_json`]) when [`matches`]`(seed, i, selectivity)`.
-//! - `Query` on it honours `ExclusiveStartKey`, `Limit`, the 1 MB page,
+//! - `Query` on it honours a sort-key condition (`>`, `>=`, `<=`, `<`,
+//!   `BETWEEN` on UUID-formatted bounds), `ExclusiveStartKey` (refused
+//!   outside the sort-key condition, as DynamoDB does), `Limit`, the 1 MB page,
 //!   the FilterExpression (decided by the synthetic match, not parsed),
 //!   `ProjectionExpression`; charges read units to one token bucket per
 //!   organization, and throttles a request that finds it in debt.
@@ -124,6 +126,18 @@ pub fn index_after(id: &str, n: u64) -> Option<u64> {
     let v = u128::from_str_radix(&hex, 16).ok()?;
     let after = v / spacing(n) + 1;
     Some(u64::try_from(after).unwrap_or(u64::MAX).min(n))
+}
+
+/// The first lead index whose id sorts at or after `id`; `None` when `id`
+/// is not UUID-formatted hex.
+pub fn index_at_or_after(id: &str, n: u64) -> Option<u64> {
+    let hex: String = id.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 || id.len() != 36 {
+        return None;
+    }
+    let v = u128::from_str_radix(&hex, 16).ok()?;
+    let at = v / spacing(n) + u128::from(v % spacing(n) != 0);
+    Some(u64::try_from(at).unwrap_or(u64::MAX).min(n))
 }
 
 /// SplitMix64: the hash of the synthetic data and the simulator's RNG.
@@ -538,17 +552,81 @@ impl State {
         let names = &body["ExpressionAttributeNames"];
         let values = &body["ExpressionAttributeValues"];
         let key_condition = body["KeyConditionExpression"].as_str().unwrap_or_default();
-        let org = match key_condition.split(" = ").collect::<Vec<_>>()[..] {
+        let (partition_condition, sort_condition) = match key_condition.split_once(" AND ") {
+            Some((pk, sk)) => (pk, Some(sk)),
+            None => (key_condition, None),
+        };
+        let org = match partition_condition.split(" = ").collect::<Vec<_>>()[..] {
             [name, value] if resolve(names, name) == "orgId" => values[value]["S"]
                 .as_str()
                 .ok_or_else(|| validation(format!("no string value {value}")))?
                 .to_string(),
             _ => {
                 return Err(not_simulated(format!(
-                "the KeyConditionExpression {key_condition:?} (only the partition key's equality)"
+                "the KeyConditionExpression {key_condition:?} (the partition key's equality, and a sort-key condition)"
             )))
             }
         };
+        // The sort-key condition: the ids in [low, high] (strings, for the
+        // ExclusiveStartKey check) and the lead indexes [first, end).
+        let n = self.org_spec(&org).n;
+        let text = |token: &str| -> Result<String, Refusal> {
+            values[token]["S"]
+                .as_str()
+                .map(String::from)
+                .ok_or_else(|| validation(format!("no string value {token}")))
+        };
+        let uuid = |id: &str| -> Result<(), Refusal> {
+            index_after(id, n)
+                .map(|_| ())
+                .ok_or_else(|| not_simulated(format!("a sort-key bound {id:?} that is not a UUID")))
+        };
+        let (mut first, mut end) = (0u64, n);
+        let (mut low, mut high): (Option<String>, Option<String>) = (None, None);
+        if let Some(sk) = sort_condition {
+            let tokens: Vec<&str> = sk.split_whitespace().collect();
+            if tokens.len() < 3 || resolve(names, tokens[0]) != "leadId" {
+                return Err(not_simulated(format!("the sort-key condition {sk:?}")));
+            }
+            match tokens[1..] {
+                [">", lo] => {
+                    let lo = text(lo)?;
+                    uuid(&lo)?;
+                    first = index_after(&lo, n).unwrap_or(n);
+                    low = Some(lo);
+                }
+                [">=", lo] => {
+                    let lo = text(lo)?;
+                    uuid(&lo)?;
+                    first = index_at_or_after(&lo, n).unwrap_or(n);
+                    low = Some(lo);
+                }
+                ["<=", hi] => {
+                    let hi = text(hi)?;
+                    uuid(&hi)?;
+                    end = index_after(&hi, n).unwrap_or(n);
+                    high = Some(hi);
+                }
+                ["<", hi] => {
+                    let hi = text(hi)?;
+                    uuid(&hi)?;
+                    end = index_at_or_after(&hi, n).unwrap_or(n);
+                    high = Some(hi);
+                }
+                ["BETWEEN", lo, "AND", hi] => {
+                    let (lo, hi) = (text(lo)?, text(hi)?);
+                    uuid(&lo)?;
+                    uuid(&hi)?;
+                    if lo > hi {
+                        return Err(validation("BETWEEN with its bounds in the wrong order"));
+                    }
+                    first = index_at_or_after(&lo, n).unwrap_or(n);
+                    end = index_after(&hi, n).unwrap_or(n);
+                    (low, high) = (Some(lo), Some(hi));
+                }
+                _ => return Err(not_simulated(format!("the sort-key condition {sk:?}"))),
+            }
+        }
         if body
             .get("Select")
             .is_some_and(|s| s != "ALL_ATTRIBUTES" && s != "SPECIFIC_ATTRIBUTES")
@@ -582,11 +660,18 @@ impl State {
                 return Err(validation("the ExclusiveStartKey is not in the partition"));
             }
             let id = key["leadId"]["S"].as_str().unwrap_or_default();
+            // DynamoDB refuses a start key outside the key condition.
+            if low.as_deref().is_some_and(|lo| id < lo) || high.as_deref().is_some_and(|hi| id > hi) {
+                return Err(validation(
+                    "The provided starting key is outside query boundaries based on provided conditions",
+                ));
+            }
             continued = self.returned_keys.contains(&(org.clone(), id.to_string()));
             start = index_after(id, spec.n).ok_or_else(|| {
                 not_simulated(format!("an ExclusiveStartKey {id:?} that is not a UUID"))
             })?;
         }
+        start = start.max(first);
         let limit = match body.get("Limit") {
             Some(l) => l
                 .as_u64()
@@ -600,7 +685,7 @@ impl State {
         let mut i = start;
         let mut cut = false;
         let mut hits = Vec::new();
-        while i < spec.n && read < limit {
+        while i < end && read < limit {
             if !filtered || matches(self.seed, i, spec.selectivity) {
                 hits.push(i);
             }

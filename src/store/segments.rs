@@ -1,0 +1,471 @@
+//! Parallel sort-key segments (`docs/scale.md`): the key space of an
+//! organization's partition split into [`SEGMENTS`] fixed segments, the
+//! matches of a filter counted per segment in parallel (at most
+//! [`MAX_IN_FLIGHT`] pages at once, an [`Aimd`] window that halves on a
+//! throttled page), until the position a range starts at is known. What is
+//! counted is kept in a [`Progress`], shared with the caller, page by page:
+//! a request cut by its deadline keeps it, and its checkpoints item stores
+//! it ([`Mark`]), so that a retry resumes every segment where it stopped.
+//!
+//! Segment `j` holds the lead ids `k` with `boundary(j) < k <= boundary(j + 1)`
+//! (the first has no lower bound, the last no upper bound), the boundaries
+//! being `j * 2^128 / SEGMENTS` written as lowercase UUIDs. Every string
+//! falls in exactly one segment, so the counts are exact for any lead ids;
+//! they are even only for ids spread like UUIDs (other ids crowd into a few
+//! segments, which then do the work of one sequential read).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+
+use super::cursors::CHECKPOINT_EVERY;
+use super::StoreError;
+
+/// Segments of the key space: for UUID lead ids each holds about 1/256 of
+/// the organization (5,000,000 leads: about 19,500 items, 41 pages of 1 MB
+/// at 2,100 bytes an item).
+pub const SEGMENTS: usize = 256;
+
+/// Query pages in flight at once while counting, at most.
+pub const MAX_IN_FLIGHT: usize = 8;
+
+/// The window of pages in flight a count starts with.
+pub const START_WINDOW: f64 = 2.0;
+
+/// A range whose nearest checkpoint lies this many matches or more before
+/// its start is located by counting segments ([`locate`]) rather than
+/// walked from the checkpoint.
+pub const NEAR_MATCHES: usize = 1_000;
+
+/// The lower end of segment `j` (exclusive; `None` for the first): the
+/// 128-bit value `j * 2^128 / SEGMENTS` as a lowercase UUID.
+pub fn boundary(j: usize) -> Option<String> {
+    if j == 0 || j >= SEGMENTS {
+        return None;
+    }
+    let v = (j as u128) << (128 - SEGMENTS.trailing_zeros());
+    let h = format!("{v:032x}");
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
+}
+
+/// The sort-key bounds of a segment: `after < leadId <= upto`, each bound
+/// absent at an end of the key space.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bounds {
+    /// Exclusive lower bound.
+    pub after: Option<String>,
+    /// Inclusive upper bound.
+    pub upto: Option<String>,
+}
+
+impl Bounds {
+    /// The bounds of segment `j`.
+    pub fn of(j: usize) -> Self {
+        Bounds {
+            after: boundary(j),
+            upto: boundary(j + 1),
+        }
+    }
+
+    /// Whether `id` lies within.
+    pub fn holds(&self, id: &str) -> bool {
+        self.after.as_deref().is_none_or(|a| id > a) && self.upto.as_deref().is_none_or(|u| id <= u)
+    }
+}
+
+/// The segment holding `id`.
+pub fn segment_of(id: &str) -> usize {
+    (0..SEGMENTS)
+        .find(|&j| Bounds::of(j).holds(id))
+        .unwrap_or(SEGMENTS - 1)
+}
+
+/// What is known of one segment, as stored: `count` matches lie after its
+/// lower bound up to and including the key `resume` (the last key read),
+/// the last of them being `last`; `done` when the segment was read to its
+/// end. A segment never started has no mark.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mark {
+    /// Matches counted.
+    pub count: u64,
+    /// The last key read (the count resumes after it); `None` before the
+    /// first page.
+    pub resume: Option<String>,
+    /// The lead id of the last match counted.
+    pub last: Option<String>,
+    /// The segment was counted to its end.
+    pub done: bool,
+}
+
+/// One page of a segment's count.
+#[derive(Debug, Clone, Default)]
+pub struct SegmentPage {
+    /// The matches of the page in key order (an unreadable item that may
+    /// match counts, its id `None` when it has none).
+    pub matches: Vec<Option<String>>,
+    /// The last key read: where the next page starts; `None` when the
+    /// segment has ended.
+    pub resume: Option<String>,
+    /// The page was retried (throttled): the window halves.
+    pub throttled: bool,
+}
+
+/// A segment's mark and, in memory only, the ids of every
+/// [`CHECKPOINT_EVERY`]-th match counted by this request (local position
+/// within the segment → id).
+#[derive(Debug, Clone, Default)]
+struct Counted {
+    mark: Mark,
+    grid: Vec<(u64, String)>,
+}
+
+/// The segments counted so far, shared by the count and its caller (a
+/// clone shares it): what a page adds is there as soon as it is read.
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Arc<Mutex<BTreeMap<usize, Counted>>>);
+
+impl Progress {
+    /// Progress resumed from stored marks.
+    pub fn from_marks(marks: &BTreeMap<usize, Mark>) -> Self {
+        Progress(Arc::new(Mutex::new(
+            marks
+                .iter()
+                .filter(|(&j, _)| j < SEGMENTS)
+                .map(|(&j, mark)| {
+                    (
+                        j,
+                        Counted {
+                            mark: mark.clone(),
+                            grid: Vec::new(),
+                        },
+                    )
+                })
+                .collect(),
+        )))
+    }
+
+    /// The marks, to store.
+    pub fn marks(&self) -> BTreeMap<usize, Mark> {
+        self.0
+            .lock()
+            .expect("lock poisoned")
+            .iter()
+            .map(|(&j, c)| (j, c.mark.clone()))
+            .collect()
+    }
+
+    fn mark(&self, j: usize) -> Mark {
+        self.0
+            .lock()
+            .expect("lock poisoned")
+            .get(&j)
+            .map(|c| c.mark.clone())
+            .unwrap_or_default()
+    }
+
+    /// Adds a page of segment `j`.
+    pub fn add(&self, j: usize, page: &SegmentPage) {
+        let mut all = self.0.lock().expect("lock poisoned");
+        let counted = all.entry(j).or_default();
+        for id in &page.matches {
+            counted.mark.count += 1;
+            if let Some(id) = id {
+                if counted.mark.count % CHECKPOINT_EVERY as u64 == 0 {
+                    counted.grid.push((counted.mark.count, id.clone()));
+                }
+                counted.mark.last = Some(id.clone());
+            }
+        }
+        match &page.resume {
+            Some(key) => counted.mark.resume = Some(key.clone()),
+            None => counted.mark.done = true,
+        }
+    }
+
+    /// The absolute position checkpoints the counts give: (matches before,
+    /// the lead id of the last of them), from the first segment up to the
+    /// first one not counted to its end (included, as far as counted).
+    pub fn absolute(&self) -> Vec<(usize, String)> {
+        let all = self.0.lock().expect("lock poisoned");
+        let mut out = Vec::new();
+        let mut before = 0usize;
+        for j in 0..SEGMENTS {
+            let Some(counted) = all.get(&j) else { break };
+            for (local, id) in &counted.grid {
+                out.push((before + *local as usize, id.clone()));
+            }
+            let through = before + counted.mark.count as usize;
+            if let Some(last) = &counted.mark.last {
+                if through > 0 {
+                    out.push((through, last.clone()));
+                }
+            }
+            before = through;
+            if !counted.mark.done {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Whether the counts locate position `skip`: the matches known from
+    /// the first key on reach past it, or every segment is counted.
+    pub fn locates(&self, skip: usize) -> bool {
+        let all = self.0.lock().expect("lock poisoned");
+        let mut before = 0usize;
+        for j in 0..SEGMENTS {
+            let Some(counted) = all.get(&j) else {
+                return false;
+            };
+            before += counted.mark.count as usize;
+            if before > skip {
+                return true;
+            }
+            if !counted.mark.done {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The first segment, from `from` on, neither counted to its end nor in
+    /// `busy`.
+    fn next_idle(&self, busy: &[usize]) -> Option<usize> {
+        let all = self.0.lock().expect("lock poisoned");
+        (0..SEGMENTS).find(|j| !busy.contains(j) && !all.get(j).is_some_and(|c| c.mark.done))
+    }
+}
+
+/// Additive increase, multiplicative decrease of the pages in flight: a
+/// page read without a retry widens the window by `1 / window` (about one
+/// page more per window of pages), a throttled page halves it; always
+/// between 1 and [`MAX_IN_FLIGHT`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Aimd {
+    window: f64,
+}
+
+impl Default for Aimd {
+    fn default() -> Self {
+        Aimd {
+            window: START_WINDOW,
+        }
+    }
+}
+
+impl Aimd {
+    /// Pages allowed in flight now.
+    pub fn limit(&self) -> usize {
+        (self.window.floor() as usize).clamp(1, MAX_IN_FLIGHT)
+    }
+
+    /// A page came back, `throttled` or not.
+    pub fn record(&mut self, throttled: bool) {
+        self.window = if throttled {
+            (self.window / 2.0).max(1.0)
+        } else {
+            (self.window + 1.0 / self.window).min(MAX_IN_FLIGHT as f64)
+        };
+    }
+}
+
+/// Counts the matches of segments in parallel, the first segments first,
+/// until `progress` locates the position `skip` ([`Progress::locates`]) or
+/// every segment is counted. `page(j, bounds, resume)` reads one page of
+/// segment `j` after the key `resume` (from its lower bound when `None`).
+/// Pages still in flight when `skip` is located are dropped (at most one
+/// page per segment read past what was needed). An error ends the count;
+/// what was counted stays in `progress`.
+pub async fn locate<F, Fut>(mut page: F, progress: &Progress, skip: usize) -> Result<(), StoreError>
+where
+    F: FnMut(usize, Bounds, Option<String>) -> Fut,
+    Fut: Future<Output = Result<SegmentPage, StoreError>>,
+{
+    let mut aimd = Aimd::default();
+    let mut in_flight = FuturesUnordered::new();
+    let mut busy: Vec<usize> = Vec::new();
+    loop {
+        if progress.locates(skip) {
+            return Ok(());
+        }
+        while in_flight.len() < aimd.limit() {
+            let Some(j) = progress.next_idle(&busy) else {
+                break;
+            };
+            busy.push(j);
+            let resume = progress.mark(j).resume;
+            let read = page(j, Bounds::of(j), resume);
+            in_flight.push(async move { (j, read.await) });
+        }
+        let Some((j, read)) = in_flight.next().await else {
+            return Ok(());
+        };
+        busy.retain(|&b| b != j);
+        let read = read?;
+        aimd.record(read.throttled);
+        progress.add(j, &read);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_boundaries_split_the_uuid_space_evenly_and_every_key_has_one_segment() {
+        assert_eq!(boundary(0), None);
+        assert_eq!(
+            boundary(1).as_deref(),
+            Some("01000000-0000-0000-0000-000000000000")
+        );
+        assert_eq!(
+            boundary(128).as_deref(),
+            Some("80000000-0000-0000-0000-000000000000")
+        );
+        assert_eq!(
+            boundary(255).as_deref(),
+            Some("ff000000-0000-0000-0000-000000000000")
+        );
+        assert_eq!(boundary(SEGMENTS), None);
+        for id in [
+            "",
+            "00000000-0000-0000-0000-000000000000",
+            "01000000-0000-0000-0000-000000000000",
+            "01000000-0000-0000-0000-000000000001",
+            "7fffffff-ffff-ffff-ffff-ffffffffffff",
+            "ffffffff-ffff-ffff-ffff-ffffffffffff",
+            "lead-0001",
+            "A1",
+            "\u{10ffff}",
+        ] {
+            let holding: Vec<usize> = (0..SEGMENTS).filter(|&j| Bounds::of(j).holds(id)).collect();
+            assert_eq!(holding.len(), 1, "{id:?}: {holding:?}");
+            assert_eq!(segment_of(id), holding[0]);
+        }
+        // A boundary itself ends the segment below it.
+        assert_eq!(segment_of("01000000-0000-0000-0000-000000000000"), 0);
+        assert_eq!(segment_of("01000000-0000-0000-0000-000000000001"), 1);
+        // Ids that are not UUIDs crowd into the segments of their first
+        // characters ('l' sorts after every hex digit: the last one).
+        assert_eq!(segment_of("lead-0001"), SEGMENTS - 1);
+    }
+
+    #[test]
+    fn the_window_grows_by_one_a_window_and_halves_on_a_throttle() {
+        let mut aimd = Aimd::default();
+        assert_eq!(aimd.limit(), 2);
+        for _ in 0..2 {
+            aimd.record(false);
+        }
+        assert_eq!(aimd.limit(), 2, "2 + 1/2 + 1/2.5 < 3");
+        aimd.record(false);
+        assert_eq!(aimd.limit(), 3);
+        for _ in 0..1000 {
+            aimd.record(false);
+        }
+        assert_eq!(aimd.limit(), MAX_IN_FLIGHT);
+        aimd.record(true);
+        assert_eq!(aimd.limit(), MAX_IN_FLIGHT / 2);
+        for _ in 0..10 {
+            aimd.record(true);
+        }
+        assert_eq!(aimd.limit(), 1);
+    }
+
+    fn page(matches: &[&str], resume: Option<&str>) -> SegmentPage {
+        SegmentPage {
+            matches: matches.iter().map(|m| Some(m.to_string())).collect(),
+            resume: resume.map(String::from),
+            throttled: false,
+        }
+    }
+
+    #[test]
+    fn absolute_checkpoints_need_every_earlier_segment_counted() {
+        let progress = Progress::default();
+        progress.add(1, &page(&["b1", "b2"], None));
+        assert!(progress.absolute().is_empty(), "segment 0 is not counted");
+        progress.add(0, &page(&["a1"], Some("a5")));
+        assert_eq!(progress.absolute(), [(1, "a1".to_string())]);
+        assert!(progress.locates(0));
+        assert!(!progress.locates(1));
+        progress.add(0, &page(&[], None));
+        assert_eq!(
+            progress.absolute(),
+            [(1, "a1".to_string()), (3, "b2".to_string())]
+        );
+        assert!(progress.locates(2));
+        assert!(!progress.locates(3));
+        // Stored and resumed: the marks alone give the same positions.
+        let again = Progress::from_marks(&progress.marks());
+        assert_eq!(again.absolute(), progress.absolute());
+        assert_eq!(again.mark(0).resume.as_deref(), Some("a5"));
+    }
+
+    #[tokio::test]
+    async fn locate_counts_the_first_segments_first_and_stops_once_the_start_is_known() {
+        // Segment j holds j + 1 matches, read one match a page.
+        let progress = Progress::default();
+        let asked = Mutex::new(Vec::new());
+        locate(
+            |j, _bounds, resume: Option<String>| {
+                asked.lock().unwrap().push(j);
+                let done = resume.as_ref().map_or(0, |r| r.parse::<usize>().unwrap() + 1);
+                async move {
+                    Ok(SegmentPage {
+                        matches: vec![Some(format!("{j}-{done}"))],
+                        resume: (done < j).then(|| done.to_string()),
+                        throttled: false,
+                    })
+                }
+            },
+            &progress,
+            10,
+        )
+        .await
+        .unwrap();
+        // 1 + 2 + 3 + 4 = 10 matches in segments 0..4: position 10 is in
+        // segment 4.
+        assert!(progress.locates(10));
+        let asked = asked.into_inner().unwrap();
+        assert!(asked.iter().all(|&j| j <= 4 + MAX_IN_FLIGHT), "{asked:?}");
+        let positions: Vec<usize> = progress.absolute().iter().map(|(p, _)| *p).collect();
+        assert!(positions.contains(&10) && positions.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[tokio::test]
+    async fn an_error_ends_the_count_and_keeps_what_was_counted() {
+        let progress = Progress::default();
+        let calls = Mutex::new(0);
+        let got = locate(
+            |j, _, _| {
+                let n = {
+                    let mut c = calls.lock().unwrap();
+                    *c += 1;
+                    *c
+                };
+                async move {
+                    if n > 3 {
+                        Err(StoreError::transient("throttled"))
+                    } else {
+                        Ok(page(&[&format!("{j}")], None))
+                    }
+                }
+            },
+            &progress,
+            1_000,
+        )
+        .await;
+        assert!(got.is_err());
+        assert!(!progress.marks().is_empty());
+    }
+}
