@@ -9,7 +9,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use lead_export::auth::OrgId;
+use lead_export::store::cursors::CHECKPOINT_EVERY;
 use lead_export::store::dynamodb::lead_to_item;
+use lead_export::store::segments::{MAX_IN_FLIGHT, SEGMENTS};
 
 use crate::support::simdb::{
     self, dynamodb_item_size, export, index_after, lead_id, matches, sim_app, Matches, OrgSpec,
@@ -414,4 +416,112 @@ async fn the_handler_answers_exactly_over_the_simulated_dynamodb() {
     // version and checkpoints in one round trip (one BatchGetItem of the
     // cursors table).
     assert_eq!(db.total().calls("BatchGetItem"), 4);
+}
+
+/// The items of the organization that a range at `start` needs read when
+/// it starts from a checkpoint at most `CHECKPOINT_EVERY` matches before it:
+/// from that match's lead to the range's last lead.
+fn walked_from_the_grid(oracle: &Matches, start: u64, count: u64) -> u64 {
+    let grid = start.saturating_sub(CHECKPOINT_EVERY as u64 - 1);
+    oracle.items_through(0, start + count) - oracle.items_through(0, grid)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cold_deep_request_counts_the_segments_in_parallel_and_answers_exactly() {
+    fastrand::seed(SEED);
+    let db = db();
+    let app = sim_app(&db, "simulate-segments");
+    let oracle = Matches::new(SEED, SPEC);
+    // Deep into the matches, no checkpoint: the range is located by
+    // counting the key segments (every segment before the one holding the
+    // start, and the pages in flight past it).
+    let (start, count) = (1_700, 200);
+    let answer = export(&app, ORG, start, count).await;
+    let stats = db.take_window();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.ids, oracle.range_ids(start, count));
+    assert_eq!(stats.not_simulated, 0);
+    let through = oracle.items_through(0, start + count);
+    // Each of 256 segments holds about 78 of the 20,000 leads: at least
+    // the segments before the start, each its own Query chain, in parallel.
+    let before = oracle.items_through(0, start) * SEGMENTS as u64 / SPEC.n;
+    assert!(stats.segments >= before, "{stats:?}");
+    assert!(
+        stats.depth * 2 < stats.calls("Query"),
+        "the Queries overlapped: {stats:?}"
+    );
+    // Read: the segments up to the start (and at most one page of each
+    // segment in flight past it), then the range from the checkpoint of the
+    // grid below it.
+    let most = through
+        + walked_from_the_grid(&oracle, start, count)
+        + (MAX_IN_FLIGHT as u64 + 1) * PAGE_ITEMS;
+    assert!(
+        (through..=most).contains(&stats.items_read),
+        "read {} items, the range ends at item {through}, at most {most}",
+        stats.items_read
+    );
+
+    // The same range again, and one near it: the counts were saved as
+    // checkpoints, each read walks from the grid below its start.
+    for (start, count) in [(start, count), (start - 300, 100)] {
+        let answer = export(&app, ORG, start, count).await;
+        let stats = db.take_window();
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.ids, oracle.range_ids(start, count));
+        let most = walked_from_the_grid(&oracle, start, count) + 2 * PAGE_ITEMS;
+        assert!(
+            stats.items_read <= most,
+            "warm at {start}: read {} items, at most {most}",
+            stats.items_read
+        );
+        assert_eq!(stats.depth, stats.calls("Query"), "sequential Queries");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_cut_by_its_deadline_keeps_its_count_and_the_retry_goes_further() {
+    fastrand::seed(SEED);
+    let spec = OrgSpec {
+        n: 100_000,
+        selectivity: 0.1,
+    };
+    let db = SimDb::new(SEED);
+    db.add_org(ORG, spec);
+    let mut app = sim_app(&db, "simulate-cut");
+    // Half a second of reading an attempt (the answer is due 2 s before
+    // the invocation's end): about 40 pages of 1 MB, a fifth of the 100,000
+    // leads.
+    app.timeout = Duration::from_millis(2_500);
+    let oracle = Matches::new(SEED, spec);
+    let (start, count) = (9_000, 100);
+    let mut attempts = Vec::new();
+    let answer = loop {
+        let answer = export(&app, ORG, start, count).await;
+        let stats = db.take_window();
+        assert!(
+            answer.elapsed < app.timeout,
+            "attempt {}: answered after {:?}, past the invocation's end",
+            attempts.len() + 1,
+            answer.elapsed
+        );
+        attempts.push((answer.status, stats.items_read));
+        if answer.status != 504 || attempts.len() == 20 {
+            break answer;
+        }
+    };
+    assert_eq!(answer.status, 200, "{attempts:?}");
+    assert_eq!(answer.ids, oracle.range_ids(start, count));
+    assert!(attempts.len() >= 3, "{attempts:?}: the test wants a cut");
+    // Every attempt went further: the attempts read the items before the
+    // range about once in all (each cut loses at most the pages in flight).
+    let read: u64 = attempts.iter().map(|(_, items)| items).sum();
+    let through = oracle.items_through(0, start + count);
+    let most = through
+        + walked_from_the_grid(&oracle, start, count)
+        + attempts.len() as u64 * (MAX_IN_FLIGHT as u64 + 1) * PAGE_ITEMS;
+    assert!(
+        (through..=most).contains(&read),
+        "{attempts:?}: read {read} items in all; the range ends at item {through}, at most {most}"
+    );
 }
