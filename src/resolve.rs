@@ -123,7 +123,21 @@ fn resolve_bulk<'a>(
             // counting the key segments in parallel (what they count is
             // kept, for this read's start and for the next requests).
             if near.is_some_and(|near| bulk.start - from.position >= near) {
-                store.locate(org, &bulk.filter, bulk.start, &progress).await?;
+                let count = store.locate(org, &bulk.filter, bulk.start, &progress);
+                match positions.and_then(Positions::count_until) {
+                    None => count.await?,
+                    Some(stop) => match tokio::time::timeout_at(stop, count).await {
+                        Ok(counted) => counted?,
+                        Err(_) => {
+                            // Out of time: what was counted is saved now,
+                            // while the answer (a 504) waits for its cut.
+                            if let Some(positions) = positions {
+                                positions.save_progress();
+                            }
+                            futures::future::pending::<()>().await;
+                        }
+                    },
+                }
                 let mut known = loaded.clone().unwrap_or_default();
                 known.absorb(&progress);
                 from = known.start_for(bulk.start);

@@ -23,6 +23,7 @@ use super::segments::{Mark, Progress, NEAR_MATCHES, SEGMENTS};
 use super::StoreError;
 use crate::auth::OrgId;
 use crate::aws::sdk_error;
+use crate::deadline::Deadline;
 use crate::error::FaultKind;
 
 /// A checkpoint is recorded at every `CHECKPOINT_EVERY`-th match (positions
@@ -527,12 +528,11 @@ pub const SAVE_BOUND: Duration = Duration::from_millis(500);
 /// How long the answer may wait, beside the audit record, for the
 /// checkpoints still being saved (the save started when the range ended).
 pub const SETTLE_BOUND: Duration = Duration::from_millis(100);
-/// How long the answer of a read that did not end (cut by the deadline, or
-/// failed) may wait for its progress to be saved. The save starts once the
-/// read is cut, 100 ms before the answer is due; the answer then goes out
-/// at most this long after it was due, well within the 2 s that it is due
-/// before the invocation's end (`deadline::RESPONSE_MARGIN`).
-pub const PROGRESS_BOUND: Duration = Duration::from_millis(400);
+/// How long before the answer is due a count of segments stops, and its
+/// progress is saved: the save (bounded by [`SAVE_BOUND`]) then has these
+/// 400 ms, and the answer still goes out when due (the 504 of a read cut by
+/// the deadline, 2 s before the invocation's end).
+pub const PROGRESS_RESERVE: Duration = Duration::from_millis(400);
 
 /// A read under way: what its save merges.
 struct Pending {
@@ -555,6 +555,7 @@ pub struct Positions {
     saves: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     pending: Mutex<Option<Pending>>,
     near: usize,
+    deadline: Option<Deadline>,
 }
 
 impl Positions {
@@ -565,6 +566,44 @@ impl Positions {
             saves: Mutex::new(Vec::new()),
             pending: Mutex::new(None),
             near: NEAR_MATCHES,
+            deadline: None,
+        }
+    }
+
+    /// The same, for a request whose answer is due by `deadline`: a count
+    /// of segments stops [`PROGRESS_RESERVE`] before it.
+    pub fn with_deadline(mut self, deadline: Deadline) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// When a count of segments must stop (`None`: no deadline).
+    pub fn count_until(&self) -> Option<tokio::time::Instant> {
+        self.deadline.map(|d| {
+            d.answer_by()
+                .checked_sub(PROGRESS_RESERVE)
+                .unwrap_or(d.answer_by())
+        })
+    }
+
+    /// Starts saving what the read tracked has learned so far, and keeps
+    /// tracking it (its end saves again): the count of segments stopped
+    /// before the deadline.
+    pub fn save_progress(&self) {
+        let copy = self
+            .pending
+            .lock()
+            .expect("lock poisoned")
+            .as_ref()
+            .map(|p| Pending {
+                org: p.org.clone(),
+                fingerprint: p.fingerprint.clone(),
+                loaded: p.loaded.clone(),
+                tally: p.tally.clone(),
+                progress: p.progress.clone(),
+            });
+        if let Some(copy) = copy {
+            self.spawn_save(copy);
         }
     }
 
@@ -633,25 +672,27 @@ impl Positions {
         self.save_pending();
     }
 
-    /// Starts the save of the read tracked, if any; whether there was one.
-    fn save_pending(&self) -> bool {
-        let Some(pending) = self.pending.lock().expect("lock poisoned").take() else {
-            return false;
-        };
+    /// Starts the save of the read tracked, if any.
+    fn save_pending(&self) {
+        if let Some(pending) = self.pending.lock().expect("lock poisoned").take() {
+            self.spawn_save(pending);
+        }
+    }
+
+    /// Saves what `pending` learned, in a task of its own, when it learned
+    /// anything new.
+    fn spawn_save(&self, pending: Pending) {
         let mut checkpoints = pending.loaded.clone();
         checkpoints.absorb(&pending.progress);
         checkpoints.merge(pending.tally.learned());
         if checkpoints == pending.loaded {
-            return true;
+            return;
         }
         let cursors = self.cursors.clone();
         let (org, fingerprint) = (pending.org, pending.fingerprint);
         let task = tokio::spawn(async move {
-            match tokio::time::timeout(
-                SAVE_BOUND,
-                cursors.save(&org, &fingerprint, &checkpoints),
-            )
-            .await
+            match tokio::time::timeout(SAVE_BOUND, cursors.save(&org, &fingerprint, &checkpoints))
+                .await
             {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => log_failure("save", err.kind),
@@ -659,7 +700,6 @@ impl Positions {
             }
         });
         self.saves.lock().expect("lock poisoned").push(task);
-        true
     }
 
     /// Saves `loaded` with what `tally` learned, in a task of its own,
@@ -674,14 +714,10 @@ impl Positions {
     }
 
     /// Waits at most `bound` for the saves started; one still running then
-    /// is abandoned (aborted). A read tracked that did not end is saved
-    /// first, and then the wait is at least [`PROGRESS_BOUND`].
+    /// is abandoned (aborted). A read tracked that did not end (cut by the
+    /// deadline, or failed) is saved first, with what it learned.
     pub async fn settle(&self, bound: Duration) {
-        let bound = if self.save_pending() {
-            bound.max(PROGRESS_BOUND)
-        } else {
-            bound
-        };
+        self.save_pending();
         let tasks: Vec<_> = std::mem::take(&mut *self.saves.lock().expect("lock poisoned"));
         let deadline = tokio::time::Instant::now() + bound;
         for mut task in tasks {

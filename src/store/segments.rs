@@ -419,7 +419,9 @@ mod tests {
         locate(
             |j, _bounds, resume: Option<String>| {
                 asked.lock().unwrap().push(j);
-                let done = resume.as_ref().map_or(0, |r| r.parse::<usize>().unwrap() + 1);
+                let done = resume
+                    .as_ref()
+                    .map_or(0, |r| r.parse::<usize>().unwrap() + 1);
                 async move {
                     Ok(SegmentPage {
                         matches: vec![Some(format!("{j}-{done}"))],

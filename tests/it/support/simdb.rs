@@ -661,7 +661,8 @@ impl State {
             }
             let id = key["leadId"]["S"].as_str().unwrap_or_default();
             // DynamoDB refuses a start key outside the key condition.
-            if low.as_deref().is_some_and(|lo| id < lo) || high.as_deref().is_some_and(|hi| id > hi) {
+            if low.as_deref().is_some_and(|lo| id < lo) || high.as_deref().is_some_and(|hi| id > hi)
+            {
                 return Err(validation(
                     "The provided starting key is outside query boundaries based on provided conditions",
                 ));
