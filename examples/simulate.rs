@@ -17,6 +17,9 @@ use simdb::{export, sim_app, Matches, OrgSpec, SimDb, Stats, ITEM_BYTES, PAGE_BY
 const TARGET: u64 = 1_000;
 /// Attempts a client makes for one request (it retries a 504 or a 503).
 const ATTEMPTS: usize = 3;
+/// Attempts a client makes for a cold single request: more than the
+/// target's 3, so that the table shows how many the worst case needs.
+const COLD_ATTEMPTS: usize = 6;
 /// Pages simulated per paging case at most (`SIMULATE_MAX_PAGES`), to keep
 /// the run to minutes.
 const DEFAULT_MAX_PAGES: u64 = 200;
@@ -79,7 +82,7 @@ impl Row {
     }
 }
 
-/// Attempts `start..start + TARGET` up to [`ATTEMPTS`] times, checking a
+/// Attempts `start..start + TARGET` up to `most` times, checking a
 /// served answer against the oracle.
 async fn request(
     app: &lead_export::app::App,
@@ -87,12 +90,13 @@ async fn request(
     org: &str,
     oracle: &Matches,
     start: u64,
+    most: usize,
 ) -> Request {
     let expected = oracle.range_ids(start, TARGET);
     let mut attempts = Vec::new();
     let mut answered = false;
     let mut exact = false;
-    while attempts.len() < ATTEMPTS {
+    while attempts.len() < most {
         let answer = export(app, org, start, TARGET).await;
         let stats = db.take_window();
         attempts.push(Attempt {
@@ -105,7 +109,15 @@ async fn request(
                 exact = answer.ids == expected;
                 break;
             }
-            503 | 504 => continue,
+            // A real client waits the `Retry-After` of a 503 (2 s), in
+            // which the partition's bucket refills up to its burst; a 504
+            // carries none: retried at once (what it counted is saved).
+            503 | 504 => {
+                if let Some(wait) = answer.retry_after {
+                    tokio::time::sleep(wait).await;
+                }
+                continue;
+            }
             _ => break,
         }
     }
@@ -194,7 +206,7 @@ async fn main() {
                     reach = format!("{page}/{pages} pages (cap)");
                     break;
                 }
-                let r = request(&app, &db, &org, &oracle, page * TARGET).await;
+                let r = request(&app, &db, &org, &oracle, page * TARGET, ATTEMPTS).await;
                 let failed = !r.answered;
                 requests.push(r);
                 if failed {
@@ -227,8 +239,8 @@ async fn main() {
                 db.refill();
                 db.take_window();
                 let app = fresh_app(&db);
-                cold.push(request(&app, &db, &org, &oracle, start).await);
-                warm.push(request(&app, &db, &org, &oracle, start).await);
+                cold.push(request(&app, &db, &org, &oracle, start, COLD_ATTEMPTS).await);
+                warm.push(request(&app, &db, &org, &oracle, start, ATTEMPTS).await);
             }
             let reach = "at 10%, 50%, 99%".to_string();
             rows.push(Row {
@@ -274,7 +286,7 @@ async fn main() {
 fn print_table(seed: u64, max_pages: u64, rows: &[Row]) {
     println!(
         "make simulate: SIMULATE_SEED={seed}; bulk ranges of {TARGET}; items of {ITEM_BYTES} bytes ({PAGE_ITEMS} to a 1 MB page); \
-         deadline {} s; at most {ATTEMPTS} attempts a request (504 and 503 retried); paging capped at {max_pages} pages a case",
+         deadline {} s; at most {ATTEMPTS} attempts a request, {COLD_ATTEMPTS} a cold single one (504 retried at once, 503 after its Retry-After); paging capped at {max_pages} pages a case",
         simdb::TIMEOUT_SECONDS
     );
     println!();
@@ -404,10 +416,11 @@ fn print_targets(rows: &[Row]) {
     for row in rows.iter().filter(|r| r.mode == "cold single") {
         let ok = match row.leads {
             100_000 => row.requests.iter().all(Request::first_attempt_in_time),
-            1_000_000 => row
-                .requests
-                .iter()
-                .all(|r| r.answered && r.attempts.iter().all(|a| a.elapsed <= DEADLINE)),
+            1_000_000 => row.requests.iter().all(|r| {
+                r.answered
+                    && r.attempts.len() <= ATTEMPTS
+                    && r.attempts.iter().all(|a| a.elapsed <= DEADLINE)
+            }),
             _ => true,
         };
         if !ok {

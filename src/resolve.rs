@@ -101,7 +101,7 @@ fn resolve_bulk<'a>(
             }
             _ => (None, Start::default()),
         };
-        let tally = Tally::new();
+        let tally = Tally::starting_at(bulk.start);
         let progress = Progress::from_marks(
             &loaded.as_ref().map(|l| l.segments.clone()).unwrap_or_default(),
         );

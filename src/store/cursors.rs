@@ -91,6 +91,7 @@ impl Checkpoints {
         self.merge(Learned {
             grid: progress.absolute(),
             end: None,
+            start: None,
         });
     }
 
@@ -146,6 +147,8 @@ pub struct Learned {
     pub grid: Vec<(usize, String)>,
     /// The last match read: the position just past it and its id.
     pub end: Option<(usize, String)>,
+    /// A position kept beside the grid (the range's start), when met.
+    pub start: Option<usize>,
 }
 
 /// Collects what a range read learns as it walks the matches; a clone
@@ -159,6 +162,14 @@ impl Tally {
         Self::default()
     }
 
+    /// A new record that also keeps the position `start` (the range's
+    /// start: the same request again starts exactly there).
+    pub fn starting_at(start: usize) -> Self {
+        let tally = Self::default();
+        tally.0.lock().expect("lock poisoned").start = Some(start);
+        tally
+    }
+
     /// The match whose lead id is `id` was read; `position` matches (it
     /// included) lie up to and including it.
     pub fn matched(&self, position: usize, id: &str) {
@@ -166,7 +177,7 @@ impl Tally {
             return;
         }
         let mut learned = self.0.lock().expect("lock poisoned");
-        if position % CHECKPOINT_EVERY == 0 {
+        if position % CHECKPOINT_EVERY == 0 || learned.start == Some(position) {
             learned.grid.push((position, id.to_string()));
         }
         match &mut learned.end {
@@ -743,6 +754,7 @@ mod tests {
         Learned {
             grid: grid.iter().map(|(p, id)| (*p, id.to_string())).collect(),
             end: end.map(|(p, id)| (p, id.to_string())),
+            start: None,
         }
     }
 
@@ -777,12 +789,31 @@ mod tests {
     }
 
     #[test]
+    fn a_tally_starting_at_a_range_keeps_its_start() {
+        let tally = Tally::starting_at(333);
+        for position in 1..=400 {
+            tally.matched(position, &format!("id{position}"));
+        }
+        let mut c = Checkpoints::empty(0);
+        c.merge(tally.learned());
+        assert_eq!(
+            c.start_for(333),
+            Start {
+                position: 333,
+                after: Some("id333".into())
+            }
+        );
+        assert_eq!(c.start_for(332).position, 250);
+    }
+
+    #[test]
     fn above_the_cap_the_range_end_stays_and_the_rest_is_thinned_evenly() {
         let mut c = Checkpoints::empty(0);
         let grid: Vec<(usize, String)> = (1..=4000).map(|i| (i * 250, format!("g{i}"))).collect();
         c.merge(Learned {
             grid,
             end: Some((1_000_123, "end".into())),
+            start: None,
         });
         assert_eq!(c.entries.len(), MAX_CHECKPOINTS);
         assert_eq!(c.entries.get(&1_000_123).map(String::as_str), Some("end"));

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryFutureExt, TryStreamExt};
 use rand::Rng;
 
 use super::expression::{projection, render_filter, FilterExpr};
@@ -168,6 +168,12 @@ impl Shape {
     }
 }
 
+/// A Query that failed, and whether DynamoDB refused it for throughput.
+struct Refused {
+    error: StoreError,
+    throttled: bool,
+}
+
 /// The `leadId` of an item.
 fn lead_id_of(item: &Item) -> Result<&str, StoreError> {
     match item.get("leadId") {
@@ -268,7 +274,8 @@ impl DynamoStore {
         let shape = Shape::new(org, filter, attributes);
         let exact = shape.exact;
         let fetch = move |start: Option<Item>, limit: Option<i32>, reading: Reading| {
-            self.fetch(&shape, &Bounds::default(), start, limit, reading)
+            self.fetch(&shape, &Bounds::default(), start, limit, reading, true)
+                .map_err(|refused| refused.error)
         };
         // Without the re-check, the predicate applied to each item is the
         // empty filter, which every lead passes.
@@ -279,6 +286,9 @@ impl DynamoStore {
     /// One Query page of `org`'s partition within `bounds` (sort-key
     /// conditions with the caller's organization as the partition key),
     /// after `start`.
+    ///
+    /// With `sdk_retries` false the SDK sends it once: a throttle comes back
+    /// as [`Refused::throttled`], for the caller to pace itself.
     fn fetch(
         &self,
         shape: &Shape,
@@ -286,7 +296,8 @@ impl DynamoStore {
         start: Option<Item>,
         limit: Option<i32>,
         reading: Reading,
-    ) -> impl Future<Output = Result<Page, StoreError>> + Send + 'static {
+        sdk_retries: bool,
+    ) -> impl Future<Output = Result<Page, Refused>> + Send + 'static {
         let (projection_text, projection_names) = match reading {
             Reading::Skim => &shape.skim,
             Reading::Full => &shape.full,
@@ -332,8 +343,30 @@ impl DynamoStore {
             .customize()
             .interceptor(BodyBytes(bytes.clone()))
             .interceptor(Attempts(attempts.clone()));
+        let request = if sdk_retries {
+            request
+        } else {
+            request.config_override(
+                aws_sdk_dynamodb::config::Builder::new()
+                    .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
+            )
+        };
         async move {
-            let out = request.send().await.map_err(sdk_error("Query"))?;
+            let out = request.send().await.map_err(|err| {
+                use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+                let throttled = matches!(
+                    err.code(),
+                    Some(
+                        "ProvisionedThroughputExceededException"
+                            | "ThrottlingException"
+                            | "RequestLimitExceeded"
+                    )
+                );
+                Refused {
+                    error: sdk_error("Query")(err).into(),
+                    throttled,
+                }
+            })?;
             crate::observe::dynamo_call(
                 out.count().max(0) as u64,
                 out.scanned_count().max(0) as u64,
@@ -370,13 +403,27 @@ impl DynamoStore {
             Reading::Full
         };
         let start = resume.as_deref().map(|id| key(org, id));
-        let mut page = self.fetch(shape, &bounds, start, None, reading).await?;
+        // A throttle: nothing counted, the same page again after a pause.
+        let again = |resume: Option<String>| SegmentPage {
+            resume,
+            throttled: true,
+            retry: true,
+            ..SegmentPage::default()
+        };
+        let mut page = match self
+            .fetch(shape, &bounds, start, None, reading, false)
+            .await
+        {
+            Ok(page) => page,
+            Err(refused) if refused.throttled => return Ok(again(resume)),
+            Err(refused) => return Err(refused.error),
+        };
         let mut out = SegmentPage {
             throttled: page.throttled,
             ..SegmentPage::default()
         };
         if reading == Reading::Skim {
-            let mut counted = resume;
+            let mut counted = resume.clone();
             let mut undecided = false;
             for item in &page.items {
                 check_owner(org, item)?;
@@ -397,9 +444,14 @@ impl DynamoStore {
             }
             // Decided from the documents, from the last match counted.
             let start = counted.as_deref().map(|id| key(org, id));
-            page = self
-                .fetch(shape, &bounds, start, None, Reading::Full)
-                .await?;
+            page = match self
+                .fetch(shape, &bounds, start, None, Reading::Full, false)
+                .await
+            {
+                Ok(page) => page,
+                Err(refused) if refused.throttled => return Ok(again(resume)),
+                Err(refused) => return Err(refused.error),
+            };
             out.throttled |= page.throttled;
         }
         out.resume = resume_of(&page)?;

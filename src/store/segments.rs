@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 
@@ -33,6 +34,15 @@ pub const MAX_IN_FLIGHT: usize = 8;
 
 /// The window of pages in flight a count starts with.
 pub const START_WINDOW: f64 = 2.0;
+
+/// How long a segment waits before asking again for a page DynamoDB
+/// refused for throughput: about the time the partition takes to earn a
+/// 1 MB page's 128 read units back at 3,000 a second.
+pub const THROTTLE_PAUSE: Duration = Duration::from_millis(40);
+
+/// A segment whose page is refused this many times in a row ends the
+/// count with a transient error (503).
+pub const MAX_REFUSED: u32 = 25;
 
 /// A range whose nearest checkpoint lies this many matches or more before
 /// its start is located by counting segments ([`locate`]) rather than
@@ -115,8 +125,12 @@ pub struct SegmentPage {
     /// The last key read: where the next page starts; `None` when the
     /// segment has ended.
     pub resume: Option<String>,
-    /// The page was retried (throttled): the window halves.
+    /// The page was throttled (refused, or retried by the SDK): the window
+    /// halves.
     pub throttled: bool,
+    /// The page was refused (throttled) and counted nothing: the same page
+    /// is read again after [`THROTTLE_PAUSE`].
+    pub retry: bool,
 }
 
 /// A segment's mark and, in memory only, the ids of every
@@ -293,6 +307,8 @@ where
     let mut aimd = Aimd::default();
     let mut in_flight = FuturesUnordered::new();
     let mut busy: Vec<usize> = Vec::new();
+    // Segments whose last page was refused: how many times in a row.
+    let mut refused: BTreeMap<usize, u32> = BTreeMap::new();
     loop {
         if progress.locates(skip) {
             return Ok(());
@@ -303,8 +319,18 @@ where
             };
             busy.push(j);
             let resume = progress.mark(j).resume;
+            let pause = if refused.contains_key(&j) {
+                THROTTLE_PAUSE
+            } else {
+                Duration::ZERO
+            };
             let read = page(j, Bounds::of(j), resume);
-            in_flight.push(async move { (j, read.await) });
+            in_flight.push(async move {
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
+                (j, read.await)
+            });
         }
         let Some((j, read)) = in_flight.next().await else {
             return Ok(());
@@ -312,7 +338,18 @@ where
         busy.retain(|&b| b != j);
         let read = read?;
         aimd.record(read.throttled);
-        progress.add(j, &read);
+        if read.retry {
+            let times = refused.entry(j).or_default();
+            *times += 1;
+            if *times >= MAX_REFUSED {
+                return Err(StoreError::transient(format!(
+                    "a segment's page was refused {times} times in a row"
+                )));
+            }
+        } else {
+            refused.remove(&j);
+            progress.add(j, &read);
+        }
     }
 }
 
@@ -385,7 +422,7 @@ mod tests {
         SegmentPage {
             matches: matches.iter().map(|m| Some(m.to_string())).collect(),
             resume: resume.map(String::from),
-            throttled: false,
+            ..SegmentPage::default()
         }
     }
 
@@ -426,7 +463,7 @@ mod tests {
                     Ok(SegmentPage {
                         matches: vec![Some(format!("{j}-{done}"))],
                         resume: (done < j).then(|| done.to_string()),
-                        throttled: false,
+                        ..SegmentPage::default()
                     })
                 }
             },
@@ -469,5 +506,61 @@ mod tests {
         .await;
         assert!(got.is_err());
         assert!(!progress.marks().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_page_is_asked_again_after_a_pause_and_counts_nothing() {
+        let progress = Progress::default();
+        let calls = Mutex::new(Vec::new());
+        let started = tokio::time::Instant::now();
+        locate(
+            |j, _, _| {
+                let n = {
+                    let mut calls = calls.lock().unwrap();
+                    calls.push((j, started.elapsed()));
+                    calls.len()
+                };
+                async move {
+                    // The first two pages asked are refused.
+                    Ok(if n <= 2 {
+                        SegmentPage {
+                            throttled: true,
+                            retry: true,
+                            ..SegmentPage::default()
+                        }
+                    } else {
+                        page(&["x"], None)
+                    })
+                }
+            },
+            &progress,
+            0,
+        )
+        .await
+        .unwrap();
+        let calls = calls.into_inner().unwrap();
+        // Segments 0 and 1 refused, then segment 0 asked again after the
+        // pause; it counted once.
+        assert_eq!(calls[0].0, 0);
+        assert_eq!(calls[2].0, 0, "{calls:?}");
+        assert!(started.elapsed() >= THROTTLE_PAUSE, "{calls:?}");
+        assert_eq!(progress.marks()[&0].count, 1);
+
+        // Refused every time: a transient error after MAX_REFUSED.
+        let progress = Progress::default();
+        let got = locate(
+            |_, _, _| async {
+                Ok(SegmentPage {
+                    throttled: true,
+                    retry: true,
+                    ..SegmentPage::default()
+                })
+            },
+            &progress,
+            0,
+        )
+        .await;
+        assert!(got.is_err());
+        assert!(progress.marks().is_empty());
     }
 }

@@ -1338,6 +1338,8 @@ pub struct Answer {
     pub ids: Vec<String>,
     /// Simulated time from request to answer.
     pub elapsed: Duration,
+    /// The `Retry-After` of the answer (a 503's), if any.
+    pub retry_after: Option<Duration>,
 }
 
 /// Exports the bulk range `[start, start + count)` of `org`'s leads that
@@ -1377,9 +1379,16 @@ pub async fn export(app: &App, org: &str, start: u64, count: u64) -> Answer {
     } else {
         Vec::new()
     };
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_secs);
     Answer {
         status,
         ids,
         elapsed,
+        retry_after,
     }
 }
