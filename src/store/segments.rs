@@ -251,8 +251,7 @@ impl Progress {
         true
     }
 
-    /// The first segment, from `from` on, neither counted to its end nor in
-    /// `busy`.
+    /// The first segment neither counted to its end nor in `busy`.
     fn next_idle(&self, busy: &[usize]) -> Option<usize> {
         let all = self.0.lock().expect("lock poisoned");
         (0..SEGMENTS).find(|j| !busy.contains(j) && !all.get(j).is_some_and(|c| c.mark.done))
