@@ -129,7 +129,13 @@ async fn request(
         answered,
         exact,
         needed: (TARGET as f64 / oracle.spec.selectivity).round() as u64,
-        spans: oracle.items_through(start, TARGET) - oracle.items_through(0, start),
+        spans: oracle
+            .items_through(start, TARGET)
+            .saturating_sub(if start == 0 {
+                0
+            } else {
+                oracle.items_through(0, start)
+            }),
     }
 }
 
