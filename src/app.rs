@@ -25,6 +25,9 @@ pub struct App {
     /// How long the answer may wait for the checkpoints still being saved
     /// ([`crate::store::cursors::SETTLE_BOUND`] unless changed).
     pub cursors_settle: Duration,
+    /// How long one save of checkpoints may take
+    /// ([`crate::store::cursors::SAVE_BOUND`] unless changed).
+    pub cursors_save: Duration,
     /// Where large exports are uploaded.
     pub objects: Arc<dyn ObjectStore>,
     /// The largest serialized response sent inline.
@@ -64,6 +67,7 @@ impl App {
             store: backends.store,
             cursors: backends.cursors,
             cursors_settle: crate::store::cursors::SETTLE_BOUND,
+            cursors_save: crate::store::cursors::SAVE_BOUND,
             objects: backends.objects,
             inline_limit: inline_limit(config.inline_max_bytes),
             url_ttl: config.export_url_ttl,

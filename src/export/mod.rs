@@ -52,7 +52,9 @@ pub async fn run(app: &App, input: Input<'_>) -> Reply {
     let started = Instant::now();
     let at = OffsetDateTime::now_utc();
     let mut outcome = Outcome::default();
-    let positions = Positions::new(app.cursors.clone()).with_deadline(input.deadline);
+    let positions = Positions::new(app.cursors.clone())
+        .with_deadline(input.deadline)
+        .with_save_bound(app.cursors_save);
     let (result, dynamo) = observe::counting(export(app, &positions, &input, &mut outcome)).await;
     // The checkpoints are saved while the audit record is written: both
     // are over before the answer (nothing is left for a frozen Lambda).

@@ -567,6 +567,7 @@ pub struct Positions {
     pending: Mutex<Option<Pending>>,
     near: usize,
     deadline: Option<Deadline>,
+    save_bound: Duration,
 }
 
 impl Positions {
@@ -578,7 +579,14 @@ impl Positions {
             pending: Mutex::new(None),
             near: NEAR_MATCHES,
             deadline: None,
+            save_bound: SAVE_BOUND,
         }
+    }
+
+    /// The same, each save bounded by `bound` instead of [`SAVE_BOUND`].
+    pub fn with_save_bound(mut self, bound: Duration) -> Self {
+        self.save_bound = bound;
+        self
     }
 
     /// The same, for a request whose answer is due by `deadline`: a count
@@ -699,11 +707,10 @@ impl Positions {
         if checkpoints == pending.loaded {
             return;
         }
-        let cursors = self.cursors.clone();
+        let (cursors, bound) = (self.cursors.clone(), self.save_bound);
         let (org, fingerprint) = (pending.org, pending.fingerprint);
         let task = tokio::spawn(async move {
-            match tokio::time::timeout(SAVE_BOUND, cursors.save(&org, &fingerprint, &checkpoints))
-                .await
+            match tokio::time::timeout(bound, cursors.save(&org, &fingerprint, &checkpoints)).await
             {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => log_failure("save", err.kind),

@@ -536,9 +536,10 @@ async fn paging_a_search_on_moto_reads_about_its_range_each_page() {
             metrics: Arc::new(lead_export::observe::MemoryMetrics::new()),
         },
     );
-    // moto on a loaded machine: let every save finish, so that each page
-    // finds the previous one's end.
+    // moto on a loaded machine (other tests query it meanwhile): let every
+    // save finish, so that each page finds the previous one's end.
     app.cursors_settle = std::time::Duration::from_secs(10);
+    app.cursors_save = std::time::Duration::from_secs(10);
     let memory = Arc::new(MemoryStore::new());
     memory.insert(ORG_A, leads.clone());
     let (reference, _) = recording_app(memory);
