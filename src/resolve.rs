@@ -28,9 +28,11 @@ use crate::store::{
 ///   not leads of `org`. The included ids are read alongside the range and
 ///   released when the range has ended. With `positions`, the range is read
 ///   from the nearest position checkpoint of the filter at or before
-///   `start`, and what the read learned is saved when the range has ended
-///   (`docs/scale.md`); the exclusions and inclusions do not change
-///   positions.
+///   `start` (located first by counting the key segments in parallel when
+///   that checkpoint is far: [`LeadStore::locate`]), and what the read
+///   learned is saved when the range has ended, or when the answer is
+///   settled if it did not (`docs/scale.md`); the exclusions and inclusions
+///   do not change positions.
 ///
 /// Items of `org` the store could not read into a lead are handed out in
 /// the batches' `skipped` as they are met, each once (an id both in the

@@ -720,17 +720,6 @@ impl Positions {
         self.saves.lock().expect("lock poisoned").push(task);
     }
 
-    /// Saves `loaded` with what `tally` learned, in a task of its own,
-    /// when it learned anything new.
-    pub fn save(&self, org: &OrgId, fingerprint: &str, loaded: Checkpoints, tally: &Tally) {
-        self.track(org, fingerprint, loaded, tally, &Progress::default());
-        // `track` with no progress: the marks loaded are kept as they are.
-        if let Some(pending) = self.pending.lock().expect("lock poisoned").as_mut() {
-            pending.progress = Progress::from_marks(&pending.loaded.segments);
-        }
-        self.finish();
-    }
-
     /// Waits at most `bound` for the saves started; one still running then
     /// is abandoned (aborted). A read tracked that did not end (cut by the
     /// deadline, or failed) is saved first, with what it learned.
