@@ -438,7 +438,8 @@ def create_table(client=None, name=TABLE_NAME):
 
 
 def put_leads(org, leads, name=TABLE_NAME):
-    """Writes lead documents (parsed with `parse_float=Decimal`) as items."""
-    with _dynamodb.Table(name).batch_writer() as batch:
+    """Writes lead documents (parsed with `parse_float=Decimal`) as items
+    (a session of its own: callable from several threads)."""
+    with boto3.session.Session().resource("dynamodb").Table(name).batch_writer() as batch:
         for lead in leads:
             batch.put_item(Item={**lead, "orgId": org, "leadId": lead["id"]})
