@@ -180,6 +180,11 @@ def export(port, pid, token, body):
     return cpu, wall, resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
 
 
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
+
+
 def rows_of(data):
     return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
 
@@ -288,6 +293,7 @@ def main():
                answers(py_port))
     servers = {"rust": (rust_port, rust.pid), "python": (py_port, py.pid)}
 
+    load_before = loadavg()
     results = []
     for name, body, before_rust, expected in workloads:
         samples = {"rust": {"cpu": [], "wall": []}, "python": {"cpu": [], "wall": []}}
@@ -321,9 +327,11 @@ def main():
         results.append((name, expected, samples))
 
     # The table.
+    load_after = loadavg()
     print(f"\nSide by side, {profile} `local-server` vs the Python/boto3 reference, "
           f"{n:,} leads on dynalite, {runs} runs each (median (min-max), ms; CPU of the "
-          f"serving process per export)\n")
+          f"serving process per export); {os.cpu_count()} CPUs, 1-minute load average "
+          f"{load_before} before the exports, {load_after} after\n")
     print("| workload | this project: CPU | wall | Python: CPU | wall | CPU ratio | "
           "wall ratio | CPU ≥ 10× less | wall ≤ 2/3 |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -337,7 +345,7 @@ def main():
     print("\nCPU ratio: Python's median CPU / this project's; wall ratio: this project's "
           "median wall / Python's. Rows: identical in every run.")
     (OUT / "result.json").write_text(json.dumps({
-        "profile": profile, "leads": n, "runs": runs, "matches": matches, "deep_start": deep,
+        "profile": profile, "leads": n, "loadavg": [load_before, load_after], "runs": runs, "matches": matches, "deep_start": deep,
         "workloads": [{"name": name, "rows": rows, "samples": s} for name, rows, s in results],
     }, indent=1))
 
