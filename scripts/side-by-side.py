@@ -28,9 +28,12 @@ Workloads (all 27 fields):
   checkpoint and reads from the partition's first key, as the Python does.
 
 Environment: SIDE_LEADS (8000), SIDE_RUNS (5), SIDE_PROFILE (`release`;
-`simulate` for a quick build, `debug`), SIDE_BUILD (1; 0 = use the binaries
-already built, found through cargo's metadata all the same). The raw samples
-go to `.local/side-by-side/result.json`, logs beside it.
+`simulate` for a quick build, `debug`). `cargo build` runs first either way
+(nothing to do when the binaries are fresh). As a cross-check of the
+per-export CPU, each server's `/proc/<pid>/stat` utime + stime (clock ticks)
+over the whole measuring phase is printed beside the sum of its per-export
+figures (warm-ups included). The raw samples go to
+`.local/side-by-side/result.json`, logs beside it.
 """
 
 import csv
@@ -117,16 +120,12 @@ def answers(port, path="/"):
 
 
 def build(profile):
-    """The paths of the four executables, built (unless SIDE_BUILD=0) for `profile`."""
+    """The paths of the four executables, built for `profile`."""
     flags = {"release": ["--release"], "debug": [], "dev": []}.get(profile,
                                                                     ["--profile", profile])
     targets = ["--bin", "local-server", "--bin", "dev-token", "--bench", "workloads",
                "--example", "demo_leads"]
-    if os.environ.get("SIDE_BUILD", "1") == "0":
-        flags = flags + ["--frozen", "--offline"]
-        log(f"using the {profile} binaries already built")
-    else:
-        log(f"cargo build ({profile}) ...")
+    log(f"cargo build ({profile}) ...")
     cmd = ["cargo", "build", "--message-format=json", *flags, *targets]
     done = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     if done.returncode != 0:
@@ -147,6 +146,13 @@ def run_json(argv, env):
     if done.returncode != 0:
         fail(f"{argv} exited {done.returncode}")
     return json.loads(done.stdout)
+
+
+def stat_seconds(pid):
+    """utime + stime of `pid` (all its threads, dead ones too), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_ns(pid):
@@ -294,6 +300,8 @@ def main():
     servers = {"rust": (rust_port, rust.pid), "python": (py_port, py.pid)}
 
     load_before = loadavg()
+    ticks_before = {who: stat_seconds(pid) for who, (_, pid) in servers.items()}
+    schedstat_total = {"rust": 0.0, "python": 0.0}
     results = []
     for name, body, before_rust, expected in workloads:
         samples = {"rust": {"cpu": [], "wall": []}, "python": {"cpu": [], "wall": []}}
@@ -306,6 +314,7 @@ def main():
                                    stdout=subprocess.DEVNULL)
                 port, pid = servers[who]
                 cpu, wall, status, headers, data = export(port, pid, token, body)
+                schedstat_total[who] += cpu
                 if status != 200:
                     fail(f"{name}: {who} answered {status}: {data[:300]!r}")
                 answer[who] = (headers, rows_of(data))
@@ -328,6 +337,7 @@ def main():
 
     # The table.
     load_after = loadavg()
+    ticks = {who: stat_seconds(pid) - ticks_before[who] for who, (_, pid) in servers.items()}
     print(f"\nSide by side, {profile} `local-server` vs the Python/boto3 reference, "
           f"{n:,} leads on dynalite, {runs} runs each (median (min-max), ms; CPU of the "
           f"serving process per export); {os.cpu_count()} CPUs, 1-minute load average "
@@ -344,8 +354,12 @@ def main():
               f"{'met' if wall_ratio <= 2 / 3 else 'NOT MET'} |")
     print("\nCPU ratio: Python's median CPU / this project's; wall ratio: this project's "
           "median wall / Python's. Rows: identical in every run.")
+    print("\nCross-check, the whole measuring phase (warm-ups included): " + "; ".join(
+        f"{who}: per-export schedstat sum {schedstat_total[who]:.2f} s, /proc/<pid>/stat "
+        f"{ticks[who]:.2f} s" for who in ("rust", "python")))
     (OUT / "result.json").write_text(json.dumps({
-        "profile": profile, "leads": n, "loadavg": [load_before, load_after], "runs": runs, "matches": matches, "deep_start": deep,
+        "profile": profile, "leads": n, "loadavg": [load_before, load_after],
+        "cpu_cross_check": {"schedstat_sum": schedstat_total, "proc_stat": ticks}, "runs": runs, "matches": matches, "deep_start": deep,
         "workloads": [{"name": name, "rows": rows, "samples": s} for name, rows, s in results],
     }, indent=1))
 
