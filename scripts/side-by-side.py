@@ -287,7 +287,7 @@ def main():
         ("bulk 1,000, two filters, start 0", bulk(0), None, min(1000, matches)),
         (f"bulk, same filters, start {deep:,} ({min(1000, matches - deep)} rows)", bulk(deep),
          None, min(1000, matches - deep)),
-        (f"the same, checkpoints dropped (data version bumped before each Rust export)",
+        ("the same, checkpoints dropped (data version bumped before each Rust export)",
          bulk(deep), bump, min(1000, matches - deep)),
     ]
 
