@@ -28,7 +28,11 @@ Workloads (all 27 fields):
   checkpoint and reads from the partition's first key, as the Python does.
 
 Environment: SIDE_LEADS (8000), SIDE_RUNS (5), SIDE_PROFILE (`release`;
-`simulate` for a quick build, `debug`). `cargo build` runs first either way
+`simulate` for a quick build, `debug`; `profiling` is the release build
+with symbols, for SIDE_PERF), SIDE_PERF (a path: `perf record -g` samples
+`local-server` during the manual workload's runs, warm-up excluded, and
+`inferno` renders the samples as a flame graph SVG at that path; the
+figures of a profiled run carry perf's overhead). `cargo build` runs first either way
 (nothing to do when the binaries are fresh). As a cross-check of the
 per-export CPU, each server's `/proc/<pid>/stat` utime + stime (clock ticks)
 over the whole measuring phase is printed beside the sum of its per-export
@@ -186,6 +190,21 @@ def export(port, pid, token, body):
     return cpu, wall, resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
 
 
+def flame_graph(data, svg, title):
+    """The samples of `perf record` at `data` as a flame graph at `svg`
+    (`perf script`, then inferno's collapse and render: `cargo install
+    inferno`)."""
+    script = subprocess.run(["perf", "script", "-i", str(data)], check=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+    folded = subprocess.run(["inferno-collapse-perf"], input=script, check=True,
+                            stdout=subprocess.PIPE).stdout
+    svg.parent.mkdir(parents=True, exist_ok=True)
+    with open(svg, "wb") as out:
+        subprocess.run(["inferno-flamegraph", "--title", title, "--width", "1600"],
+                       input=folded, check=True, stdout=out)
+    log(f"flame graph: {svg} ({len(folded.splitlines()):,} distinct stacks)")
+
+
 def loadavg():
     with open("/proc/loadavg") as f:
         return f.read().split()[0]
@@ -303,9 +322,17 @@ def main():
     ticks_before = {who: stat_seconds(pid) for who, (_, pid) in servers.items()}
     schedstat_total = {"rust": 0.0, "python": 0.0}
     results = []
-    for name, body, before_rust, expected in workloads:
+    perf_out = os.environ.get("SIDE_PERF")
+    for index, (name, body, before_rust, expected) in enumerate(workloads):
         samples = {"rust": {"cpu": [], "wall": []}, "python": {"cpu": [], "wall": []}}
+        perf = None
         for r in range(runs + 1):  # run 0 is the warm-up
+            if perf_out and index == 0 and r == 1:
+                perf = subprocess.Popen(
+                    ["perf", "record", "-e", "cpu-clock", "-F", "4999", "-g", "-p",
+                     str(rust.pid), "-o", str(OUT / "perf.data")],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(1)
             order = ["rust", "python"] if r % 2 == 0 else ["python", "rust"]
             answer = {}
             for who in order:
@@ -332,6 +359,11 @@ def main():
             if len(rrows) - 1 != expected or rh.get("x-export-count") != str(expected):
                 fail(f"{name}: {len(rrows) - 1} rows (X-Export-Count "
                      f"{rh.get('x-export-count')}), expected {expected}")
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(timeout=60)
+            flame_graph(OUT / "perf.data", Path(perf_out), f"{name}: local-server ({profile}), "
+                        f"{runs} exports")
         log(f"{name}: {runs} runs each, the same {expected:,} rows from both")
         results.append((name, expected, samples))
 
