@@ -24,6 +24,7 @@ mod golden;
 mod handler;
 mod hostile;
 mod item_faults;
+mod jobs;
 mod log_capture;
 mod make_run;
 mod moto;
