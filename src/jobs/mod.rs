@@ -54,6 +54,12 @@ pub const FILE_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// 5 MiB).
 pub const JOB_PART_SIZE: usize = crate::export::PART_SIZE;
 
+/// Leads a step asks the store for at a time: the ids of one lookup
+/// (BatchGetItem reads them 100 at a time, several at once), the matches of
+/// one range read. A step may stop between two reads (and between two
+/// pages of a range).
+pub const READ_SIZE: usize = 1000;
+
 /// Steps of a job that may fail in a row (throttling, a timeout, a killed
 /// step) before the job is failed.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -304,6 +310,8 @@ pub struct JobSettings {
     pub max_attempts: u32,
     /// A step's lease past its deadline.
     pub lease_margin: Duration,
+    /// Leads asked for at a time ([`READ_SIZE`]).
+    pub read_size: usize,
 }
 
 impl JobSettings {
@@ -315,6 +323,7 @@ impl JobSettings {
             file_lifetime: FILE_LIFETIME,
             max_attempts: MAX_ATTEMPTS,
             lease_margin: LEASE_MARGIN,
+            read_size: READ_SIZE,
         }
     }
 }

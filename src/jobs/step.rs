@@ -48,10 +48,6 @@ use crate::reply::{content_disposition, CSV_CONTENT_TYPE};
 use crate::request::{self, CsvFormat, Selection};
 use crate::store::{Attributes, Positions, Start, Tally};
 
-/// Ids read per lookup of a list of ids (BatchGetItem reads them 100 at a
-/// time, several at once); a step may stop between two lookups.
-pub const IDS_PER_READ: usize = 500;
-
 /// What a step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepOutcome {
@@ -495,82 +491,91 @@ impl<'a> Work<'a> {
     ) -> Result<bool, ExportError> {
         let app = &self.jobs.app;
         let end = bulk.start.saturating_add(bulk.count);
-        let (from, skip) = match self.progress.range_position {
-            Some(position) => (
-                Start {
-                    position: position as usize,
-                    after: self.progress.range_after.clone(),
-                },
-                position as usize,
-            ),
-            // The first read starts from the filter's nearest position
-            // checkpoint at or before `startIndex`, as an export does.
-            None => {
-                let positions = Positions::new(app.cursors.clone());
-                let (_, from) = positions
-                    .load(org, &bulk.filter.fingerprint(), bulk.start)
-                    .await;
-                (from, bulk.start)
-            }
-        };
-        if skip >= end {
-            return Ok(true);
-        }
-        let mut pages = app.store.find_range_from(
-            org,
-            &bulk.filter,
-            from,
-            skip,
-            end - skip,
-            attributes,
-            Tally::new(),
-        );
-        let mut position = skip;
+        let window = self.jobs.settings.read_size.max(1);
         loop {
-            let next = pages.try_next().map_err(ExportError::from);
-            let Some(page) = self
-                .deadline
-                .run("reading the leads", FINISH_RESERVE, next)
-                .await?
-            else {
-                return Ok(true);
+            let (from, skip) = match self.progress.range_position {
+                Some(position) => (
+                    Start {
+                        position: position as usize,
+                        after: self.progress.range_after.clone(),
+                    },
+                    position as usize,
+                ),
+                // The first read starts from the filter's nearest position
+                // checkpoint at or before `startIndex`, as an export does.
+                None => {
+                    let positions = Positions::new(app.cursors.clone());
+                    let (_, from) = positions
+                        .load(org, &bulk.filter.fingerprint(), bulk.start)
+                        .await;
+                    (from, bulk.start)
+                }
             };
-            // The page's matches (leads and unreadable items that keep their
-            // position), in lead id order.
-            let ids = page
-                .leads
-                .iter()
-                .map(|l| l.id.as_str())
-                .chain(page.skipped.iter().filter_map(|s| s.id.as_deref()));
-            let (first, last) = ids.fold((None::<&str>, None::<&str>), |(lo, hi), id| {
-                (
-                    Some(lo.map_or(id, |lo| lo.min(id))),
-                    Some(hi.map_or(id, |hi| hi.max(id))),
-                )
-            });
-            if self.progress.range_first.is_none() {
-                self.progress.range_first = first.map(str::to_string);
+            if skip >= end {
+                return Ok(true);
             }
-            if let Some(last) = last {
-                self.progress.range_after = Some(last.to_string());
-            }
-            position += page.leads.len() + page.skipped.len();
-            self.progress.skipped += page
-                .skipped
-                .iter()
-                .filter(|s| s.id.as_ref().is_none_or(|id| !bulk.excluded.contains(id)))
-                .count() as u64;
-            for lead in &page.leads {
-                if !bulk.excluded.contains(&lead.id) {
-                    self.row(csv, lead).await?;
+            // A read of at most `window` matches, page by page.
+            let take = (end - skip).min(window);
+            let mut pages = app.store.find_range_from(
+                org,
+                &bulk.filter,
+                from,
+                skip,
+                take,
+                attributes,
+                Tally::new(),
+            );
+            let mut position = skip;
+            loop {
+                let next = pages.try_next().map_err(ExportError::from);
+                let Some(page) = self
+                    .deadline
+                    .run("reading the leads", FINISH_RESERVE, next)
+                    .await?
+                else {
+                    break;
+                };
+                // The page's matches (leads and unreadable items that keep
+                // their position), in lead id order.
+                let ids = page
+                    .leads
+                    .iter()
+                    .map(|l| l.id.as_str())
+                    .chain(page.skipped.iter().filter_map(|s| s.id.as_deref()));
+                let (first, last) = ids.fold((None::<&str>, None::<&str>), |(lo, hi), id| {
+                    (
+                        Some(lo.map_or(id, |lo| lo.min(id))),
+                        Some(hi.map_or(id, |hi| hi.max(id))),
+                    )
+                });
+                if self.progress.range_first.is_none() {
+                    self.progress.range_first = first.map(str::to_string);
+                }
+                if let Some(last) = last {
+                    self.progress.range_after = Some(last.to_string());
+                }
+                position += page.leads.len() + page.skipped.len();
+                self.progress.skipped += page
+                    .skipped
+                    .iter()
+                    .filter(|s| s.id.as_ref().is_none_or(|id| !bulk.excluded.contains(id)))
+                    .count() as u64;
+                for lead in &page.leads {
+                    if !bulk.excluded.contains(&lead.id) {
+                        self.row(csv, lead).await?;
+                    }
+                }
+                self.progress.range_position = Some(position as u64);
+                if position >= end {
+                    return Ok(true);
+                }
+                if Instant::now() >= stop {
+                    return Ok(false);
                 }
             }
-            self.progress.range_position = Some(position as u64);
-            if position >= end {
+            // Fewer matches than asked for: the search has ended.
+            if position < skip + take {
                 return Ok(true);
-            }
-            if Instant::now() >= stop {
-                return Ok(false);
             }
         }
     }
@@ -593,7 +598,7 @@ impl<'a> Work<'a> {
             if done >= ids.len() {
                 return Ok(true);
             }
-            let chunk = &ids[done..ids.len().min(done + IDS_PER_READ)];
+            let chunk = &ids[done..ids.len().min(done + self.jobs.settings.read_size.max(1))];
             let read = store
                 .get_many(org, chunk, attributes)
                 .map_err(ExportError::from)
