@@ -248,6 +248,12 @@ async fn read_status(
         "bulk"
     });
     outcome.selection_hash = record.selection_hash.clone();
+    outcome.fields = record
+        .fields
+        .iter()
+        .filter_map(|id| crate::fields::Field::ALL.iter().find(|f| f.id() == id))
+        .map(|f| f.id())
+        .collect();
     outcome.format = Some("csv");
     let mut body = status_fields(&record, record.status.name());
     if record.status == JobStatus::Succeeded {

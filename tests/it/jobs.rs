@@ -42,13 +42,21 @@ fn world_with(
     part_size: usize,
     wrap: impl FnOnce(Arc<MemoryObjects>) -> Arc<dyn ObjectStore>,
 ) -> World {
+    world_over(demo_store(), part_size, wrap)
+}
+
+fn world_over(
+    store: Arc<dyn lead_export::store::LeadStore>,
+    part_size: usize,
+    wrap: impl FnOnce(Arc<MemoryObjects>) -> Arc<dyn ObjectStore>,
+) -> World {
     let config = config(&[]);
     let objects = Arc::new(MemoryObjects::new());
     let audit = Arc::new(MemoryAuditLog::new());
     let app = App::new(
         &config,
         lead_export::app::Backends {
-            store: demo_store(),
+            store,
             cursors: Arc::new(lead_export::store::MemoryCursors::new()),
             objects: wrap(objects.clone()),
             audit_log: audit.clone(),
@@ -236,6 +244,10 @@ async fn a_job_of_2000_leads_runs_in_many_steps_and_its_file_holds_each_row_once
         of_job.iter().map(|r| r.status).collect::<Vec<_>>(),
         [202, 200, 200, 200]
     );
+    for record in &of_job {
+        assert_eq!(record.fields, ["name", "jobTitle", "city"], "{record:?}");
+        assert_eq!(record.mode.as_deref(), Some("bulk"));
+    }
     let outcome = of_job
         .iter()
         .find(|r| r.count == Some(2000) && r.s3_key.is_some() && r.destination.is_some())
@@ -653,4 +665,40 @@ async fn the_link_never_outlives_the_file_and_an_old_file_is_expired() {
     assert_eq!(code, 200);
     assert_eq!(expired["status"], "EXPIRED");
     assert!(expired.get("url").is_none(), "{expired}");
+}
+
+#[tokio::test]
+async fn the_worker_reports_steps_to_retry_and_a_job_failing_five_times_fails_unavailable() {
+    use lead_export::error::FaultKind;
+    use lead_export::jobs::worker::handle_sqs_event;
+    let store = Arc::new(FakeStore::failing(
+        FaultKind::Transient,
+        "Query: ThrottlingException (HTTP 400)",
+    ));
+    let w = world_over(store, PART, |o| o);
+    let id = submit(&w, ORG_A, &bulk(0, Some(10))).await;
+    let message = serde_json::to_string(&w.queue.pop().unwrap()).unwrap();
+    let event = json!({"Records": [
+        {"messageId": "m-1", "body": message},
+        {"messageId": "m-2", "body": "not a job message"},
+    ]});
+    let deadline = Deadline::after(Duration::from_secs(30));
+    // Throttled: m-1 is to be delivered again; m-2 is dropped (never ours).
+    let answer = handle_sqs_event(&w.jobs, &event, &deadline).await;
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": [{"itemIdentifier": "m-1"}]})
+    );
+    let (_, status) = status_of(&w, ORG_A, &id).await;
+    assert_eq!(status["status"], "RUNNING", "its lease released: {status}");
+    // Four more deliveries fail the same way; the sixth fails the job.
+    for _ in 0..4 {
+        handle_sqs_event(&w.jobs, &event, &deadline).await;
+    }
+    let answer = handle_sqs_event(&w.jobs, &event, &deadline).await;
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let (_, failed) = status_of(&w, ORG_A, &id).await;
+    assert_eq!(failed["status"], "FAILED");
+    assert_eq!(failed["error"]["code"], "SERVICE_UNAVAILABLE");
+    assert!(w.queue.is_empty());
 }
