@@ -103,3 +103,23 @@ pub async fn poll(jobs: Jobs, queue: super::sqs::SqsQueue, timeout: Duration) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_step_stops_reading_ten_seconds_before_its_answer_is_due() {
+        // A 5-minute invocation: the answer is due 2 s before its end, the
+        // reading stops 10 s before that.
+        let deadline = Deadline::after(Duration::from_secs(300));
+        let left = step_stop(&deadline) - Instant::now();
+        assert!(
+            left <= Duration::from_secs(288) && left > Duration::from_secs(287),
+            "{left:?}"
+        );
+        // Less than the reserve left: at once (a step still reads a page).
+        let short = Deadline::after(Duration::from_secs(5));
+        assert!(step_stop(&short) <= Instant::now());
+    }
+}
