@@ -371,10 +371,10 @@ impl Jobs {
     /// The jobs of `config` on DynamoDB, SQS and S3, beside
     /// [`App::from_config`].
     pub async fn from_config(config: &Config) -> Jobs {
-        let app = App::from_config(config).await;
         let sdk = crate::aws::sdk_config().await;
         let dynamodb = crate::aws::dynamodb(&sdk, config.dynamodb_endpoint.as_deref());
         let s3 = crate::aws::s3(&sdk, config.s3_endpoint.as_deref());
+        let app = App::from_clients(config, dynamodb.clone(), s3.clone());
         let queue: Option<Arc<dyn JobQueue>> = config.jobs_queue_url.as_ref().map(|url| {
             Arc::new(sqs::SqsQueue::new(
                 crate::aws::sqs(&sdk, config.sqs_endpoint.as_deref()),

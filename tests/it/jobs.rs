@@ -230,6 +230,16 @@ async fn a_job_of_2000_leads_runs_in_many_steps_and_its_file_holds_each_row_once
     assert_eq!(done["bytes"], file.len());
     let expected = expected_file(&org_a_sorted()[100..2100]);
     assert_eq!(csv_rows(&file), expected);
+    // The synchronous export's two pages of the same range, one header.
+    let mut pages = Vec::new();
+    for start in [100, 1100] {
+        let page = serve(&w.jobs, post_as(ORG_A, &bulk(start, Some(1000)))).await;
+        assert_eq!(page.status(), 200);
+        pages.push(csv_rows(&body_bytes(&page)));
+    }
+    let mut sync = pages[0].clone();
+    sync.extend(pages[1][1..].iter().cloned());
+    assert_eq!(csv_rows(&file), sync);
     assert!(file.len() > 3 * PART, "several parts: {} bytes", file.len());
     // The staged request and tails are gone, the upload closed.
     assert_eq!(w.staging.keys(), Vec::<String>::new());
