@@ -364,3 +364,46 @@ async fn ten_concurrent_jobs_of_three_organizations_each_get_their_own_rows() {
         assert!(seen.insert(id.clone(), k).is_none());
     }
 }
+
+/// The `export-worker` binary through the Lambda runtime loop: an SQS event
+/// of the job's message (and a record that is not a job message) runs the
+/// job to its end and answers no batch item failure.
+#[tokio::test]
+#[ignore = "needs moto: run make test"]
+async fn the_worker_binary_runs_a_job_from_an_sqs_event() {
+    let env = Env::new(&[30], 1000).await;
+    let id = env.submit(0, &bulk(3, 20)).await;
+    let (receipt, body) = env.queue.receive(1, 0).await.unwrap().remove(0);
+    let c = &env.config;
+    let vars = [
+        ("LEADS_TABLE", c.leads_table.clone()),
+        ("JOBS_TABLE", c.jobs_table.clone()),
+        ("AUDIT_TABLE", c.audit_table.clone()),
+        ("CURSORS_TABLE", c.cursors_table.clone()),
+        ("EXPORTS_BUCKET", c.exports_bucket.clone()),
+        ("JOBS_QUEUE_URL", c.jobs_queue_url.clone().unwrap()),
+        (
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            c.dynamodb_endpoint.clone().unwrap(),
+        ),
+        ("AWS_ENDPOINT_URL_S3", c.s3_endpoint.clone().unwrap()),
+        ("AWS_ENDPOINT_URL_SQS", c.sqs_endpoint.clone().unwrap()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut lambda =
+        crate::runtime_loop::Lambda::start_bin(env!("CARGO_BIN_EXE_export-worker"), &vars).await;
+    let record = |id: &str, body: &str| {
+        json!({
+            "messageId": id, "receiptHandle": receipt, "body": body,
+            "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+            "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs", "awsRegion": "us-east-1"
+        })
+    };
+    let event = json!({"Records": [record("m-1", &body), record("m-2", "not a job message")]});
+    let answer = lambda.invoke("sqs-job-step", &event).await;
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let (_, done) = env.status(0, &id).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(env.download(&done), expected(0, 3..23));
+}
