@@ -259,8 +259,9 @@ async fn a_job_runs_from_post_to_download_in_steps_through_sqs_dynamodb_and_s3()
     }
     env.queue.delete(&receipt).await.unwrap();
     // The rest, every message delivered twice.
-    let steps = env.work(true).await;
-    assert!(steps >= 2, "{steps} messages");
+    // (How many steps are left depends on how far the cut step got: on a
+    // fast DynamoDB it may have finished the job before its cut.)
+    env.work(true).await;
     let (code, done) = env.status(0, &id).await;
     assert_eq!(code, 200);
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
@@ -284,6 +285,11 @@ async fn a_job_runs_from_post_to_download_in_steps_through_sqs_dynamodb_and_s3()
     // The link's lifetime: a file whose upload started a day less 120 s
     // ago gets a link of 120 s at most; a day ago, the job is EXPIRED.
     let mut record = env.jobs.store.get(&org(0), &id).await.unwrap().unwrap();
+    assert!(
+        record.seq >= 3,
+        "two steps, then at least the last: {}",
+        record.seq
+    );
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let dynamodb = aws::dynamodb(&env.sdk, env.config.dynamodb_endpoint.as_deref());
     for (started, expect) in [(now - 86_400 + 120, "SUCCEEDED"), (now - 86_400, "EXPIRED")] {
