@@ -45,7 +45,7 @@ use crate::error::ExportError;
 use crate::filters::CompiledFilter;
 use crate::model::Lead;
 use crate::reply::{content_disposition, CSV_CONTENT_TYPE};
-use crate::request::{self, CsvFormat, Selection};
+use crate::request::{self, Selection};
 use crate::store::{Attributes, Positions, Start, Tally};
 
 /// What a step did.
@@ -419,12 +419,9 @@ impl<'a> Work<'a> {
             progress: record.progress.clone(),
             tail,
         };
-        // The BOM, when asked for, comes with the header, once.
-        let mut format: CsvFormat = request.format;
-        if work.progress.rows > 0 {
-            format.bom = false;
-        }
-        let mut csv = RowWriter::new(&fields, &format);
+        // The header (after the BOM, when asked for) goes with the file's
+        // first row only (`Work::row`).
+        let mut csv = RowWriter::new(&fields, &request.format);
         let attributes = fields.lead_attributes();
         let ended = match &request.selection {
             Selection::Manual { ids } => {
@@ -635,14 +632,12 @@ impl<'a> Work<'a> {
     /// Writes the row of `lead` (the header first, for the file's first
     /// row) and uploads each full part.
     async fn row(&mut self, csv: &mut RowWriter<'_>, lead: &Lead) -> Result<(), ExportError> {
+        let before = self.tail.len();
         if self.progress.rows == 0 && csv.rows() == 0 {
-            let header = csv.header().map_err(ExportError::internal)?;
-            self.tail.extend_from_slice(header);
-            self.progress.bytes += header.len() as u64;
+            csv.header_into(&mut self.tail);
         }
-        let row = csv.row(lead).map_err(ExportError::internal)?;
-        self.tail.extend_from_slice(row);
-        self.progress.bytes += row.len() as u64;
+        csv.row_into(lead, &mut self.tail);
+        self.progress.bytes += (self.tail.len() - before) as u64;
         self.progress.rows += 1;
         let size = self.jobs.settings.part_size;
         while self.tail.len() >= size {

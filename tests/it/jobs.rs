@@ -712,3 +712,20 @@ async fn the_worker_reports_steps_to_retry_and_a_job_failing_five_times_fails_un
     assert_eq!(failed["error"]["code"], "SERVICE_UNAVAILABLE");
     assert!(w.queue.is_empty());
 }
+
+#[tokio::test]
+async fn the_bom_and_the_header_come_once_at_the_start_of_a_many_step_file() {
+    let w = world();
+    let mut body = bulk(0, Some(300));
+    body["format"] =
+        json!({"escapeFormulas": false, "bom": true, "delimiter": ";", "lineEnding": "\n"});
+    let id = submit(&w, ORG_A, &body).await;
+    assert!(drain(&w, Duration::ZERO).await >= 3);
+    let (_, done) = status_of(&w, ORG_A, &id).await;
+    let file = download(&w, &done);
+    assert!(file.starts_with(b"\xEF\xBB\xBFName;Job Title;City\n"));
+    assert_eq!(file.windows(3).filter(|w| w == b"\xEF\xBB\xBF").count(), 1);
+    assert_eq!(file.windows(5).filter(|w| w == b"Name;").count(), 1);
+    assert_eq!(file.iter().filter(|b| **b == b'\n').count(), 301);
+    assert!(!file.contains(&b'\r'));
+}
