@@ -43,6 +43,12 @@ simulate:       ## the real range code against a simulated DynamoDB on a paused 
 	@echo 'cargo run --quiet --profile simulate --example simulate' >&2
 	@cargo run --quiet --profile simulate --example simulate
 
+.PHONY: side-by-side
+side-by-side:   ## the export beside a Python/boto3 reference handler on dynalite, CPU and wall per export, one table (SIDE_PROFILE=release|simulate, SIDE_LEADS, SIDE_RUNS; not part of make test)
+	scripts/venv.sh
+	scripts/node-modules.sh
+	.venv/bin/python scripts/side-by-side.py
+
 spreadsheet-check: ## open an export of hostile leads with LibreOffice; fail on any formula
 	scripts/spreadsheet-check.sh
 

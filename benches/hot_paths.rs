@@ -10,7 +10,7 @@ use divan::Bencher;
 use serde_json::json;
 
 use lead_export::auth::OrgId;
-use lead_export::csv_export::{write_header, write_row, writer, RowBuf};
+use lead_export::csv_export::RowWriter;
 use lead_export::demo::demo_leads;
 use lead_export::fields::{Field, FieldList};
 use lead_export::filters::compile;
@@ -75,7 +75,7 @@ fn filter_matches(bencher: Bencher, which: &str) {
     });
 }
 
-/// `csv_export::write_row` per lead: all 27 fields, formula guard on.
+/// `csv_export::RowWriter::row_into` per lead: all 27 fields, formula guard on.
 #[divan::bench]
 fn csv_row(bencher: Bencher) {
     let fields = FieldList::from_ids(Field::ALL.iter().map(|f| f.id())).expect("fields");
@@ -84,13 +84,11 @@ fn csv_row(bencher: Bencher) {
     let mut buf = Vec::with_capacity(2 << 20);
     bencher.counter(ItemsCount::new(LEADS)).bench_local(|| {
         buf.clear();
-        let mut w = writer(&mut buf, &format).expect("a writer");
-        write_header(&mut w, &fields).expect("header");
-        let mut row = RowBuf::default();
+        let mut csv = RowWriter::new(&fields, &format);
+        csv.header_into(&mut buf);
         for lead in &leads {
-            write_row(&mut w, &fields, lead, &format, &mut row).expect("row");
+            csv.row_into(black_box(lead), &mut buf);
         }
-        drop(w);
         black_box(buf.len())
     });
 }

@@ -16,7 +16,7 @@
 //!   library's own parsing and `CompiledFilter::matches`; prints
 //!   `{"position", "matches", "leads"}`.
 //! - `csv ROWS RUNS`: W3, the CSV of `ROWS` demo leads with all 27 fields
-//!   written in-process, plain and gzip (one encoder over the whole file,
+//!   written in-process (`csv_export::write_csv`), plain and gzip (one encoder over the whole file,
 //!   `Compression::fast()` as the export uses); prints JSON.
 //!
 //! `cargo bench --bench workloads` (no subcommand) runs `csv 100000 5` and
@@ -32,7 +32,7 @@ use serde_json::json;
 
 use lead_export::auth::OrgId;
 use lead_export::config::Config;
-use lead_export::csv_export::{write_header, write_row, writer, RowBuf};
+use lead_export::csv_export::write_csv;
 use lead_export::demo::demo_leads;
 use lead_export::fields::{Field, FieldList};
 use lead_export::model::Lead;
@@ -56,15 +56,8 @@ fn all_fields() -> FieldList {
 
 /// The CSV of `leads` (header and rows) into `out`.
 fn render<W: Write>(out: W, fields: &FieldList, leads: &[Lead]) -> W {
-    let format = CsvFormat::default();
-    let mut w = writer(out, &format).expect("a writer");
-    write_header(&mut w, fields).expect("header");
-    let mut buf = RowBuf::default();
-    for lead in leads {
-        write_row(&mut w, fields, black_box(lead), &format, &mut buf).expect("row");
-    }
-    w.into_inner()
-        .unwrap_or_else(|e| fail(format!("flush: {}", e.error())))
+    write_csv(out, fields, black_box(leads), &CsvFormat::default())
+        .unwrap_or_else(|e| fail(format!("write: {e}")))
 }
 
 /// Median, min and max of `samples` (seconds).

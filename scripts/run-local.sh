@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `make run`: unless AWS_ENDPOINT_URL is set, dynalite for DynamoDB (on
 # $DYNALITE_PORT, unless AWS_ENDPOINT_URL_DYNAMODB is set) and moto for S3
-# (on $MOTO_PORT, unless AWS_ENDPOINT_URL_S3 is set); the tables and bucket,
-# demo leads (unless SEED=none; SEED_LEADS=N seeds N in org-demo-a, N/3 in
-# org-demo-b, default 3000), then the endpoint on 127.0.0.1:$PORT.
+# and SQS (on $MOTO_PORT, unless AWS_ENDPOINT_URL_S3 is set); the tables,
+# bucket and the export jobs' queue, demo leads (unless SEED=none;
+# SEED_LEADS=N seeds N in org-demo-a, N/3 in org-demo-b, default 3000),
+# then the endpoint and the export jobs on 127.0.0.1:$PORT, the jobs'
+# worker in the same process.
 # Ctrl-C stops everything it started.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,12 +40,18 @@ if [[ -z "${AWS_ENDPOINT_URL:-}" && -z "${AWS_ENDPOINT_URL_S3:-}" ]]; then
   echo "starting moto (S3) on 127.0.0.1:$MOTO_PORT (log: .local/moto.log)"
   start_moto "$MOTO_PORT" .local/moto.log
   export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$MOTO_PORT"
+  # The export jobs' queue on the same moto.
+  [[ -n "${AWS_ENDPOINT_URL_SQS:-}" ]] || export AWS_ENDPOINT_URL_SQS="$AWS_ENDPOINT_URL_S3"
 fi
 
 "$bin/seed-demo"
+JOBS_QUEUE_URL="$("$bin/seed-demo" --queue-url)"
+export JOBS_QUEUE_URL
 token="$("$bin/dev-token" org-demo-a 86400)"
 url="http://127.0.0.1:$PORT/api/v1/operations/export"
 body='{"selection":{"mode":"bulk","startIndex":0,"targetCount":25,"filters":{"contact":{"location":{"any":{"include":["Berlin"]}}}}},"exportFields":["name","emails","jobTitle","city","companyName"]}'
+jobs_url="http://127.0.0.1:$PORT/api/v1/operations/export-jobs"
+job_body='{"selection":{"mode":"bulk","filters":{}},"exportFields":["name","emails","jobTitle","city","companyName"]}'
 # The rows the curl returns, from the seeded data through the handler's code.
 count="$("$bin/seed-demo" --count org-demo-a "$body")"
 if [[ "$count" == 0 ]]; then
@@ -65,6 +73,18 @@ curl -sS -D - -X POST '$url' \\
   -H 'Authorization: Bearer $token' \\
   -H 'Content-Type: application/json' \\
   -d '$body'
+
+An export job of every lead of org-demo-a (no targetCount: the whole
+search), run by the worker in this process (docs/jobs.md): the POST answers
+202 with the job's status URL; GET it until "status" is "SUCCEEDED", then
+download its "url".
+
+curl -sS -X POST '$jobs_url' \\
+  -H 'Authorization: Bearer $token' \\
+  -H 'Content-Type: application/json' \\
+  -d '$job_body'
+
+curl -sS '$jobs_url/<jobId>' -H 'Authorization: Bearer $token'
 
 Ctrl-C stops the server, dynalite and moto.
 MSG

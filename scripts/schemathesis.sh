@@ -25,6 +25,9 @@ fi
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AWS_ENDPOINT_URL="$MOTO_ENDPOINT"
 export LEADS_TABLE=schemathesis-leads EXPORTS_BUCKET=schemathesis-exports CURSORS_TABLE=schemathesis-cursors
+# The export jobs: their table and queue on the same moto, their worker in
+# the local server.
+export JOBS_TABLE=schemathesis-jobs JOBS_QUEUE=schemathesis-jobs
 # A fresh secret: the token below is worthless anywhere else.
 JWT_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
 export JWT_SECRET
@@ -32,6 +35,8 @@ export JWT_SECRET
 # openapi.yaml's manual example, so that request exports real rows. A small
 # inline limit sends larger exports through S3 (303), so both answers occur.
 SEED_LEADS=12 "$bin/seed-demo" >/dev/null
+JOBS_QUEUE_URL="$("$bin/seed-demo" --queue-url)"
+export JOBS_QUEUE_URL
 export INLINE_MAX_BYTES="${INLINE_MAX_BYTES:-2048}"
 token="$("$bin/dev-token" org-demo-a 3600)"
 port="$(free_port)"

@@ -55,7 +55,7 @@ fi
 # The tests that need a DynamoDB (the ignored ones of these modules; the
 # S3-only one aside) again, DynamoDB on dynalite: a difference fails.
 step "the DynamoDB tests again, DynamoDB on dynalite ($DYNALITE_ENDPOINT)"
-dynamodb=(moto:: audit:: observe:: efficiency:: store_differential:: runtime_loop:: cursors:: item_faults:: tenancy_concurrent:: emulator::)
+dynamodb=(moto:: audit:: observe:: efficiency:: store_differential:: runtime_loop:: cursors:: item_faults:: tenancy_concurrent:: emulator:: jobs_moto::)
 s3_only=moto::s3_failures_answer_500_or_503_and_leave_nothing_behind
 export DYNAMODB_ENDPOINT="$DYNALITE_ENDPOINT"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -84,6 +84,17 @@ impl App {
     /// on stdout.
     pub async fn from_config(config: &Config) -> App {
         let (dynamodb, s3) = crate::aws::clients(config).await;
+        App::from_clients(config, dynamodb, s3)
+    }
+
+    /// The app of `config` on these DynamoDB and S3 clients, metrics on
+    /// stdout (for a binary that builds other clients from the same SDK
+    /// configuration).
+    pub fn from_clients(
+        config: &Config,
+        dynamodb: aws_sdk_dynamodb::Client,
+        s3: aws_sdk_s3::Client,
+    ) -> App {
         App::new(
             config,
             Backends {

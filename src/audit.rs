@@ -59,6 +59,8 @@ pub struct AuditRecord {
     pub destination: Option<String>,
     /// The S3 object key, for an export through S3.
     pub s3_key: Option<String>,
+    /// The export job of the record (created, read, or its outcome).
+    pub job_id: Option<String>,
     /// The HTTP status answered.
     pub status: u16,
     /// `OK` or the error code (`VALIDATION_ERROR`, `NO_DATA`, ...).
@@ -97,6 +99,7 @@ impl AuditRecord {
                 .as_ref()
                 .and_then(Destination::s3_key)
                 .map(str::to_string),
+            job_id: outcome.job_id.clone(),
             status,
             code: code.to_string(),
             expires_at: time.unix_timestamp() + i64::from(retention_days) * 86_400,
@@ -140,6 +143,7 @@ impl AuditRecord {
             ("bytes", self.bytes.map(|b| n(b as i64))),
             ("destination", self.destination.as_deref().map(s)),
             ("s3Key", self.s3_key.as_deref().map(s)),
+            ("jobId", self.job_id.as_deref().map(s)),
         ];
         for (name, value) in optional {
             if let Some(value) = value {
@@ -190,6 +194,7 @@ impl AuditRecord {
             bytes: number("bytes")?.map(|b| b as u64),
             destination: text("destination"),
             s3_key: text("s3Key"),
+            job_id: text("jobId"),
             status: number("status")?.unwrap_or_default() as u16,
             code: required("code")?,
             expires_at: number(TTL_ATTRIBUTE)?.unwrap_or_default(),
@@ -592,6 +597,7 @@ mod tests {
             destination: Some(Destination::S3 {
                 key: "exports/k/2026/11/27/u.csv".into(),
             }),
+            job_id: Some("job-1".into()),
         }
     }
 
@@ -606,6 +612,7 @@ mod tests {
         assert_eq!(item["s3Key"].as_s().unwrap(), "exports/k/2026/11/27/u.csv");
         assert_eq!(item["destination"].as_s().unwrap(), "s3");
         assert_eq!(item["skipped"].as_n().unwrap(), "3");
+        assert_eq!(item["jobId"].as_s().unwrap(), "job-1");
         let back = AuditRecord::from_item(&item).unwrap();
         let expected = AuditRecord {
             time: time::macros::datetime!(2026-11-27 10:00:00.123 UTC),
@@ -626,6 +633,7 @@ mod tests {
             "destination",
             "s3Key",
             "format",
+            "jobId",
         ] {
             assert!(!item.contains_key(absent), "{absent}");
         }

@@ -60,6 +60,17 @@ pub fn s3(sdk: &aws_config::SdkConfig, endpoint: Option<&str>) -> aws_sdk_s3::Cl
     aws_sdk_s3::Client::from_conf(config.build())
 }
 
+/// An SQS client (the export jobs' queue), at `endpoint` when given (a
+/// local SQS: [`Config::sqs_endpoint`]), else at the service's own
+/// endpoint.
+pub fn sqs(sdk: &aws_config::SdkConfig, endpoint: Option<&str>) -> aws_sdk_sqs::Client {
+    let mut config = aws_sdk_sqs::config::Builder::from(sdk);
+    if let Some(endpoint) = endpoint {
+        config = config.endpoint_url(endpoint);
+    }
+    aws_sdk_sqs::Client::from_conf(config.build())
+}
+
 /// The DynamoDB and S3 clients of `config`'s endpoints.
 pub async fn clients(config: &Config) -> (aws_sdk_dynamodb::Client, aws_sdk_s3::Client) {
     let sdk = sdk_config().await;

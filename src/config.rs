@@ -28,6 +28,12 @@ pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 400;
 /// The largest `AUDIT_RETENTION_DAYS` (10 years).
 pub const MAX_AUDIT_RETENTION_DAYS: u32 = 3650;
 
+/// The default `JOB_RETENTION_DAYS`.
+pub const DEFAULT_JOB_RETENTION_DAYS: u32 = 7;
+
+/// The largest `JOB_RETENTION_DAYS`.
+pub const MAX_JOB_RETENTION_DAYS: u32 = 30;
+
 /// Everything the function reads from its environment.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -58,6 +64,16 @@ pub struct Config {
     /// `AUDIT_RETENTION_DAYS` (default 400, 1..=3650): how long an audit
     /// record is kept (its TTL).
     pub audit_retention_days: u32,
+    /// `JOBS_TABLE` (default `export-jobs`): the export jobs' records.
+    pub jobs_table: String,
+    /// `JOBS_QUEUE_URL`: the SQS queue of the export jobs' steps; unset,
+    /// the jobs routes answer 503 (nowhere to send the work).
+    pub jobs_queue_url: Option<String>,
+    /// `AWS_ENDPOINT_URL_SQS`, else `AWS_ENDPOINT_URL`: a local SQS (moto).
+    pub sqs_endpoint: Option<String>,
+    /// `JOB_RETENTION_DAYS` (default 7, 1..=30): how long a job's record
+    /// is kept (its TTL); its file lives a day.
+    pub job_retention_days: u32,
 }
 
 /// How tokens are verified. The algorithm comes from here, never from a token.
@@ -161,6 +177,15 @@ impl Config {
                 "AUDIT_RETENTION_DAYS must be between 1 and {MAX_AUDIT_RETENTION_DAYS}, got {retention}"
             )));
         }
+        let job_retention = match get("JOB_RETENTION_DAYS") {
+            Some(v) => parse_number::<u32>("JOB_RETENTION_DAYS", &v)?,
+            None => DEFAULT_JOB_RETENTION_DAYS,
+        };
+        if job_retention == 0 || job_retention > MAX_JOB_RETENTION_DAYS {
+            return Err(ConfigError(format!(
+                "JOB_RETENTION_DAYS must be between 1 and {MAX_JOB_RETENTION_DAYS}, got {job_retention}"
+            )));
+        }
         Ok(Config {
             leads_table: get("LEADS_TABLE").unwrap_or_else(|| "leads".into()),
             exports_bucket: get("EXPORTS_BUCKET").unwrap_or_else(|| "lead-exports".into()),
@@ -173,6 +198,10 @@ impl Config {
             audit_table: get("AUDIT_TABLE").unwrap_or_else(|| "export-audit".into()),
             cursors_table: get("CURSORS_TABLE").unwrap_or_else(|| "export-cursors".into()),
             audit_retention_days: retention,
+            jobs_table: get("JOBS_TABLE").unwrap_or_else(|| "export-jobs".into()),
+            jobs_queue_url: get("JOBS_QUEUE_URL"),
+            sqs_endpoint: service_endpoint(get, "SQS"),
+            job_retention_days: job_retention,
         })
     }
 }
@@ -508,6 +537,37 @@ mod tests {
                 .audit_retention_days,
             3650
         );
+    }
+
+    #[test]
+    fn job_settings_have_defaults_and_bounds() {
+        let secret = ("JWT_SECRET", "a");
+        let c = config(&[secret]).unwrap();
+        assert_eq!(c.jobs_table, "export-jobs");
+        assert_eq!(c.jobs_queue_url, None);
+        assert_eq!(c.job_retention_days, 7);
+        let c = config(&[
+            secret,
+            (
+                "JOBS_QUEUE_URL",
+                "http://127.0.0.1:5005/123456789012/export-jobs",
+            ),
+            ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:5005"),
+            ("JOB_RETENTION_DAYS", "30"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.jobs_queue_url.as_deref(),
+            Some("http://127.0.0.1:5005/123456789012/export-jobs")
+        );
+        assert_eq!(c.sqs_endpoint.as_deref(), Some("http://127.0.0.1:5005"));
+        assert_eq!(c.job_retention_days, 30);
+        for bad in ["0", "31", "a week"] {
+            let e = config(&[secret, ("JOB_RETENTION_DAYS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("JOB_RETENTION_DAYS"), "{bad}: {e}");
+        }
     }
 
     #[test]

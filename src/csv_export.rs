@@ -1,5 +1,6 @@
 //! Writing the CSV: a header row of labels, then a row per lead; RFC 4180
-//! quoting (the `csv` crate), UTF-8; the formula guard. The defaults (no
+//! quoting as the `csv` crate writes it (checked against it), UTF-8; the
+//! formula guard. The defaults (no
 //! BOM, `,`, CRLF) are the reference's dialect; `format` may ask for a BOM,
 //! `;` or tab, and LF.
 
@@ -49,161 +50,195 @@ fn needs_formula_guard(cell: &[u8]) -> bool {
 /// The UTF-8 byte order mark written first with `format.bom`.
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// A CSV writer with the export's dialect: RFC 4180 quoting where needed
-/// (a cell holding the delimiter, `"`, CR or LF is quoted), `format`'s
-/// delimiter and line ending; with `format.bom`, the BOM is written to
-/// `out` first.
-pub fn writer<W: Write>(mut out: W, format: &CsvFormat) -> std::io::Result<csv::Writer<W>> {
-    if format.bom {
-        out.write_all(BOM)?;
+/// The export's CSV dialect, RFC 4180 as the `csv` crate writes it with
+/// `QuoteStyle::Necessary`: a cell holding the delimiter, `"`, CR or LF is
+/// quoted (`"` doubled inside); a row whose only cell is empty is written
+/// `""`; `format`'s delimiter and line ending. The writer is this module's
+/// own (each cell goes straight into the row's bytes, with no record or
+/// buffer in between: the per-row cost of the export); the property test
+/// `rows_are_the_bytes_of_the_csv_crate` checks it against the `csv` crate
+/// in every dialect.
+#[derive(Debug, Clone)]
+struct Dialect {
+    /// The bytes that make a cell quoted.
+    special: [bool; 256],
+    delimiter: u8,
+    terminator: &'static [u8],
+    escape_formulas: bool,
+}
+
+impl Dialect {
+    fn new(format: &CsvFormat) -> Self {
+        let delimiter = format.delimiter.byte();
+        let mut special = [false; 256];
+        for b in [delimiter, b'"', b'\r', b'\n'] {
+            special[b as usize] = true;
+        }
+        Dialect {
+            special,
+            delimiter,
+            terminator: match format.line_ending {
+                LineEnding::CrLf => b"\r\n",
+                LineEnding::Lf => b"\n",
+            },
+            escape_formulas: format.escape_formulas,
+        }
     }
-    let terminator = match format.line_ending {
-        LineEnding::CrLf => csv::Terminator::CRLF,
-        LineEnding::Lf => csv::Terminator::Any(b'\n'),
-    };
-    Ok(csv::WriterBuilder::new()
-        .delimiter(format.delimiter.byte())
-        .terminator(terminator)
-        .quote_style(csv::QuoteStyle::Necessary)
-        .from_writer(out))
-}
 
-/// Writes the header row of `fields`.
-pub fn write_header<W: Write>(w: &mut csv::Writer<W>, fields: &FieldList) -> csv::Result<()> {
-    w.write_record(fields.columns().iter().map(|c| c.header))
-}
-
-/// What [`write_row`] reuses from row to row: the row's cells (a
-/// `csv::ByteRecord`, written through the `csv` crate's fast path for a
-/// whole record) and the scratch of composed cells. One per file.
-#[derive(Debug, Default)]
-pub struct RowBuf {
-    record: csv::ByteRecord,
-    scratch: String,
-}
-
-/// Writes the row of one lead; with `format.escape_formulas`, each cell
-/// through [`escape_formula`] (the one place the guard is applied).
-pub fn write_row<W: Write>(
-    w: &mut csv::Writer<W>,
-    fields: &FieldList,
-    lead: &Lead,
-    format: &CsvFormat,
-    buf: &mut RowBuf,
-) -> csv::Result<()> {
-    let RowBuf { record, scratch } = buf;
-    record.clear();
-    for column in fields.columns() {
-        let cell = match column.cell_into(lead, scratch) {
-            Some(cell) => cell,
-            None => scratch.as_str(),
-        };
-        let cell = if format.escape_formulas {
-            escape_formula(cell)
-        } else {
-            Cow::Borrowed(cell)
-        };
-        record.push_field(cell.as_bytes());
+    /// Appends one cell; `guard` puts the formula guard's `'` first.
+    fn push_cell(&self, out: &mut Vec<u8>, cell: &[u8], guard: bool) {
+        if !cell.iter().any(|&b| self.special[b as usize]) {
+            if guard {
+                out.push(b'\'');
+            }
+            out.extend_from_slice(cell);
+            return;
+        }
+        out.reserve(cell.len() + 4);
+        out.push(b'"');
+        if guard {
+            out.push(b'\'');
+        }
+        let mut rest = cell;
+        while let Some(i) = rest.iter().position(|&b| b == b'"') {
+            out.extend_from_slice(&rest[..=i]);
+            out.push(b'"');
+            rest = &rest[i + 1..];
+        }
+        out.extend_from_slice(rest);
+        out.push(b'"');
     }
-    w.write_byte_record(record)
+
+    /// Ends the row that began at `start` in `out`: `""` when nothing was
+    /// written (one empty cell), then the line ending.
+    fn end_row(&self, out: &mut Vec<u8>, start: usize) {
+        if out.len() == start {
+            out.extend_from_slice(b"\"\"");
+        }
+        out.extend_from_slice(self.terminator);
+    }
 }
 
-/// Renders the CSV a row at a time, handing back each row's bytes (the
-/// same bytes as [`write_csv`]), for a sink that takes them as they come.
+/// Renders the CSV a row at a time: the header (after the BOM with
+/// `format.bom`), then a row per lead, each cell through the formula guard
+/// when `format.escape_formulas` is on (the one place it is applied to a
+/// CSV). One per file; it reuses its buffers from row to row.
 pub struct RowWriter<'f> {
-    w: csv::Writer<SharedBuf>,
-    out: SharedBuf,
-    row: Vec<u8>,
-    buf: RowBuf,
     fields: &'f FieldList,
-    format: &'f CsvFormat,
+    dialect: Dialect,
+    bom: bool,
+    row: Vec<u8>,
+    scratch: String,
     rows: usize,
 }
 
 impl<'f> RowWriter<'f> {
     /// A writer of `fields` with `format`.
-    /// With `format.bom`, the BOM comes out with the header's bytes.
-    pub fn new(fields: &'f FieldList, format: &'f CsvFormat) -> Self {
-        let out = SharedBuf::default();
-        let w = match writer(out.clone(), format) {
-            Ok(w) => w,
-            // Writing the BOM into a `Vec` cannot fail.
-            Err(_) => unreachable!("an in-memory buffer refused a write"),
-        };
+    pub fn new(fields: &'f FieldList, format: &CsvFormat) -> Self {
         RowWriter {
-            w,
-            out,
-            row: Vec::new(),
-            buf: RowBuf::default(),
             fields,
-            format,
+            dialect: Dialect::new(format),
+            bom: format.bom,
+            row: Vec::with_capacity(512),
+            scratch: String::new(),
             rows: 0,
         }
     }
 
-    /// The bytes of the header row.
-    pub fn header(&mut self) -> csv::Result<&[u8]> {
-        write_header(&mut self.w, self.fields)?;
-        self.take()
+    /// The bytes of the header row (with the BOM first when asked for).
+    pub fn header(&mut self) -> &[u8] {
+        let mut row = std::mem::take(&mut self.row);
+        row.clear();
+        self.header_into(&mut row);
+        self.row = row;
+        &self.row
     }
 
     /// The bytes of the row of `lead`.
-    pub fn row(&mut self, lead: &Lead) -> csv::Result<&[u8]> {
-        write_row(&mut self.w, self.fields, lead, self.format, &mut self.buf)?;
+    pub fn row(&mut self, lead: &Lead) -> &[u8] {
+        let mut row = std::mem::take(&mut self.row);
+        row.clear();
+        self.row_into(lead, &mut row);
+        self.row = row;
+        &self.row
+    }
+
+    /// Appends the header row (with the BOM first when asked for) to `out`.
+    pub fn header_into(&mut self, out: &mut Vec<u8>) {
+        if self.bom {
+            out.extend_from_slice(BOM);
+        }
+        let start = out.len();
+        for (i, column) in self.fields.columns().iter().enumerate() {
+            if i > 0 {
+                out.push(self.dialect.delimiter);
+            }
+            self.dialect.push_cell(out, column.header.as_bytes(), false);
+        }
+        self.dialect.end_row(out, start);
+    }
+
+    /// Appends the row of `lead` to `out`.
+    pub fn row_into(&mut self, lead: &Lead, out: &mut Vec<u8>) {
+        let RowWriter {
+            fields,
+            dialect,
+            scratch,
+            ..
+        } = self;
+        let start = out.len();
+        for (i, column) in fields.columns().iter().enumerate() {
+            if i > 0 {
+                out.push(dialect.delimiter);
+            }
+            let cell = match column.cell_into(lead, scratch) {
+                Some(cell) => cell,
+                None => scratch.as_str(),
+            };
+            let guard = dialect.escape_formulas && needs_formula_guard(cell.as_bytes());
+            dialect.push_cell(out, cell.as_bytes(), guard);
+        }
+        dialect.end_row(out, start);
         self.rows += 1;
-        self.take()
     }
 
     /// Lead rows rendered so far.
     pub fn rows(&self) -> usize {
         self.rows
     }
-
-    fn take(&mut self) -> csv::Result<&[u8]> {
-        self.w.flush()?;
-        self.row.clear();
-        std::mem::swap(
-            &mut *self.out.0.lock().expect("lock poisoned"),
-            &mut self.row,
-        );
-        Ok(&self.row)
-    }
 }
 
-/// The bytes the CSV writer has flushed, taken by [`RowWriter`].
-#[derive(Clone, Default)]
-struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl Write for SharedBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock poisoned").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Writes the header and one row per lead to `out`.
+/// Writes the header and one row per lead to `out`, 64 KB at a time.
 pub fn write_csv<W: Write>(
-    out: W,
+    mut out: W,
     fields: &FieldList,
     leads: &[Lead],
     format: &CsvFormat,
-) -> csv::Result<W> {
-    let mut w = writer(out, format)?;
-    write_header(&mut w, fields)?;
-    let mut buf = RowBuf::default();
+) -> std::io::Result<W> {
+    const CHUNK: usize = 64 << 10;
+    let mut csv = RowWriter::new(fields, format);
+    let mut buf = Vec::with_capacity(CHUNK + 4096);
+    csv.header_into(&mut buf);
     for lead in leads {
-        write_row(&mut w, fields, lead, format, &mut buf)?;
+        csv.row_into(lead, &mut buf);
+        if buf.len() >= CHUNK {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
     }
-    w.into_inner().map_err(|e| e.into_error().into())
+    out.write_all(&buf)?;
+    Ok(out)
 }
 
 /// The whole CSV in memory.
 pub fn to_csv(fields: &FieldList, leads: &[Lead], format: &CsvFormat) -> Vec<u8> {
-    write_csv(Vec::new(), fields, leads, format).expect("writing to a Vec cannot fail")
+    let mut out = Vec::new();
+    let mut csv = RowWriter::new(fields, format);
+    csv.header_into(&mut out);
+    for lead in leads {
+        csv.row_into(lead, &mut out);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -433,12 +468,11 @@ mod tests {
             }
         }
 
-        /// `write_row` (a `ByteRecord` through the `csv` crate's record fast
-        /// path, the byte-wise guard) writes the bytes that writing each
-        /// guarded cell with `write_field` writes, in every dialect; one
-        /// empty cell alone included (`""`).
+        /// The rows are the bytes the `csv` crate writes for the same cells
+        /// (`QuoteStyle::Necessary`, each guarded cell by `write_field`), in
+        /// every dialect; one empty cell alone included (`""`).
         #[test]
-        fn rows_are_the_bytes_of_field_by_field_writing(
+        fn rows_are_the_bytes_of_the_csv_crate(
             cells in proptest::collection::vec(any_cell(), 1..5),
             escape in proptest::prelude::any::<bool>(),
             bom in proptest::prelude::any::<bool>(),
@@ -459,16 +493,28 @@ mod tests {
                 line_ending: if lf { LineEnding::Lf } else { LineEnding::CrLf },
             };
             let got = to_csv(&fields, std::slice::from_ref(&lead), &format);
-            let mut w = writer(Vec::new(), &format).unwrap();
-            write_header(&mut w, &fields).unwrap();
+            let mut expected = if bom { BOM.to_vec() } else { Vec::new() };
+            let mut w = csv::WriterBuilder::new()
+                .delimiter(delimiter.byte())
+                .terminator(if lf { csv::Terminator::Any(b'\n') } else { csv::Terminator::CRLF })
+                .quote_style(csv::QuoteStyle::Necessary)
+                .from_writer(Vec::new());
+            w.write_record(fields.columns().iter().map(|c| c.header)).unwrap();
             for field in fields.fields() {
                 let cell = field.cell(&lead);
                 let cell = if escape { escape_formula(&cell) } else { cell };
                 w.write_field(cell.as_bytes()).unwrap();
             }
             w.write_record(None::<&[u8]>).unwrap();
-            let expected = w.into_inner().unwrap();
-            proptest::prop_assert_eq!(got, expected);
+            expected.extend(w.into_inner().unwrap());
+            proptest::prop_assert_eq!(&got, &expected);
+            // The same bytes a row at a time, and through write_csv.
+            let mut rows = RowWriter::new(&fields, &format);
+            let mut pieces = rows.header().to_vec();
+            pieces.extend_from_slice(rows.row(&lead));
+            proptest::prop_assert_eq!(&pieces, &expected);
+            let written = write_csv(Vec::new(), &fields, std::slice::from_ref(&lead), &format).unwrap();
+            proptest::prop_assert_eq!(written, expected);
         }
 
         /// The byte-wise guard decides as the definition reads: skip ASCII

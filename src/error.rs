@@ -33,6 +33,20 @@ pub enum ExportError {
     /// Only `POST` is served.
     #[error("method {0} is not allowed; use POST")]
     MethodNotAllowed(String),
+    /// A route served with another method only (`GET` of an export job's
+    /// status): 405 with `Allow`.
+    #[error("method {method} is not allowed; use {allow}")]
+    MethodNotAllowedUse {
+        /// The method of the request.
+        method: String,
+        /// The method the route serves.
+        allow: &'static str,
+    },
+    /// No such resource of the caller's organization (an export job of
+    /// another organization is one): 404. The message says what was not
+    /// found, never whether it exists elsewhere.
+    #[error("{0}")]
+    NotFound(&'static str),
     /// The invocation's deadline came before the export was done: 504. The
     /// stage that was cut goes to the log.
     #[error("deadline reached while {stage}")]
@@ -72,6 +86,13 @@ pub struct Fault {
     pub message: String,
 }
 
+impl From<Fault> for ExportError {
+    /// Transient → 503, anything else → 500.
+    fn from(fault: Fault) -> Self {
+        ExportError::from_fault(fault.kind, fault.message)
+    }
+}
+
 impl ExportError {
     /// The error of a backing-service failure of `kind`.
     pub fn from_fault(kind: FaultKind, cause: impl std::fmt::Display) -> Self {
@@ -107,7 +128,9 @@ impl ExportError {
     pub fn log_cause(&self) -> Option<String> {
         match self {
             ExportError::Validation(_) => None,
-            ExportError::MethodNotAllowed(_) => Some("method not allowed".into()),
+            ExportError::MethodNotAllowed(_) | ExportError::MethodNotAllowedUse { .. } => {
+                Some("method not allowed".into())
+            }
             other => Some(other.to_string()),
         }
     }
@@ -124,7 +147,10 @@ impl ExportError {
             ExportError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ExportError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ExportError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ExportError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ExportError::MethodNotAllowed(_) | ExportError::MethodNotAllowedUse { .. } => {
+                StatusCode::METHOD_NOT_ALLOWED
+            }
+            ExportError::NotFound(_) => StatusCode::NOT_FOUND,
             ExportError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ExportError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ExportError::NoValidFields | ExportError::Internal(_) => {
@@ -141,7 +167,10 @@ impl ExportError {
             ExportError::PayloadTooLarge { .. } => ("VALIDATION_ERROR", self.to_string()),
             ExportError::Unauthorized(_) => ("UNAUTHORIZED", UNAUTHORIZED_MESSAGE.to_string()),
             ExportError::Forbidden(m) => ("FORBIDDEN", m.clone()),
-            ExportError::MethodNotAllowed(_) => ("METHOD_NOT_ALLOWED", self.to_string()),
+            ExportError::MethodNotAllowed(_) | ExportError::MethodNotAllowedUse { .. } => {
+                ("METHOD_NOT_ALLOWED", self.to_string())
+            }
+            ExportError::NotFound(m) => ("NOT_FOUND", m.to_string()),
             ExportError::NoValidFields => ("INTERNAL_ERROR", self.to_string()),
             ExportError::Timeout { .. } => ("EXPORT_TIMEOUT", TIMEOUT_MESSAGE.to_string()),
             ExportError::Unavailable(_) => ("SERVICE_UNAVAILABLE", UNAVAILABLE_MESSAGE.to_string()),

@@ -20,6 +20,7 @@ pub mod fields;
 pub mod filters;
 pub mod http;
 pub mod import;
+pub mod jobs;
 pub mod model;
 pub mod observe;
 pub mod reply;

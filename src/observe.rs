@@ -48,6 +48,8 @@ pub struct Outcome {
     pub bytes: Option<u64>,
     /// Inline, or the S3 object key.
     pub destination: Option<Destination>,
+    /// The export job the request created, read or finished, if any.
+    pub job_id: Option<String>,
 }
 
 /// Where an export went.

@@ -58,6 +58,9 @@ impl Reply {
         match err {
             ExportError::Unauthorized(_) => headers.push(("www-authenticate", "Bearer".into())),
             ExportError::MethodNotAllowed(_) => headers.push(("allow", "POST".into())),
+            ExportError::MethodNotAllowedUse { allow, .. } => {
+                headers.push(("allow", allow.to_string()))
+            }
             ExportError::Unavailable(_) => {
                 headers.push(("retry-after", RETRY_AFTER_SECONDS.to_string()))
             }

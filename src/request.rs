@@ -178,7 +178,8 @@ pub enum Selection {
 pub struct BulkSelection {
     /// 0-based position of the first lead of the range.
     pub start: usize,
-    /// Length of the range, 1..=1000.
+    /// Length of the range, 1..=1000 (an export job: up to its limit, or
+    /// `usize::MAX` for the whole search).
     pub count: usize,
     /// The compiled People Search filter.
     pub filter: CompiledFilter,
@@ -188,8 +189,31 @@ pub struct BulkSelection {
     pub included: Vec<String>,
 }
 
-/// Parses and validates a request body.
+/// The limits a request is parsed with: the synchronous export's
+/// ([`EXPORT_LIMITS`]) or an export job's (`crate::jobs::JOB_LIMITS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest bulk `targetCount`.
+    pub max_target_count: usize,
+    /// Whether a bulk `targetCount` may be left out, meaning every match
+    /// from `startIndex` on (the whole search).
+    pub whole_search: bool,
+}
+
+/// The synchronous export's limits: `targetCount` required, 1..=1000.
+pub const EXPORT_LIMITS: Limits = Limits {
+    max_target_count: MAX_TARGET_COUNT,
+    whole_search: false,
+};
+
+/// Parses and validates a request body of the synchronous export.
 pub fn parse(body: &[u8]) -> Result<ExportRequest, ExportError> {
+    parse_with(body, &EXPORT_LIMITS)
+}
+
+/// Parses and validates a request body with `limits`: the same rules and
+/// messages as [`parse`] but for the bulk `targetCount`.
+pub fn parse_with(body: &[u8], limits: &Limits) -> Result<ExportRequest, ExportError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(ExportError::PayloadTooLarge {
             limit: MAX_BODY_BYTES,
@@ -205,7 +229,7 @@ pub fn parse(body: &[u8]) -> Result<ExportRequest, ExportError> {
         .ok_or_else(|| invalid("request body must be a JSON object"))?;
     let selection = match present(root, "selection") {
         None => return Err(invalid("selection is required")),
-        Some(Value::Object(s)) => parse_selection(s)?,
+        Some(Value::Object(s)) => parse_selection(s, limits)?,
         Some(_) => return Err(invalid("selection must be an object")),
     };
     let fields = match present(root, "exportFields") {
@@ -325,7 +349,7 @@ fn one_of<T: Copy>(key: &str, value: &Value, choices: &[(&str, T)]) -> Result<T,
     )))
 }
 
-fn parse_selection(s: &Map<String, Value>) -> Result<Selection, ExportError> {
+fn parse_selection(s: &Map<String, Value>, limits: &Limits) -> Result<Selection, ExportError> {
     let included = id_list(s, "includedIds")?;
     let excluded = id_list(s, "excludedIds")?;
     match s.get("mode").and_then(Value::as_str) {
@@ -342,14 +366,14 @@ fn parse_selection(s: &Map<String, Value>) -> Result<Selection, ExportError> {
                 Some(v) => whole_number(v)
                     .ok_or_else(|| invalid("selection.startIndex must be an integer >= 0"))?,
             };
+            let max = limits.max_target_count;
             let count = match present(s, "targetCount") {
+                None if limits.whole_search => usize::MAX,
                 None => return Err(invalid("selection.targetCount is required for bulk mode")),
                 Some(v) => whole_number(v)
-                    .filter(|n| (1..=MAX_TARGET_COUNT).contains(n))
+                    .filter(|n| (1..=max).contains(n))
                     .ok_or_else(|| {
-                        invalid(format!(
-                            "selection.targetCount must be between 1 and {MAX_TARGET_COUNT}"
-                        ))
+                        invalid(format!("selection.targetCount must be between 1 and {max}"))
                     })?,
             };
             let filter = match present(s, "filters") {

@@ -88,6 +88,7 @@ fn table_text(records: &[AuditRecord]) -> String {
         "FIELDS",
         "SELECTION",
         "REQUEST ID",
+        "JOB",
         "DESTINATION",
     ];
     let dash = || "-".to_string();
@@ -109,6 +110,7 @@ fn table_text(records: &[AuditRecord]) -> String {
                     .map(|h| h[..h.len().min(12)].to_string())
                     .unwrap_or_else(dash),
                 r.request_id.clone(),
+                r.job_id.clone().unwrap_or_else(dash),
                 match (&r.destination, &r.s3_key) {
                     (Some(_), Some(key)) => format!("s3 {key}"),
                     (Some(d), None) => d.clone(),

@@ -1,7 +1,8 @@
-//! The Lambda entry point: configuration and clients once, then the runtime loop.
+//! The Lambda entry point: configuration and clients once, then the runtime
+//! loop. Serves the export and the export jobs' routes (`http::serve`).
 
 use lambda_http::{service_fn, Error, Request};
-use lead_export::{app::App, config::Config, http::handle, init_tracing};
+use lead_export::{config::Config, http::serve, init_tracing, jobs::Jobs};
 
 /// mimalloc: small allocations (the strings of each parsed lead) cost less
 /// than with the system allocator (docs/performance.md).
@@ -23,10 +24,10 @@ async fn main() -> Result<(), Error> {
             return Err(e.into());
         }
     };
-    let app = App::from_config(&config).await;
-    let app = &app;
+    let jobs = Jobs::from_config(&config).await;
+    let jobs = &jobs;
     lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Error>(handle(app, req).await)
+        Ok::<_, Error>(serve(jobs, req).await)
     }))
     .await
 }

@@ -1,5 +1,7 @@
-//! Serves the export endpoint on http://127.0.0.1:$PORT through the same
-//! handler the Lambda runs: each HTTP request becomes a lambda_http request.
+//! Serves the export endpoint and the export jobs' routes on
+//! http://127.0.0.1:$PORT through the same handler the Lambda runs: each
+//! HTTP request becomes a lambda_http request. With `JOBS_QUEUE_URL` set,
+//! the jobs' worker runs in this process, polling the queue.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,14 +12,16 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use lead_export::app::App;
 use lead_export::error::ExportError;
-use lead_export::http::{error_response, handle};
+use lead_export::http::{error_response, serve as serve_route};
+use lead_export::jobs::{sqs::SqsQueue, worker, Jobs};
 use lead_export::request::MAX_BODY_BYTES;
 use lead_export::{config::Config, init_tracing};
 
-/// The route the API Gateway serves.
+/// The export's route.
 const ROUTE: &str = "/api/v1/operations/export";
+/// The export jobs' routes (the status route below it).
+const JOBS_ROUTE: &str = lead_export::jobs::api::JOBS_ROUTE;
 
 /// mimalloc: small allocations (the strings of each parsed lead) cost less
 /// than with the system allocator (docs/performance.md).
@@ -49,7 +53,15 @@ async fn main() {
             std::process::exit(2);
         }),
     };
-    let app: &'static App = Box::leak(Box::new(App::from_config(&config).await));
+    let app: &'static Jobs = Box::leak(Box::new(Jobs::from_config(&config).await));
+    if let Some(url) = &config.jobs_queue_url {
+        let sdk = lead_export::aws::sdk_config().await;
+        let queue = SqsQueue::new(
+            lead_export::aws::sqs(&sdk, config.sqs_endpoint.as_deref()),
+            url,
+        );
+        tokio::spawn(worker::poll(app.clone(), queue, config.export_timeout));
+    }
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -79,10 +91,12 @@ async fn main() {
 }
 
 async fn serve(
-    app: &App,
+    app: &Jobs,
     req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
-    let response = if req.uri().path() != ROUTE {
+    let path = req.uri().path();
+    let known = path == ROUTE || path == JOBS_ROUTE || path.starts_with(&format!("{JOBS_ROUTE}/"));
+    let response = if !known {
         let body = serde_json::json!({"error": {"code": "NOT_FOUND", "message": format!("no route for {}", req.uri().path())}});
         hyper::Response::builder()
             .status(404)
@@ -94,7 +108,7 @@ async fn serve(
         match Limited::new(body, MAX_BODY_BYTES).collect().await {
             Ok(collected) => {
                 let body = lambda_http::Body::from(collected.to_bytes().to_vec());
-                handle(app, http::Request::from_parts(parts, body)).await
+                serve_route(app, http::Request::from_parts(parts, body)).await
             }
             Err(_) => error_response(&ExportError::PayloadTooLarge {
                 limit: MAX_BODY_BYTES,

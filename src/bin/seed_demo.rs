@@ -8,6 +8,12 @@
 //! export request `BODY` selects among ORG's demo leads, through the
 //! handler's own parsing and selection code (what `make run` prints as the
 //! curl's expected `X-Export-Count`).
+//!
+//! It also creates the export jobs' table (`JOBS_TABLE`) and their queue
+//! (`JOBS_QUEUE`, default `export-jobs`, on the SQS of
+//! `AWS_ENDPOINT_URL_SQS`); `seed-demo --queue-url` creates nothing else
+//! and prints the queue's URL (what `make run` gives the local server as
+//! `JOBS_QUEUE_URL`).
 
 use lead_export::auth::OrgId;
 use lead_export::demo::demo_leads;
@@ -60,6 +66,23 @@ fn seed_leads() -> usize {
     }
 }
 
+/// Creates the export jobs' queue if missing (`JOBS_QUEUE`, default
+/// `export-jobs`; the in-process worker of the local server runs a step
+/// within `EXPORT_TIMEOUT_SECONDS`, so a message becomes visible again a
+/// minute after it was received); its URL.
+async fn jobs_queue(config: &Config) -> String {
+    let name = std::env::var("JOBS_QUEUE")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "export-jobs".into());
+    let sdk = aws::sdk_config().await;
+    let sqs = aws::sqs(&sdk, config.sqs_endpoint.as_deref());
+    let visibility = config.export_timeout.as_secs() as u32 + 60;
+    lead_export::jobs::sqs::ensure_queue(&sqs, &name, visibility)
+        .await
+        .unwrap_or_else(|e| fail(1, e))
+}
+
 /// The number of leads `body` exports for `org` over the demo data.
 async fn expected_count(org: &str, body: &str, leads: usize) -> usize {
     let org_id = OrgId::new(org).unwrap_or_else(|| fail(2, "ORG must not be empty"));
@@ -90,10 +113,19 @@ async fn main() {
             println!("{}", expected_count(org, body, leads).await);
             return;
         }
-        _ => fail(2, "usage: seed-demo [--count ORG BODY]"),
+        [flag] if flag == "--queue-url" => {
+            let config = Config::from_env().unwrap_or_else(|e| fail(2, e));
+            println!("{}", jobs_queue(&config).await);
+            return;
+        }
+        _ => fail(2, "usage: seed-demo [--count ORG BODY | --queue-url]"),
     }
     let config = Config::from_env().unwrap_or_else(|e| fail(2, e));
     let (dynamo, s3) = aws::clients(&config).await;
+    lead_export::jobs::dynamodb::ensure_table(&dynamo, &config.jobs_table)
+        .await
+        .unwrap_or_else(|e| fail(1, e));
+    let queue = jobs_queue(&config).await;
     aws::ensure_table(&dynamo, &config.leads_table)
         .await
         .unwrap_or_else(|e| fail(1, e));
@@ -108,8 +140,12 @@ async fn main() {
         .unwrap_or_else(|e| fail(1, e));
     if seed_none() {
         println!(
-            "tables {}, {} and {} and bucket {} ready; SEED=none, nothing seeded",
-            config.leads_table, config.audit_table, config.cursors_table, config.exports_bucket
+            "tables {}, {}, {} and {}, bucket {} and queue {queue} ready; SEED=none, nothing seeded",
+            config.leads_table,
+            config.audit_table,
+            config.cursors_table,
+            config.jobs_table,
+            config.exports_bucket
         );
         return;
     }

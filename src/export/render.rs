@@ -59,11 +59,9 @@ pub async fn render_csv(
         skipped += page.skipped.len();
         for lead in &page.leads {
             if csv.rows() == 0 {
-                sink.write(csv.header().map_err(ExportError::internal)?)
-                    .await?;
+                sink.write(csv.header()).await?;
             }
-            sink.write(csv.row(lead).map_err(ExportError::internal)?)
-                .await?;
+            sink.write(csv.row(lead)).await?;
         }
     }
 }

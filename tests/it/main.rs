@@ -24,6 +24,8 @@ mod golden;
 mod handler;
 mod hostile;
 mod item_faults;
+mod jobs;
+mod jobs_moto;
 mod log_capture;
 mod make_run;
 mod moto;

@@ -102,6 +102,10 @@ impl MakeRun {
             .env_remove("AWS_ENDPOINT_URL")
             .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
             .env_remove("AWS_ENDPOINT_URL_S3")
+            .env_remove("AWS_ENDPOINT_URL_SQS")
+            .env_remove("JOBS_QUEUE_URL")
+            .env_remove("JOBS_TABLE")
+            .env_remove("JOBS_QUEUE")
             .env_remove("LEADS_TABLE")
             .env_remove("EXPORTS_BUCKET")
             .env_remove("JWT_SECRET")
@@ -371,6 +375,59 @@ fn make_run_serves_the_printed_curl_and_ctrl_c_stops_everything() {
         .read_to_end(&mut decoded)
         .expect("a valid gzip stream");
     assert_eq!(decoded, resp.body, "gunzipped = the curl's CSV");
+
+    // An export job of the whole search, run by the in-process worker on
+    // moto's SQS: POST, GET until it succeeds, download its link.
+    let jobs = format!("http://127.0.0.1:{port}/api/v1/operations/export-jobs");
+    let job_body = r#"{"selection":{"mode":"bulk","filters":{}},"exportFields":["name","emails","jobTitle","city","companyName"]}"#;
+    assert!(
+        run.output().contains(job_body),
+        "make run prints the job's curl"
+    );
+    let (status, accepted) = call(
+        ureq::post(&jobs)
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Content-Type", "application/json"),
+        job_body.as_bytes(),
+    );
+    assert_eq!(status, 202);
+    let location = accepted.header("location").unwrap().to_string();
+    let job: serde_json::Value = serde_json::from_slice(&read_body(accepted)).unwrap();
+    assert_eq!(
+        location,
+        format!(
+            "/api/v1/operations/export-jobs/{}",
+            job["jobId"].as_str().unwrap()
+        )
+    );
+    let waited = Instant::now();
+    let done = loop {
+        let (status, got) = call(
+            ureq::get(&format!("http://127.0.0.1:{port}{location}"))
+                .set("Authorization", &format!("Bearer {token}")),
+            b"",
+        );
+        assert_eq!(status, 200);
+        let got: serde_json::Value = serde_json::from_slice(&read_body(got)).unwrap();
+        if got["status"] != "PENDING" && got["status"] != "RUNNING" {
+            break got;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "the job is not done: {got}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    let seeded: usize = SEED_LEADS.parse().unwrap();
+    assert_eq!(done["count"], seeded);
+    let file = read_body(ureq::get(done["url"].as_str().unwrap()).call().unwrap());
+    let rows = csv_rows(&file);
+    assert_eq!(
+        rows[0],
+        ["Name", "Email(s)", "Job Title", "City", "Company Name"]
+    );
+    assert_eq!(rows.len(), seeded + 1);
 
     // Ctrl-C, as a terminal sends it: SIGINT to the foreground group.
     signal_group(run.pgid, "INT");

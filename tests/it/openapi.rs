@@ -417,3 +417,64 @@ fn error_responses_match_the_code() {
         }
     }
 }
+
+/// The export jobs' routes: the job limit is the code's, the request
+/// examples parse with it, the statuses are those the code answers, and
+/// each error status has the code the reply carries.
+#[test]
+fn the_export_jobs_routes_match_the_code() {
+    use lead_export::jobs::{JobStatus, JOB_LIMITS, MAX_JOB_TARGET_COUNT};
+    let doc = openapi();
+    let bulk = schema(&doc, "BulkJobSelection");
+    assert_eq!(
+        bulk["properties"]["targetCount"]["maximum"].as_u64(),
+        Some(MAX_JOB_TARGET_COUNT as u64)
+    );
+    assert!(
+        !bulk["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str() == Some("targetCount")),
+        "a job's targetCount is optional (the whole search)"
+    );
+    let submit = &doc["paths"]["/api/v1/operations/export-jobs"]["post"];
+    let examples = submit["requestBody"]["content"]["application/json"]["examples"]
+        .as_object()
+        .unwrap();
+    assert!(!examples.is_empty());
+    for (name, example) in examples {
+        let body = example["value"].to_string();
+        if let Err(e) = request::parse_with(body.as_bytes(), &JOB_LIMITS) {
+            panic!("example {name:?}: {e}");
+        }
+    }
+    let statuses: BTreeSet<String> = schema(&doc, "JobStatus")["properties"]["status"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    let mut expected: BTreeSet<String> = [
+        JobStatus::Pending,
+        JobStatus::Running,
+        JobStatus::Succeeded,
+        JobStatus::Failed,
+    ]
+    .iter()
+    .map(|s| s.name().to_string())
+    .collect();
+    expected.insert("EXPIRED".into());
+    assert_eq!(statuses, expected);
+    let not_found = ExportError::NotFound(lead_export::jobs::api::NOT_FOUND_MESSAGE);
+    assert_eq!(not_found.status().as_u16(), 404);
+    let get = &doc["paths"]["/api/v1/operations/export-jobs/{id}"]["get"];
+    let error = deref(
+        &doc,
+        &get["responses"]["404"]["content"]["application/json"]["schema"],
+    );
+    assert_eq!(
+        error["properties"]["error"]["allOf"][1]["properties"]["code"]["const"].as_str(),
+        not_found.body()["error"]["code"].as_str()
+    );
+}

@@ -121,8 +121,9 @@ async fn runtime_api(
     Ok(reply(202, r#"{"status":"OK"}"#))
 }
 
-/// The stand-in Runtime API and the `lead-export` process it serves.
-struct Lambda {
+/// The stand-in Runtime API and the `lead-export` process it serves (or
+/// another binary of the crate: [`Lambda::start_bin`]).
+pub(crate) struct Lambda {
     events: mpsc::UnboundedSender<Invocation>,
     posted: mpsc::UnboundedReceiver<Posted>,
     child: Child,
@@ -132,6 +133,12 @@ struct Lambda {
 
 impl Lambda {
     async fn start(app_env: &[(&str, &str)]) -> Lambda {
+        Self::start_bin(env!("CARGO_BIN_EXE_lead-export"), app_env).await
+    }
+
+    /// The binary at `bin` (the export jobs' worker, say) under the
+    /// stand-in Runtime API, with `app_env`.
+    pub(crate) async fn start_bin(bin: &str, app_env: &[(&str, &str)]) -> Lambda {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (events, next) = mpsc::unbounded_channel();
@@ -154,7 +161,7 @@ impl Lambda {
                 });
             }
         });
-        let mut command = Command::new(env!("CARGO_BIN_EXE_lead-export"));
+        let mut command = Command::new(bin);
         command
             .env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
@@ -239,7 +246,7 @@ impl Lambda {
 
     /// Hands `event` to the binary (60 s before its deadline) and returns
     /// the JSON it posts back as the invocation's response.
-    async fn invoke(&mut self, name: &str, event: &Value) -> Value {
+    pub(crate) async fn invoke(&mut self, name: &str, event: &Value) -> Value {
         let (id, posted) = self
             .invoke_raw(name, event.to_string(), INVOKE_TIMEOUT)
             .await;

@@ -88,7 +88,9 @@ fn function_statements(template: &str, function: &str) -> Vec<(BTreeSet<String>,
             let actions = statement
                 .lines()
                 .filter_map(|l| l.trim().strip_prefix("- "))
-                .filter(|a| a.starts_with("dynamodb:") || a.starts_with("s3:"))
+                .filter(|a| {
+                    a.starts_with("dynamodb:") || a.starts_with("s3:") || a.starts_with("sqs:")
+                })
                 .map(str::to_string)
                 .collect();
             let resource = statement
@@ -183,6 +185,126 @@ fn the_role_grants_exactly_the_calls_the_code_makes() {
         template_actions(&template),
         called,
         "template.yaml's function policy vs the calls in the code"
+    );
+}
+
+/// The actions `function` is granted on `resource`, all its statements
+/// together.
+fn function_grants(template: &str, function: &str, resource: &str) -> BTreeSet<String> {
+    function_statements(template, function)
+        .into_iter()
+        .filter(|(_, r)| r == resource)
+        .flat_map(|(actions, _)| actions)
+        .collect()
+}
+
+/// The export jobs' functions: the jobs table as `src/jobs/dynamodb.rs`
+/// calls it, the queue's SendMessage of `src/jobs/sqs.rs` (its
+/// ReceiveMessage and DeleteMessage are the in-process worker's of `make
+/// run`, CreateQueue the local runs'; the worker's event source gets SAM's
+/// receive and delete), the staged objects of `src/jobs/s3.rs`; the API
+/// function stages and presigns but reads no lead; the worker reads leads
+/// and checkpoints as the export does and writes the file.
+#[test]
+fn the_jobs_functions_grant_exactly_the_calls_their_code_makes() {
+    let template = read("template.yaml");
+    let dynamodb = |file: &str| -> BTreeSet<String> {
+        client_calls(&read(file))
+            .iter()
+            .map(|op| format!("dynamodb:{}", pascal(op)))
+            .collect()
+    };
+    let jobs_table = dynamodb("src/jobs/dynamodb.rs");
+    assert_eq!(
+        jobs_table,
+        BTreeSet::from([
+            "dynamodb:GetItem".to_string(),
+            "dynamodb:PutItem".to_string()
+        ])
+    );
+    let sqs: BTreeSet<String> = client_calls(&read("src/jobs/sqs.rs"))
+        .iter()
+        .map(|op| format!("sqs:{}", pascal(op)))
+        .collect();
+    let local_only = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:CreateQueue"];
+    for op in local_only {
+        assert!(sqs.contains(op), "{op} is no longer called");
+    }
+    let send: BTreeSet<String> = sqs
+        .into_iter()
+        .filter(|op| !local_only.contains(&op.as_str()))
+        .collect();
+    let staging: BTreeSet<String> = client_calls(&read("src/jobs/s3.rs"))
+        .iter()
+        .map(|op| s3_action(&pascal(op)))
+        .collect();
+    let audit = dynamodb("src/audit.rs");
+    let objects = "!Sub \"${ExportsBucket.Arn}/exports/*\"";
+    for function in ["ExportJobsFunction", "ExportWorkerFunction"] {
+        let grants = |resource: &str| function_grants(&template, function, resource);
+        assert_eq!(grants("!GetAtt JobsTable.Arn"), jobs_table, "{function}");
+        assert_eq!(grants("!GetAtt JobsQueue.Arn"), send, "{function}");
+        assert_eq!(grants("!GetAtt AuditTable.Arn"), audit, "{function}");
+        let files = grants(objects);
+        assert!(files.is_superset(&staging), "{function}: {files:?}");
+        assert!(
+            files.contains("s3:GetObject"),
+            "{function}: presigns or reads"
+        );
+    }
+    let api = |resource: &str| function_grants(&template, "ExportJobsFunction", resource);
+    assert_eq!(api(objects), staging, "the API stages and presigns only");
+    assert!(
+        api("!GetAtt LeadsTable.Arn").is_empty(),
+        "the API reads no lead"
+    );
+    let worker = |resource: &str| function_grants(&template, "ExportWorkerFunction", resource);
+    let export = |resource: &str| function_grants(&template, "ExportFunction", resource);
+    assert_eq!(
+        worker("!GetAtt LeadsTable.Arn"),
+        export("!GetAtt LeadsTable.Arn")
+    );
+    assert_eq!(
+        worker("!GetAtt CursorsTable.Arn"),
+        BTreeSet::from(["dynamodb:BatchGetItem".to_string()]),
+        "the worker loads checkpoints, saves none"
+    );
+    let mut file = staging.clone();
+    file.insert("s3:AbortMultipartUpload".into());
+    assert_eq!(worker(objects), file);
+    assert_eq!(
+        worker("!GetAtt ExportsBucket.Arn"),
+        BTreeSet::from(["s3:ListBucketMultipartUploads".to_string()])
+    );
+}
+
+#[test]
+fn the_queue_outlasts_a_step_and_has_a_dead_letter_queue() {
+    let template = template_yaml();
+    let resources = &template["Resources"];
+    let timeout = resources["ExportWorkerFunction"]["Properties"]["Timeout"]
+        .as_u64()
+        .unwrap();
+    let queue = &resources["JobsQueue"]["Properties"];
+    let visibility = queue["VisibilityTimeout"].as_u64().unwrap();
+    assert!(
+        visibility > timeout,
+        "{visibility} s <= a step's {timeout} s"
+    );
+    assert_eq!(
+        queue["RedrivePolicy"]["maxReceiveCount"].as_u64(),
+        Some(lead_export::jobs::MAX_ATTEMPTS as u64)
+    );
+    let event = &resources["ExportWorkerFunction"]["Properties"]["Events"]["Steps"]["Properties"];
+    assert_eq!(event["BatchSize"].as_u64(), Some(1));
+    assert_eq!(
+        event["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    let table = &resources["JobsTable"]["Properties"];
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some(lead_export::jobs::dynamodb::TTL_ATTRIBUTE)
     );
 }
 
