@@ -116,6 +116,10 @@ pub const UNAVAILABLE_MESSAGE: &str =
     "The export service is temporarily unavailable; retry after the delay in Retry-After";
 /// The `Retry-After` of a 503, in seconds.
 pub const RETRY_AFTER_SECONDS: u32 = 2;
+/// The `Retry-After` of a 504, in seconds: what a bulk range counted before
+/// the deadline is kept (`docs/scale.md`), so the same request again goes
+/// further; a second lets the partition's read capacity refill a little.
+pub const TIMEOUT_RETRY_AFTER_SECONDS: u32 = 1;
 
 impl ExportError {
     /// The cause the log line carries, if any: never a value of the

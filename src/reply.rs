@@ -6,7 +6,7 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::error::{ExportError, RETRY_AFTER_SECONDS};
+use crate::error::{ExportError, RETRY_AFTER_SECONDS, TIMEOUT_RETRY_AFTER_SECONDS};
 
 /// `Content-Type` of an exported CSV file.
 pub const CSV_CONTENT_TYPE: &str = "text/csv; charset=utf-8";
@@ -52,7 +52,7 @@ pub struct Link {
 
 impl Reply {
     /// The answer of an error: its status and JSON body; a 401 carries
-    /// `WWW-Authenticate`, a 405 `Allow`, a 503 `Retry-After`.
+    /// `WWW-Authenticate`, a 405 `Allow`, a 503 and a 504 `Retry-After`.
     pub fn error(err: &ExportError) -> Reply {
         let mut headers = vec![("content-type", "application/json".to_string())];
         match err {
@@ -63,6 +63,9 @@ impl Reply {
             }
             ExportError::Unavailable(_) => {
                 headers.push(("retry-after", RETRY_AFTER_SECONDS.to_string()))
+            }
+            ExportError::Timeout { .. } => {
+                headers.push(("retry-after", TIMEOUT_RETRY_AFTER_SECONDS.to_string()))
             }
             _ => {}
         }

@@ -115,6 +115,7 @@ async fn a_slow_store_is_a_504_two_seconds_before_the_configured_deadline() {
         let resp = handle(&app, req).await;
         let elapsed = started.elapsed();
         assert_eq!(resp.status(), 504);
+        assert_eq!(header(&resp, "retry-after"), "1");
         assert_eq!(
             body_json(&resp),
             json!({"error": {"code": "EXPORT_TIMEOUT", "message": TIMEOUT_MESSAGE}})
