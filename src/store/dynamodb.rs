@@ -772,11 +772,10 @@ fn search_items(attrs: SearchAttrs) -> impl Iterator<Item = (String, AttributeVa
 /// JSON text with one-character keys in [`COMPACT_DOC_ATTR`], and the
 /// search attributes (`s_v` 2).
 pub fn lead_to_item(org: &OrgId, lead: &Lead) -> Result<Item, StoreError> {
+    let doc = super::doc::to_json(lead)
+        .map_err(|_| StoreError::other("a lead could not be written as JSON"))?;
     let mut item = key(org, &lead.id);
-    item.insert(
-        COMPACT_DOC_ATTR.to_string(),
-        AttributeValue::S(super::doc::to_json(lead)),
-    );
+    item.insert(COMPACT_DOC_ATTR.to_string(), AttributeValue::S(doc));
     item.extend(search_items(search_attributes(lead)));
     Ok(item)
 }
