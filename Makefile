@@ -36,7 +36,7 @@ venv:
 build:
 	cargo build --bins
 
-bench:          ## benchmarks (not tests): the W1-W4 workloads against moto, release build, one table
+bench:          ## benchmarks (not tests): the W1-W4 workloads against dynalite (BENCH_DYNAMODB=moto: moto), release build, one table
 	scripts/bench.sh
 
 simulate:       ## the real range code against a simulated DynamoDB on a paused clock, one table (not part of make test; SIMULATE_SEED=N)

@@ -16,7 +16,7 @@ use lead_export::fields::{Field, FieldList};
 use lead_export::filters::compile;
 use lead_export::model::Lead;
 use lead_export::request::CsvFormat;
-use lead_export::store::dynamodb::{lead_from_item, lead_to_item};
+use lead_export::store::dynamodb::{lead_from_item, lead_to_item, previous_item};
 
 const LEADS: usize = 1_000;
 
@@ -32,13 +32,20 @@ fn org() -> OrgId {
     OrgId::new("org-bench").expect("org id")
 }
 
-/// A stored item (as `put_leads` writes it) to a lead, per lead.
-#[divan::bench]
-fn item_to_lead(bencher: Bencher) {
+/// A stored item to a lead, per lead: as `put_leads` writes it (`current`:
+/// the document with one-character keys in `d`), and as the previous
+/// layout did (`previous`: camelCase keys in `doc`), which is still read.
+#[divan::bench(args = ["current", "previous"])]
+fn item_to_lead(bencher: Bencher, layout: &str) {
     let org = org();
+    let write = if layout == "current" {
+        lead_to_item
+    } else {
+        previous_item
+    };
     let items: Vec<_> = leads()
         .iter()
-        .map(|l| lead_to_item(&org, l).expect("item"))
+        .map(|l| write(&org, l).expect("item"))
         .collect();
     bencher
         .counter(ItemsCount::new(LEADS))

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""`make bench`: the W1-W4 workloads against moto, one table.
+"""`make bench`: the W1-W4 workloads against a local DynamoDB (dynalite by
+default, moto with BENCH_DYNAMODB=moto) and S3 (moto), one table.
 
 Run by scripts/bench.sh (which builds the release binaries and the
-`workloads` bench tool and starts moto). It measures without touching the
-code under test:
+`workloads` bench tool and starts dynalite and moto). It measures without
+touching the code under test:
 
-- a counting reverse proxy between `local-server` and moto records each
-  request (its `X-Amz-Target`, start, end, response bytes, and a Query's
+- a counting reverse proxy per service between `local-server` and its
+  upstream (DynamoDB, S3) records each request (its `X-Amz-Target`, start, end, response bytes, and a Query's
   `ScannedCount`): requests, sequential depth (the longest chain of requests
   each starting after the previous one ended), pages, items scanned, bytes;
 - CPU of the serving process per export: the on-CPU nanoseconds of all its
@@ -14,18 +15,24 @@ code under test:
   (exports run one at a time); `/proc/<pid>/stat` utime+stime over all runs
   as a cross-check (10 ms ticks);
 - peak RSS: `VmHWM` of `/proc/<pid>/status`, a fresh server per workload;
+- wall time of each export, from the request to the last byte of the answer;
+- leads per 1 MB Query page: the `ScannedCount` of one Query of the
+  organization's partition without a `Limit` (DynamoDB, and the local
+  DynamoDB, end a page at 1 MB of items read);
 - W4: `lead-export` started against a stand-in Runtime API on loopback, the
   time from just before spawning it to its first
   `GET /2018-06-01/runtime/invocation/next`.
 
-Environment: MOTO_ENDPOINT (required), BENCH_BIN (release binaries),
+Environment: BENCH_DYNAMODB_ENDPOINT and BENCH_S3_ENDPOINT (required),
+BENCH_DYNAMODB (its name for the table: dynalite, moto), BENCH_BUILD (the
+build profile, for the table), BENCH_BIN (release binaries),
 BENCH_TOOL (the `workloads` bench binary), BENCH_FILTER_LIMITS (the
 `filter_limits` bench binary), BENCH_LEADS (default 50000), BENCH_RUNS
 (default 5), BENCH_DEEP_RUNS (runs of W2's deep range, default 3: on moto
 each takes minutes, moto reads the whole partition for every Query page),
 BENCH_TIMEOUT (seconds one export may take, default 1800),
 BENCH_SEED_CONCURRENCY (default 16), BENCH_ONLY (a comma-separated subset
-of w1,w2,w3,w4,filter to run; default all), BENCH_PAGES (pages of W2's
+of page,w1,w2,w3,w4,filter to run; default all), BENCH_PAGES (pages of W2's
 paged search, default 10).
 """
 
@@ -51,9 +58,12 @@ TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "1800"))
 # Seconds the proxy waits before forwarding each request (to see what the
 # server spends while it waits; default none).
 PROXY_DELAY = float(os.environ.get("BENCH_PROXY_DELAY", "0"))
-ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "w1,w2,w3,w4,filter").split(",")))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "page,w1,w2,w3,w4,filter").split(",")))
 SEED_CONCURRENCY = int(os.environ.get("BENCH_SEED_CONCURRENCY", "16"))
-MOTO = os.environ["MOTO_ENDPOINT"]
+DYNAMODB = os.environ["BENCH_DYNAMODB_ENDPOINT"]
+S3 = os.environ["BENCH_S3_ENDPOINT"]
+BACKEND = os.environ.get("BENCH_DYNAMODB", "DynamoDB")
+BUILD = os.environ.get("BENCH_BUILD", "release")
 BIN = os.environ["BENCH_BIN"]
 TOOL = os.environ["BENCH_TOOL"]
 FILTER_LIMITS = os.environ.get("BENCH_FILTER_LIMITS")
@@ -64,6 +74,8 @@ TABLE, BUCKET, CURSORS = "leads-bench", "lead-exports-bench", "cursors-bench"
 # W2 paged: the first pages of a search, in order (startIndex 0, 1,000, ...).
 PAGES = int(os.environ.get("BENCH_PAGES", "10"))
 ROUTE = "/api/v1/operations/export"
+# Leads in a 1 MB Query page, as measured by `page_size` (an estimate until then).
+PAGE_LEADS = [500]
 ALL_FIELDS = [
     "name", "emails", "phones", "linkedinUrl", "city", "postalCode", "country", "jobTitle",
     "seniority", "departments", "functions", "industry", "skills", "languages",
@@ -110,11 +122,13 @@ class Recorder:
 
 
 RECORDER = Recorder()
-UPSTREAM = urllib.parse.urlsplit(MOTO)
 
 
 class Proxy(http.server.BaseHTTPRequestHandler):
+    """Forwards to `UPSTREAM` (a subclass per service sets it)."""
+
     protocol_version = "HTTP/1.1"
+    UPSTREAM = None
 
     def log_message(self, *args):
         pass
@@ -137,11 +151,14 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         body = self._body()
         if PROXY_DELAY:
             time.sleep(PROXY_DELAY)
+        # Content-Length once, whatever its case (Node's HTTP server, under
+        # dynalite, refuses a request that carries it twice).
         headers = {k: v for k, v in self.headers.items()
-                   if k.lower() not in ("transfer-encoding", "connection")}
+                   if k.lower() not in ("transfer-encoding", "connection", "content-length")}
         headers["Content-Length"] = str(len(body))
         if not hasattr(self, "upstream"):
-            self.upstream = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port)
+            self.upstream = http.client.HTTPConnection(self.UPSTREAM.hostname,
+                                                       self.UPSTREAM.port)
         self.upstream.request(self.command, self.path, body=body, headers=headers)
         resp = self.upstream.getresponse()
         data = resp.read()
@@ -153,6 +170,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                 scanned = json.loads(data).get("ScannedCount")
             except ValueError:
                 pass
+        if resp.status >= 400:
+            log(f"  {target} answered {resp.status}: {data[:300]!r}")
         # Recorded before the answer goes back: once the server has its
         # answer, the export's record is in, not racing the next export's.
         RECORDER.add({"target": target, "start": start, "end": time.monotonic(),
@@ -170,8 +189,9 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _forward
 
 
-def start_proxy():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+def start_proxy(upstream):
+    handler = type("UpstreamProxy", (Proxy,), {"UPSTREAM": urllib.parse.urlsplit(upstream)})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}"
@@ -200,6 +220,11 @@ def env(**extra):
     return e
 
 
+def endpoints(dynamodb=DYNAMODB, s3=S3):
+    """The environment naming each service's endpoint."""
+    return {"AWS_ENDPOINT_URL_DYNAMODB": dynamodb, "AWS_ENDPOINT_URL_S3": s3}
+
+
 def tool(*args, **extra):
     out = subprocess.run([TOOL, *map(str, args)], env=env(**extra), check=True,
                          stdout=subprocess.PIPE).stdout
@@ -218,15 +243,16 @@ def token(org):
 
 
 class Server:
-    """A release `local-server` talking to DynamoDB through the proxy."""
+    """A release `local-server` talking to DynamoDB and S3 through the proxies."""
 
     def __init__(self, proxy):
         self.port = free_port()
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "local-server")],
-            # moto takes far longer than DynamoDB: no 504 at the Lambda's 25 s.
-            env=env(AWS_ENDPOINT_URL=proxy, PORT=str(self.port), EXPORT_TIMEOUT_SECONDS="900"),
-            stdout=subprocess.DEVNULL, stderr=open(".local/bench-server.log", "a"))
+            # A local DynamoDB takes far longer than DynamoDB (moto most):
+            # no 504 at the Lambda's 25 s.
+            env=env(**proxy, PORT=str(self.port), EXPORT_TIMEOUT_SECONDS="900"),
+            stdout=open(".local/bench-server.log", "a"), stderr=subprocess.STDOUT)
         for _ in range(300):
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
@@ -359,7 +385,7 @@ def w1(proxy, notes):
     row(name, "CPU of the server per export", [o["cpu_ms"] for o in out], "ms", "≤ 13 ms",
         lambda m: m <= 13)
     row(name, "peak RSS (VmHWM, fresh server)", round(rss, 1), "MB", "≤ 48 MB", lambda m: m <= 48)
-    row(name, "wall time (moto)", [o["wall_s"] * 1000 for o in out], "ms")
+    row(name, f"wall time ({BACKEND})", [o["wall_s"] * 1000 for o in out], "ms")
     notes.append(f"W1: CSV {out[0]['bytes']:,} bytes (plain); CPU by /proc/<pid>/stat "
                  f"ticks over the {RUNS} runs: {tick_ms:.0f} ms per export")
 
@@ -394,7 +420,7 @@ def w2(proxy, notes):
                     "≤ 10 ms", lambda m: m <= 10)
             else:
                 row(name, "CPU of the server per export", [o["cpu_ms"] for o in out], "ms")
-            row(name, "wall time (moto)", [o["wall_s"] * 1000 for o in out], "ms")
+            row(name, f"wall time ({BACKEND})", [o["wall_s"] * 1000 for o in out], "ms")
             notes.append(
                 f"W2 startIndex {start:,}: {out[0]['count']:,} rows exported; the last needed "
                 f"match is lead {need['position']:,} of {LEADS:,} in id order "
@@ -411,26 +437,31 @@ def w2_paged(server, bulk, matches, notes):
     """A search paged in order, startIndex 0, 1,000, ... (BENCH_PAGES pages,
     fewer when the matches end), after a data version bump (no checkpoint
     from the ranges above): each page starts where the last one ended."""
-    tool("bump", ORG, AWS_ENDPOINT_URL=MOTO)
+    tool("bump", ORG, **endpoints())
     starts = [k * 1000 for k in range(PAGES) if k * 1000 < matches]
     name = f"W2 paged, two filters, startIndex 0, 1,000, …, {starts[-1]:,} in order"
     log(f"{name} ...")
-    scanned, pages, exported = [], [], 0
+    scanned, pages, exported, cpu, wall = [], [], 0, [], []
     for start in starts:
         out = server.export(bulk(start))
         queries = [r for r in out["records"] if r["target"] == "Query"]
         scanned.append(sum(r["scanned"] or 0 for r in queries))
         pages.append(len(queries))
         exported += out["count"]
+        cpu.append(out["cpu_ms"])
+        wall.append(out["wall_s"] * 1000)
     last = tool("position", LEADS, SEED, json.dumps(bulk(starts[-1])))["position"]
     total = sum(scanned)
     # What reading from the first key would cost: the last needed position of each page.
     from_first = sum(tool("position", LEADS, SEED, json.dumps(bulk(s)))["position"] for s in starts)
+    page = PAGE_LEADS[0]
     row(name, "items scanned, all pages", total, "",
-        f"≤ {last:,} + one page per request ({500 * len(starts):,})",
-        lambda m: m <= last + 500 * len(starts))
+        f"≤ {last:,} + one page per request ({page * len(starts):,})",
+        lambda m: m <= last + page * len(starts))
     row(name, "items scanned / leads of the organization", round(total / LEADS, 2), "")
     row(name, "Query pages, all pages", sum(pages), "")
+    row(name, "CPU of the server per page", cpu, "ms")
+    row(name, f"wall time per page ({BACKEND})", wall, "ms")
     notes.append(
         f"W2 paged: {len(starts)} pages, {exported:,} rows; items scanned per page "
         f"{', '.join(f'{s:,}' for s in scanned)}; the last page's last needed match is lead "
@@ -510,16 +541,47 @@ def largest_filter(notes):
                      f"(median of {result['runs']} runs)")
 
 
+def page_size(notes):
+    """Leads per 1 MB Query page: one Query of the partition, no Limit."""
+    import boto3
+    client = boto3.client("dynamodb", endpoint_url=DYNAMODB, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    start = time.monotonic()
+    out = client.query(TableName=TABLE, KeyConditionExpression="#pk = :pk",
+                       ExpressionAttributeNames={"#pk": "orgId"},
+                       ExpressionAttributeValues={":pk": {"S": ORG}})
+    wall = (time.monotonic() - start) * 1000
+    scanned = out["ScannedCount"]
+    full = "LastEvaluatedKey" in out
+    if full:
+        PAGE_LEADS[0] = scanned
+    name = "stored leads"
+    if full:
+        row(name, f"leads per 1 MB Query page ({BACKEND})", scanned, "",
+            "≥ 655 (≤ 1,600 bytes a lead)", lambda m: m >= 655)
+        row(name, "bytes per lead (1 MB / leads per page)", round(2**20 / scanned), "B")
+    else:
+        row(name, f"leads in one Query page ({BACKEND}; the partition, under 1 MB)", scanned, "")
+    row(name, f"wall time of that Query ({BACKEND})", wall, "ms")
+    notes.append(f"stored leads: {BACKEND} ends a Query page at 1 MB of items read by its "
+                 "own size rule; the average by DynamoDB's item-size rule is in "
+                 "docs/design.md (the test the_demo_leads_average_at_most_1600_bytes)")
+
+
 def main():
     os.makedirs(".local", exist_ok=True)
+    began = time.monotonic()
     notes = []
-    proxy = start_proxy()
-    log(f"seeding {LEADS:,} leads into moto ({SEED_CONCURRENCY} batches of 25 in flight) ...")
-    seeded = tool("seed", ORG, LEADS, SEED, SEED_CONCURRENCY, AWS_ENDPOINT_URL=MOTO)
-    notes.insert(0, f"data: {LEADS:,} demo leads in {ORG} (moto), seeded in "
+    proxy = endpoints(start_proxy(DYNAMODB), start_proxy(S3))
+    log(f"seeding {LEADS:,} leads into {BACKEND} ({SEED_CONCURRENCY} batches of 25 in flight) ...")
+    seeded = tool("seed", ORG, LEADS, SEED, SEED_CONCURRENCY, **endpoints())
+    notes.insert(0, f"data: {LEADS:,} demo leads in {ORG} (DynamoDB: {BACKEND}, S3: moto; "
+                    f"{BUILD} build), seeded in "
                     f"{seeded['seconds']:.0f} s ({seeded['seconds'] * 1000 / LEADS:.1f} ms per "
                     f"lead, {SEED_CONCURRENCY} BatchWriteItem of 25 in flight); {RUNS} runs per "
                     "figure after one warm-up")
+    if "page" in ONLY:
+        page_size(notes)
     for key, name, run in (("w1", "W1", lambda: w1(proxy, notes)),
                            ("w2", "W2", lambda: w2(proxy, notes)),
                            ("w3", "W3", lambda: w3(notes)), ("w4", "W4", lambda: w4(notes)),
@@ -527,6 +589,9 @@ def main():
         if key in ONLY:
             log(f"{name} ...")
             run()
+    build = os.environ.get("BENCH_BUILD_SECONDS")
+    notes.append(f"time: {time.monotonic() - began:.0f} s for this run (seeding included)"
+                 + (f", after {int(build):,} s of building" if build else ""))
     load = os.getloadavg()
     notes.append(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} at the end; "
                  f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")

@@ -6,7 +6,7 @@
 //! Terms are normalized and canonicalized at compile time;
 //! [`CompiledFilter::matches`] is the exact predicate on a [`Lead`].
 //!
-//! For the store, [`search_attributes`] computes normalized `s_*` attributes
+//! For the store, [`search_attributes`] computes normalized search attributes
 //! that the import tool writes beside each lead, and
 //! [`CompiledFilter::pushdown`] turns the filter into a [`Cond`] over them: a
 //! sound over-approximation of `matches` (exact for list, location,
@@ -51,7 +51,7 @@ pub use limits::{
     clip, largest_legal_filter, MAX_ECHO_CHARS, MAX_FILTER_TERMS, MAX_LIST_TERMS, MAX_RANGES,
     MAX_RANGE_BOUND, MAX_TERM_CHARS,
 };
-pub use search_attrs::search_attributes;
+pub use search_attrs::{search_attributes, search_attributes_v1};
 
 /// A filter that does not parse: `path` like
 /// `"filters.account.employeeSize.range[1].start"`, `message` like
@@ -126,7 +126,7 @@ impl CompiledFilter {
     /// item with current search attributes that passes the rendered
     /// condition (all of it) is a match without reading the lead. True for
     /// list, location, range (bounds DynamoDB can hold) and `STRICT` text
-    /// filters, `SMART` terms without U+001F, and excludes of those; false
+    /// filters, `SMART` terms without U+001F or U+001E, and excludes of those; false
     /// for `WORD` terms.
     pub fn pushdown_exact(&self) -> bool {
         self.clauses.iter().all(|c| c.pushdown().1)
@@ -137,7 +137,7 @@ impl CompiledFilter {
 /// [`search_attributes`] wrote an item's `s_*` attributes.
 pub const SEARCH_VERSION_ATTR: &str = "s_v";
 /// The current version of the search attributes.
-pub const SEARCH_VERSION: i64 = 1;
+pub const SEARCH_VERSION: i64 = 2;
 
 /// Normalized search attributes of one lead, by attribute name.
 pub type SearchAttrs = BTreeMap<String, SearchValue>;

@@ -9,7 +9,9 @@
 //! range bound was widened.
 
 use super::compile::{Clause, RangeRule, Span};
-use super::search_attrs::{list_attr, place_attr, range_attrs, text_stores, Store, SEP};
+use super::search_attrs::{
+    list_attr, place_attr, range_attrs, stand_in, text_stores, Store, SEP, SEP_STAND_IN,
+};
 use super::terms::{Mode, Parts, TextTerm};
 use super::Cond;
 
@@ -23,34 +25,37 @@ fn contains(attr: &str, value: &str) -> Cond {
 /// A condition implied by "the term hits a value in this store", and whether
 /// it is exact.
 fn store_hit(store: Store, term: &TextTerm) -> (Cond, bool) {
-    let (whole, text) = match store {
-        Store::Single(attr) => (attr, attr),
-        Store::Multi { set, joined } => (set, joined),
+    let attr = match store {
+        Store::Single(attr) | Store::Joined(attr) => attr,
     };
-    let single = matches!(store, Store::Single(_));
-    match term.mode {
+    match (store, term.mode) {
         // "" is a substring of every value; a word-less term matches every value.
-        Mode::Smart if term.text.is_empty() => (Cond::Exists(whole.to_string()), true),
-        Mode::Word if term.words.is_empty() => (Cond::Exists(whole.to_string()), true),
+        (_, Mode::Smart) if term.text.is_empty() => (Cond::Exists(attr.to_string()), true),
+        (_, Mode::Word) if term.words.is_empty() => (Cond::Exists(attr.to_string()), true),
         // No stored value is empty.
-        Mode::Strict if term.text.is_empty() => (Cond::FALSE, true),
-        // A substring of the joined values lies inside one value unless it
-        // holds the separator.
-        Mode::Smart => (
-            contains(text, &term.text),
-            single || !term.text.contains(SEP),
-        ),
-        Mode::Strict if single => (
+        (_, Mode::Strict) if term.text.is_empty() => (Cond::FALSE, true),
+        (Store::Single(_), Mode::Smart) => (contains(attr, &term.text), true),
+        (Store::Single(_), Mode::Strict) => (
             Cond::EqStr {
-                attr: whole.to_string(),
+                attr: attr.to_string(),
                 value: term.text.clone(),
             },
             true,
         ),
-        Mode::Strict => (contains(whole, &term.text), true),
+        // A substring of the joined values lies inside one value unless it
+        // holds the separator; a value's U+001F is stored as U+001E, so a
+        // term holding either may also hit where the value does not.
+        (Store::Joined(_), Mode::Smart) => (
+            contains(attr, &stand_in(&term.text)),
+            !term.text.contains([SEP, SEP_STAND_IN]),
+        ),
+        (Store::Joined(_), Mode::Strict) => (
+            contains(attr, &format!("{SEP}{}{SEP}", stand_in(&term.text))),
+            !term.text.contains([SEP, SEP_STAND_IN]),
+        ),
         // Each whole word is a substring: an over-approximation.
-        Mode::Word => (
-            Cond::And(term.words.iter().map(|w| contains(text, w)).collect()),
+        (_, Mode::Word) => (
+            Cond::And(term.words.iter().map(|w| contains(attr, w)).collect()),
             false,
         ),
     }
@@ -204,14 +209,14 @@ mod tests {
 
     fn ge(value: f64) -> Cond {
         Cond::Ge {
-            attr: "s_rev_lo".into(),
+            attr: "rl".into(),
             value,
         }
     }
 
     fn le(value: f64) -> Cond {
         Cond::Le {
-            attr: "s_rev_hi".into(),
+            attr: "rh".into(),
             value,
         }
     }

@@ -1,8 +1,11 @@
 //! The DynamoDB `LeadStore`: table `LEADS_TABLE`, partition key `orgId`, sort
-//! key `leadId`. An item holds the lead document as JSON text in one
-//! attribute, [`DOC_ATTR`], beside the normalized search attributes of
-//! `filters::search_attributes` (the compact layout). Items of the earlier
-//! layout (the document as nested attributes) still read.
+//! key `leadId`. An item holds the lead document as JSON text with
+//! one-character keys in one attribute, [`COMPACT_DOC_ATTR`], beside the
+//! normalized search attributes of `filters::search_attributes` (`s_v` 2).
+//! Items of the earlier layouts still read: the camelCase document in
+//! [`DOC_ATTR`] with the search attributes of `s_v` 1
+//! ([`previous_item`]), and the document as nested attributes
+//! ([`legacy_item`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -13,6 +16,7 @@ use aws_sdk_dynamodb::Client;
 use futures::{Stream, StreamExt, TryFutureExt, TryStreamExt};
 use rand::Rng;
 
+pub use super::doc::COMPACT_DOC_ATTR;
 use super::expression::{projection, render_filter, FilterExpr};
 use super::segments::{self, Bounds, SegmentPage};
 use super::{
@@ -22,13 +26,18 @@ use super::{
 use crate::auth::OrgId;
 use crate::aws::sdk_error;
 use crate::filters::{
-    search_attributes, CompiledFilter, Cond, SearchValue, SEARCH_VERSION, SEARCH_VERSION_ATTR,
+    search_attributes, search_attributes_v1, CompiledFilter, Cond, SearchAttrs, SearchValue,
+    SEARCH_VERSION, SEARCH_VERSION_ATTR,
 };
 use crate::model::Lead;
 
-/// The attribute holding the lead document (without its `id`, which is the
-/// sort key) as JSON text.
+/// The attribute of the earlier layout holding the lead document (without
+/// its `id`, which is the sort key) as camelCase JSON text; still read.
 pub const DOC_ATTR: &str = "doc";
+
+/// The search versions this reader knows: 2 (written today) and 1 (the
+/// earlier layout: its items are decided by the Rust predicate alone).
+pub const KNOWN_SEARCH_VERSIONS: [i64; 2] = [1, SEARCH_VERSION];
 
 /// One DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -148,6 +157,7 @@ impl Shape {
         let (pushed, exact) = pushed_filter(filter);
         let mut attrs = attributes.clone();
         attrs.extend(filter.lead_attributes());
+        attrs.insert(COMPACT_DOC_ATTR);
         attrs.insert(DOC_ATTR);
         attrs.insert(SEARCH_VERSION_ATTR);
         let mut values = HashMap::from([(":pk".to_string(), AttributeValue::S(org.to_string()))]);
@@ -582,7 +592,7 @@ impl LeadStore for DynamoStore {
         // earlier layout.
         // `s_v`, to know the version that wrote the item.
         let (projection_text, names) = projection(
-            [DOC_ATTR, SEARCH_VERSION_ATTR]
+            [COMPACT_DOC_ATTR, DOC_ATTR, SEARCH_VERSION_ATTR]
                 .into_iter()
                 .chain(attributes.iter().copied()),
         );
@@ -965,9 +975,20 @@ fn has_current_search_version(item: &Item) -> bool {
         if n.parse::<i64>() == Ok(SEARCH_VERSION))
 }
 
-/// The search attributes of a lead as DynamoDB attributes.
-fn search_items(lead: &Lead) -> impl Iterator<Item = (String, AttributeValue)> {
-    search_attributes(lead).into_iter().map(|(name, value)| {
+/// Whether the item's `s_v` is absent or one this reader knows.
+fn has_known_search_version(item: &Item) -> bool {
+    match item.get(SEARCH_VERSION_ATTR) {
+        None => true,
+        Some(AttributeValue::N(n)) => n
+            .parse::<i64>()
+            .is_ok_and(|v| KNOWN_SEARCH_VERSIONS.contains(&v)),
+        Some(_) => false,
+    }
+}
+
+/// Search attributes as DynamoDB attributes.
+fn search_items(attrs: SearchAttrs) -> impl Iterator<Item = (String, AttributeValue)> {
+    attrs.into_iter().map(|(name, value)| {
         let value = match value {
             SearchValue::Str(s) => AttributeValue::S(s),
             SearchValue::StrSet(set) => AttributeValue::Ss(set.into_iter().collect()),
@@ -977,9 +998,23 @@ fn search_items(lead: &Lead) -> impl Iterator<Item = (String, AttributeValue)> {
     })
 }
 
-/// The stored item of a lead (the compact layout): the keys, the document
-/// without its `id` as JSON text in [`DOC_ATTR`], and the search attributes.
+/// The stored item of a lead: the keys, the document without its `id` as
+/// JSON text with one-character keys in [`COMPACT_DOC_ATTR`], and the
+/// search attributes (`s_v` 2).
 pub fn lead_to_item(org: &OrgId, lead: &Lead) -> Result<Item, StoreError> {
+    let doc = super::doc::to_json(lead)
+        .map_err(|_| StoreError::other("a lead could not be written as JSON"))?;
+    let mut item = key(org, &lead.id);
+    item.insert(COMPACT_DOC_ATTR.to_string(), AttributeValue::S(doc));
+    item.extend(search_items(search_attributes(lead)));
+    Ok(item)
+}
+
+/// The item of a lead in the previous layout (what imports wrote before the
+/// search attributes of `s_v` 2): the keys, the camelCase document without
+/// its `id` in [`DOC_ATTR`], and the search attributes of `s_v` 1. Still
+/// read by [`lead_from_item`]; written only to test that.
+pub fn previous_item(org: &OrgId, lead: &Lead) -> Result<Item, StoreError> {
     let mut doc = serde_json::to_value(lead)
         .map_err(|_| StoreError::other("a lead could not be written as JSON"))?;
     if let Some(fields) = doc.as_object_mut() {
@@ -987,7 +1022,7 @@ pub fn lead_to_item(org: &OrgId, lead: &Lead) -> Result<Item, StoreError> {
     }
     let mut item = key(org, &lead.id);
     item.insert(DOC_ATTR.to_string(), AttributeValue::S(doc.to_string()));
-    item.extend(search_items(lead));
+    item.extend(search_items(search_attributes_v1(lead)));
     Ok(item)
 }
 
@@ -1019,16 +1054,16 @@ pub fn item_size(item: &Item) -> usize {
     item.iter().map(|(k, v)| k.len() + value(v)).sum()
 }
 
-/// The item of a lead in the earlier layout (what imports wrote before the
-/// compact layout): the document as nested attributes (its `id` as the
-/// sort key `leadId`), the partition key and the search attributes. Still
-/// read by [`lead_from_item`]; written only to test that.
+/// The item of a lead in the earliest layout (what imports wrote before the
+/// document was JSON text): the document as nested attributes (its `id` as
+/// the sort key `leadId`), the partition key and the search attributes of
+/// `s_v` 1. Still read by [`lead_from_item`]; written only to test that.
 pub fn legacy_item(org: &OrgId, lead: &Lead) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(lead)
         .map_err(|_| StoreError::other("a lead could not be written as attributes"))?;
     item.remove("id");
     item.extend(key(org, &lead.id));
-    item.extend(search_items(lead));
+    item.extend(search_items(search_attributes_v1(lead)));
     Ok(item)
 }
 
@@ -1065,11 +1100,12 @@ impl From<ItemError> for StoreError {
 /// The lead of a stored item. An item of another organization is
 /// [`ItemError::Foreign`]; an item of `org` that cannot be read (see
 /// [`ItemFault`]) is [`ItemError::Unreadable`], with its lead id when it has
-/// one and never a stored value. A compact item's [`DOC_ATTR`] is parsed
-/// straight into the lead (it must be a JSON object); an item of the
-/// earlier layout (no `doc`) is read from its attributes. An item whose
-/// `s_v` is present but not the current [`SEARCH_VERSION`] was written by a
-/// version this reader does not know.
+/// one and never a stored value. An item's [`COMPACT_DOC_ATTR`] (else its
+/// [`DOC_ATTR`], the earlier layout) is parsed straight into the lead (it
+/// must be a JSON object); an item of the earliest layout (neither) is read
+/// from its attributes. An item whose `s_v` is present but not one of
+/// [`KNOWN_SEARCH_VERSIONS`] was written by a version this reader does not
+/// know.
 pub fn lead_from_item(org: &OrgId, mut item: Item) -> Result<Lead, ItemError> {
     check_owner(org, &item).map_err(|_| ItemError::Foreign)?;
     let id = match item.remove("leadId") {
@@ -1077,11 +1113,15 @@ pub fn lead_from_item(org: &OrgId, mut item: Item) -> Result<Lead, ItemError> {
         Some(_) => return Err(unreadable(None, ItemFault::WrongType)),
         None => return Err(unreadable(None, ItemFault::MissingKey)),
     };
-    if item.contains_key(SEARCH_VERSION_ATTR) && !has_current_search_version(&item) {
+    if !has_known_search_version(&item) {
         return Err(unreadable(Some(id), ItemFault::UnknownVersion));
     }
-    let mut lead: Lead = match item.remove(DOC_ATTR) {
-        Some(AttributeValue::S(doc)) => match parse_doc(&doc) {
+    let (doc, format) = match item.remove(COMPACT_DOC_ATTR) {
+        Some(doc) => (Some(doc), DocFormat::Compact),
+        None => (item.remove(DOC_ATTR), DocFormat::CamelCase),
+    };
+    let mut lead: Lead = match doc {
+        Some(AttributeValue::S(doc)) => match parse_doc(&doc, format) {
             Ok(lead) => lead,
             Err((fault, at)) => {
                 return Err(ItemError::Unreadable(Skipped {
@@ -1107,11 +1147,20 @@ fn unreadable(id: Option<String>, fault: ItemFault) -> ItemError {
     ItemError::Unreadable(Skipped::new(id, fault))
 }
 
+/// How a stored document spells its members.
+#[derive(Debug, Clone, Copy)]
+enum DocFormat {
+    /// One-character keys ([`COMPACT_DOC_ATTR`]).
+    Compact,
+    /// The lead's camelCase names ([`DOC_ATTR`]).
+    CamelCase,
+}
+
 /// A lead document parsed, or its fault and where the parser stopped.
 /// serde_json's message quotes what it could not read, so only its
 /// category and position are kept. A document is a JSON object holding
 /// `firstName` and `lastName` (the members `lead_to_item` always writes).
-fn parse_doc(doc: &str) -> Result<Lead, (ItemFault, Option<(usize, usize)>)> {
+fn parse_doc(doc: &str, format: DocFormat) -> Result<Lead, (ItemFault, Option<(usize, usize)>)> {
     // A struct also deserializes from a JSON array: a document is an object.
     if !doc.trim_start().starts_with('{') {
         return match serde_json::from_str::<serde_json::Value>(doc) {
@@ -1119,7 +1168,11 @@ fn parse_doc(doc: &str) -> Result<Lead, (ItemFault, Option<(usize, usize)>)> {
             Err(e) => Err((ItemFault::BadJson, Some((e.line(), e.column())))),
         };
     }
-    let lead: Lead = serde_json::from_str(doc).map_err(|e| {
+    let (parsed, names) = match format {
+        DocFormat::Compact => (super::doc::from_json(doc), super::doc::NAME_KEYS),
+        DocFormat::CamelCase => (serde_json::from_str(doc), ["firstName", "lastName"]),
+    };
+    let lead: Lead = parsed.map_err(|e| {
         let fault = match e.classify() {
             serde_json::error::Category::Data if e.to_string().starts_with("missing field") => {
                 ItemFault::MissingKey
@@ -1133,7 +1186,7 @@ fn parse_doc(doc: &str) -> Result<Lead, (ItemFault, Option<(usize, usize)>)> {
     if lead.first_name.is_empty() || lead.last_name.is_empty() {
         let value: serde_json::Value =
             serde_json::from_str(doc).map_err(|_| (ItemFault::BadJson, None))?;
-        if value.get("firstName").is_none() || value.get("lastName").is_none() {
+        if names.iter().any(|name| value.get(name).is_none()) {
             return Err((ItemFault::MissingKey, None));
         }
     }

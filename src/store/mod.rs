@@ -13,6 +13,7 @@ use crate::filters::CompiledFilter;
 use crate::model::Lead;
 
 pub mod cursors;
+pub mod doc;
 pub mod dynamodb;
 pub mod expression;
 pub mod memory;

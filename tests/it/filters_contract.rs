@@ -1073,16 +1073,117 @@ fn lead_attributes_name_what_is_read() {
     assert_eq!(f.lead_attributes(), want);
 }
 
+/// The search attributes of `s_v` 2: each value once, multi-valued text
+/// fields joined with U+001F before each value and after the last.
 #[test]
 fn search_attributes_of_a_lead() {
     let sf = &corpus()[0];
     let attrs = search_attributes(sf);
     let s = |v: &str| SearchValue::Str(v.to_string());
     let set = |vs: &[&str]| SearchValue::StrSet(vs.iter().map(|v| v.to_string()).collect());
+    assert_eq!(SEARCH_VERSION, 2);
+    assert_eq!(attrs[SEARCH_VERSION_ATTR], SearchValue::Num(2.0));
+    assert_eq!(attrs["nm"], s("jane smith"));
+    assert_eq!(attrs["sk"], s("\u{1f}leadership\u{1f}rust\u{1f}"));
+    assert_eq!(attrs["ce"], s("\u{1f}aws solutions architect\u{1f}"));
+    assert_eq!(attrs["lg"], s("\u{1f}english\u{1f}"));
     assert_eq!(
-        attrs[SEARCH_VERSION_ATTR],
-        SearchValue::Num(SEARCH_VERSION as f64)
+        attrs["sc"],
+        s("\u{1f}stanford university\u{1f}uc berkeley\u{1f}")
     );
+    assert_eq!(attrs["dg"], s("\u{1f}master of science\u{1f}ba\u{1f}"));
+    assert_eq!(
+        attrs["fs"],
+        s("\u{1f}computer science\u{1f}economics\u{1f}")
+    );
+    assert_eq!(
+        attrs["lo"],
+        set(&["san francisco", "california", "ca", "united states", "us"])
+    );
+    assert_eq!(
+        attrs["cl"],
+        set(&["san francisco", "california", "ca", "united states", "us"])
+    );
+    assert_eq!(attrs["sn"], s("vp"));
+    assert_eq!(
+        attrs["dp"],
+        set(&["engineering", "platform", "engineering management"])
+    );
+    // `jobTitle` and the current job hold the same title: stored once.
+    assert_eq!(attrs["tc"], s("\u{1f}vp of engineering\u{1f}"));
+    assert_eq!(attrs["tp"], s("\u{1f}software engineer\u{1f}"));
+    assert_eq!(
+        attrs["cc"],
+        s("\u{1f}acme technologies inc.\u{1f}acme technologies\u{1f}")
+    );
+    assert_eq!(attrs["cp"], s("\u{1f}globex\u{1f}"));
+    assert_eq!(
+        attrs["cn"],
+        s("\u{1f}acme technologies inc.\u{1f}acme technologies, inc.\u{1f}acmetech.com\u{1f}")
+    );
+    assert_eq!(attrs["in"], s("software development"));
+    assert_eq!(attrs["ty"], s("PRIVATELY_HELD"));
+    assert_eq!(attrs["hl"], SearchValue::Num(201.0));
+    assert_eq!(attrs["hh"], SearchValue::Num(500.0));
+    assert_eq!(attrs["rl"], SearchValue::Num(10e6));
+    assert_eq!(attrs["rh"], SearchValue::Num(50e6));
+    assert_eq!(attrs["fy"], SearchValue::Num(2015.0));
+    assert_eq!(attrs.len(), 24, "{:?}", attrs.keys().collect::<Vec<_>>());
+
+    let zh = search_attributes(&corpus()[1]);
+    assert!(!zh.contains_key("hh"), "10,001+ has no upper bound");
+    let bare = search_attributes(&corpus()[4]);
+    let keys: Vec<&str> = bare.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["nm", "s_v"], "missing fields are omitted");
+    let vp2 = search_attributes(&corpus()[8]);
+    assert!(!vp2.contains_key("sk"), "empty lists are omitted");
+}
+
+/// A U+001F inside a value is stored as U+001E, so the separators of a
+/// joined attribute are only separators; a term holding either is pushed
+/// as an over-approximation (not exact), and still finds the lead.
+#[test]
+fn a_separator_inside_a_value_is_stood_in_for() {
+    let mut l = corpus()[0].clone();
+    l.skills = Some(vec!["a\u{1f}b".into(), "c".into()]);
+    let attrs = search_attributes(&l);
+    assert_eq!(
+        attrs["sk"],
+        SearchValue::Str("\u{1f}a\u{1e}b\u{1f}c\u{1f}".into())
+    );
+    for (mode_name, term, hits) in [
+        ("STRICT", "a\u{1f}b", true),
+        ("SMART", "a\u{1f}b", true),
+        ("STRICT", "a", false),
+        ("SMART", "b\u{1f}c", false),
+        ("STRICT", "a\u{1e}b", false),
+    ] {
+        let f = compile(&contact("skill", any_inc(mode(mode_name, json!([term]))))).expect("valid");
+        assert_eq!(f.matches(&l), hits, "{mode_name} {term:?}");
+        let pushed = f.pushdown().eval(&attrs);
+        assert!(pushed || !hits, "{mode_name} {term:?} dropped");
+        if f.pushdown_exact() {
+            assert_eq!(pushed, hits, "{mode_name} {term:?} claimed exact");
+        }
+    }
+    let exact = |m: &str, t: &str| {
+        compile(&contact("skill", any_inc(mode(m, json!([t])))))
+            .expect("valid")
+            .pushdown_exact()
+    };
+    assert!(exact("STRICT", "rust") && exact("SMART", "rust"));
+    assert!(!exact("STRICT", "a\u{1f}b") && !exact("SMART", "a\u{1e}b"));
+}
+
+/// The previous layout (`s_v` 1), still produced to test that its items
+/// read and match: each multi-valued field as a set and joined.
+#[test]
+fn search_attributes_v1_of_a_lead() {
+    let sf = &corpus()[0];
+    let attrs = search_attributes_v1(sf);
+    let s = |v: &str| SearchValue::Str(v.to_string());
+    let set = |vs: &[&str]| SearchValue::StrSet(vs.iter().map(|v| v.to_string()).collect());
+    assert_eq!(attrs[SEARCH_VERSION_ATTR], SearchValue::Num(1.0));
     assert_eq!(attrs["s_name"], s("jane smith"));
     assert_eq!(attrs["s_sk"], set(&["leadership", "rust"]));
     assert_eq!(attrs["s_skj"], s("leadership\u{1f}rust"));
@@ -1118,12 +1219,12 @@ fn search_attributes_of_a_lead() {
     assert_eq!(attrs["s_fy"], SearchValue::Num(2015.0));
     assert!(attrs.keys().all(|k| k.starts_with("s_")));
 
-    let zh = search_attributes(&corpus()[1]);
+    let zh = search_attributes_v1(&corpus()[1]);
     assert!(!zh.contains_key("s_hc_hi"), "10,001+ has no upper bound");
-    let bare = search_attributes(&corpus()[4]);
+    let bare = search_attributes_v1(&corpus()[4]);
     let keys: Vec<&str> = bare.keys().map(String::as_str).collect();
     assert_eq!(keys, ["s_name", "s_v"], "missing fields are omitted");
-    let vp2 = search_attributes(&corpus()[8]);
+    let vp2 = search_attributes_v1(&corpus()[8]);
     assert!(!vp2.contains_key("s_sk"), "empty lists are omitted");
 }
 
@@ -1137,20 +1238,17 @@ fn pushdown_shapes() {
     assert_eq!(
         p(contact("seniority", any_inc(json!(["CXO"])))),
         Cond::EqStr {
-            attr: "s_sen".into(),
+            attr: "sn".into(),
             value: "c_suite".into()
         }
     );
     assert_eq!(
         p(contact("location", any_inc(json!(["San Francisco, CA"])))),
-        Cond::And(vec![
-            contains("s_loc", "san francisco"),
-            contains("s_loc", "ca")
-        ])
+        Cond::And(vec![contains("lo", "san francisco"), contains("lo", "ca")])
     );
     assert_eq!(
         p(contact("skill", any_exc(mode("STRICT", json!(["Rust"]))))),
-        Cond::Not(Box::new(contains("s_sk", "rust")))
+        Cond::Not(Box::new(contains("sk", "\u{1f}rust\u{1f}")))
     );
     assert_eq!(
         p(contact("skill", any_exc(mode("WORD", json!(["Rust"]))))),
@@ -1162,28 +1260,25 @@ fn pushdown_shapes() {
             "skill",
             any_inc(mode("WORD", json!(["machine learning"])))
         )),
-        Cond::And(vec![
-            contains("s_skj", "machine"),
-            contains("s_skj", "learning")
-        ])
+        Cond::And(vec![contains("sk", "machine"), contains("sk", "learning")])
     );
     assert_eq!(
         p(account("employeeSize", json!({"type": "NONE"}))),
-        Cond::NotExists("s_hc_lo".into())
+        Cond::NotExists("hl".into())
     );
     assert_eq!(
         p(account("employeeSize", range(json!([{}])))),
-        Cond::Exists("s_hc_lo".into())
+        Cond::Exists("hl".into())
     );
     assert_eq!(
         p(exp("any", "title", any_inc(json!(["cto"])))),
-        Cond::Or(vec![contains("s_tcj", "cto"), contains("s_tpj", "cto")])
+        Cond::Or(vec![contains("tc", "cto"), contains("tp", "cto")])
     );
     assert_eq!(p(contact("seniority", any_inc(json!([""])))), Cond::FALSE);
 
     assert_eq!(
         p(contact("skill", any_exc(json!(["Rust"])))),
-        Cond::Not(Box::new(contains("s_skj", "rust"))),
+        Cond::Not(Box::new(contains("sk", "rust"))),
         "SMART without the separator is exact over joined values"
     );
     assert_eq!(

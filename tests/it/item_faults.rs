@@ -83,13 +83,13 @@ fn unreadable() -> Vec<Unreadable> {
                         r#"{"firstName":"Zelphine","lastName":"Quorrington","emails":"pii-leak@x.example"}"#,
                     ),
                 ),
-                ("s_v", n("1")),
+                ("s_v", n("2")),
             ],
         ),
         (
             "lead-035",
             "bad_json",
-            vec![("doc", s(&FULL_DOC[..95])), ("s_v", n("1"))],
+            vec![("doc", s(&FULL_DOC[..95])), ("s_v", n("2"))],
         ),
         ("lead-055", "wrong_type", vec![("doc", n("15550199"))]),
         (
@@ -105,7 +105,7 @@ fn unreadable() -> Vec<Unreadable> {
         (
             "lead-095",
             "unknown_version",
-            vec![("doc", s(FULL_DOC)), ("s_v", n("2"))],
+            vec![("doc", s(FULL_DOC)), ("s_v", n("3"))],
         ),
         (
             // The earlier layout (read through the exported attributes
@@ -349,7 +349,8 @@ async fn unreadable_items_are_skipped_and_counted_and_never_logged() {
     // Bulk with a filter over distinctive values: no lead matches. The
     // unreadable items without the current search attributes (055 075 095
     // 115 135) cannot be ruled out, so they take positions and are
-    // skipped; those with `s_v` 1 and no name (015 035) are ruled out.
+    // skipped; those with the current `s_v` (2) and no name (015 035) are
+    // ruled out.
     let by_name = json!({"selection": {"mode": "bulk", "targetCount": 5,
         "filters": {"contact": {"fullName": {"any": {"include": ["Xylophant Quibbleton"]}}}}}});
     let resp = send(&app, &by_name, &[]).await;

@@ -56,14 +56,15 @@ fn item_round_trip_keeps_the_document() {
 fn a_compact_item_is_the_keys_the_doc_and_the_search_attributes() {
     let lead: Lead = serde_json::from_str(include_str!("../data/spec_lead.json")).unwrap();
     let item = lead_to_item(&org(), &lead).unwrap();
+    let search = search_attributes(&lead);
     let mut names: Vec<&str> = item
         .keys()
         .map(String::as_str)
-        .filter(|k| !k.starts_with("s_"))
+        .filter(|k| !search.contains_key(*k))
         .collect();
     names.sort_unstable();
-    assert_eq!(names, ["doc", "leadId", "orgId"]);
-    let AttributeValue::S(doc) = &item[DOC_ATTR] else {
+    assert_eq!(names, ["d", "leadId", "orgId"]);
+    let AttributeValue::S(doc) = &item[COMPACT_DOC_ATTR] else {
         panic!("doc is not a string")
     };
     assert!(!doc.contains(&format!("\"id\":\"{}\"", lead.id)), "{doc}");
@@ -120,6 +121,51 @@ fn compact_demo_items_have_fewer_attributes() {
     assert!(compact_attrs * 3 < legacy_attrs * 2, "a third fewer");
 }
 
+/// An item written in the previous layout (camelCase `doc`, the search
+/// attributes of `s_v` 1) reads back into the same lead, as do the demo
+/// leads; its document is today's one-character-key document's content.
+#[test]
+fn an_item_of_the_previous_layout_still_reads() {
+    let lead: Lead = serde_json::from_str(include_str!("../data/spec_lead.json")).unwrap();
+    let item = previous_item(&org(), &lead).unwrap();
+    assert!(item.contains_key(DOC_ATTR) && !item.contains_key(COMPACT_DOC_ATTR));
+    assert_eq!(item["s_v"], AttributeValue::N("1".into()));
+    assert!(item.contains_key("s_sk") && item.contains_key("s_skj"));
+    assert_eq!(lead_from_item(&org(), item).unwrap(), lead);
+    for lead in lead_export::demo::demo_leads(1, 300) {
+        let previous = previous_item(&org(), &lead).unwrap();
+        let current = lead_to_item(&org(), &lead).unwrap();
+        assert_eq!(lead_from_item(&org(), previous).unwrap(), lead);
+        assert_eq!(lead_from_item(&org(), current).unwrap(), lead);
+    }
+}
+
+/// Today's document spells each member with one character (the table of
+/// `store::doc`).
+#[test]
+fn the_compact_document_has_one_character_keys() {
+    let lead = Lead {
+        id: "l1".into(),
+        first_name: "Ada".into(),
+        last_name: "Byron".into(),
+        skills: Some(vec!["Math".into()]),
+        company: Some(lead_export::model::Company {
+            name: Some("Analytical".into()),
+            founded_year: Some(1843),
+            ..Default::default()
+        }),
+        ..Lead::default()
+    };
+    let item = lead_to_item(&org(), &lead).unwrap();
+    assert_eq!(
+        item[COMPACT_DOC_ATTR],
+        AttributeValue::S(
+            r#"{"f":"Ada","l":"Byron","x":["Math"],"o":{"n":"Analytical","f":1843}}"#.into()
+        )
+    );
+    assert_eq!(lead_from_item(&org(), item).unwrap(), lead);
+}
+
 #[test]
 fn an_item_of_the_earlier_layout_still_reads() {
     let lead: Lead = serde_json::from_str(include_str!("../data/spec_lead.json")).unwrap();
@@ -134,10 +180,17 @@ fn an_item_of_the_earlier_layout_still_reads() {
 #[test]
 fn a_doc_that_is_not_a_lead_is_an_error() {
     let mut bad = item("x");
-    bad.insert(DOC_ATTR.into(), AttributeValue::S("{\"emails\": 3}".into()));
+    bad.insert(
+        COMPACT_DOC_ATTR.into(),
+        AttributeValue::S("{\"e\": 3}".into()),
+    );
     assert!(lead_from_item(&org(), bad).is_err());
     let mut bad = item("x");
-    bad.insert(DOC_ATTR.into(), AttributeValue::N("3".into()));
+    bad.insert(COMPACT_DOC_ATTR.into(), AttributeValue::N("3".into()));
+    assert!(lead_from_item(&org(), bad).is_err());
+    let mut bad = item("x");
+    bad.remove(COMPACT_DOC_ATTR);
+    bad.insert(DOC_ATTR.into(), AttributeValue::S("{\"emails\": 3}".into()));
     assert!(lead_from_item(&org(), bad).is_err());
 }
 
@@ -150,11 +203,47 @@ const SECRETS: [&str; 4] = [
 ];
 
 /// Items of `org()` that cannot be read into a lead, each with the fault
-/// kind the contract names for it (`docs/contract.md`).
+/// kind the contract names for it (`docs/contract.md`): with the document
+/// of today's layout, then of the earlier one (camelCase, `s_v` 1).
 fn unreadable_items() -> Vec<(&'static str, Item, &'static str)> {
+    let mut items = unreadable_items_in(COMPACT_DOC_ATTR);
+    items.extend(unreadable_items_in(DOC_ATTR));
+    items
+}
+
+/// The document's keys as the layout of `doc_attr` spells them.
+fn spelled(doc_attr: &str, text: &str) -> String {
+    if doc_attr == DOC_ATTR {
+        return text.to_string();
+    }
+    [
+        ("\"firstName\"", "\"f\""),
+        ("\"lastName\"", "\"l\""),
+        ("\"emails\"", "\"e\""),
+        ("\"phones\"", "\"p\""),
+    ]
+    .iter()
+    .fold(text.to_string(), |t, (long, short)| t.replace(long, short))
+}
+
+fn unreadable_items_in(doc_attr: &'static str) -> Vec<(&'static str, Item, &'static str)> {
     let with = |id: &str, changes: Vec<(&str, Option<AttributeValue>)>| {
-        let mut it = item(id);
+        let mut it = if doc_attr == DOC_ATTR {
+            previous_item(
+                &org(),
+                &Lead {
+                    id: id.into(),
+                    first_name: "F".into(),
+                    last_name: id.into(),
+                    ..Lead::default()
+                },
+            )
+            .unwrap()
+        } else {
+            item(id)
+        };
         for (name, value) in changes {
+            let name = if name == DOC_ATTR { doc_attr } else { name };
             match value {
                 Some(v) => it.insert(name.to_string(), v),
                 None => it.remove(name),
@@ -162,7 +251,7 @@ fn unreadable_items() -> Vec<(&'static str, Item, &'static str)> {
         }
         it
     };
-    let doc = |text: &str| Some(AttributeValue::S(text.to_string()));
+    let doc = |text: &str| Some(AttributeValue::S(spelled(doc_attr, text)));
     let full = r#"{"firstName":"Zelphine","lastName":"Quorrington","emails":["pii-leak@x.example"],"phones":["+1-555-0199"]}"#;
     vec![
         (
@@ -252,7 +341,7 @@ fn unreadable_items() -> Vec<(&'static str, Item, &'static str)> {
                 vec![
                     (
                         filters::SEARCH_VERSION_ATTR,
-                        Some(AttributeValue::N("2".into())),
+                        Some(AttributeValue::N("3".into())),
                     ),
                     (DOC_ATTR, doc(full)),
                 ],
@@ -274,7 +363,7 @@ fn unreadable_items() -> Vec<(&'static str, Item, &'static str)> {
             "the earlier layout with a string for a list",
             {
                 let mut it = item("l");
-                it.remove(DOC_ATTR);
+                it.remove(COMPACT_DOC_ATTR);
                 it.insert("firstName".into(), AttributeValue::S("Zelphine".into()));
                 it.insert("lastName".into(), AttributeValue::S("Quorrington".into()));
                 it.insert("phones".into(), AttributeValue::S("+1-555-0199".into()));
@@ -382,6 +471,8 @@ enum Layout {
     Legacy,
     /// The earlier layout without search attributes.
     LegacyPlain,
+    /// The previous layout (camelCase `doc`, search attributes of `s_v` 1).
+    Previous,
     /// The compact layout with a `doc` cut short (unreadable).
     Broken,
 }
@@ -420,12 +511,15 @@ impl FakeTable {
         let items: Vec<Item> = self.rows[from..end]
             .iter()
             .filter(|(lead, layout)| {
-                matches!(layout, Layout::LegacyPlain) || cond.eval(&search_attributes(lead))
+                // Items of an earlier `s_v` always pass.
+                !matches!(layout, Layout::Compact | Layout::Broken)
+                    || cond.eval(&search_attributes(lead))
             })
             .map(|(lead, layout)| {
                 let mut item = match layout {
                     Layout::Compact => lead_to_item(&org(), lead).unwrap(),
                     Layout::Legacy => legacy_item(&org(), lead).unwrap(),
+                    Layout::Previous => previous_item(&org(), lead).unwrap(),
                     Layout::LegacyPlain => legacy_item(&org(), lead)
                         .unwrap()
                         .into_iter()
@@ -433,11 +527,11 @@ impl FakeTable {
                         .collect(),
                     Layout::Broken => {
                         let mut item = lead_to_item(&org(), lead).unwrap();
-                        let AttributeValue::S(doc) = &item[DOC_ATTR] else {
+                        let AttributeValue::S(doc) = &item[COMPACT_DOC_ATTR] else {
                             panic!()
                         };
                         let cut = AttributeValue::S(doc[..doc.len() / 2].to_string());
-                        item.insert(DOC_ATTR.into(), cut);
+                        item.insert(COMPACT_DOC_ATTR.into(), cut);
                         item
                     }
                 };
@@ -543,10 +637,13 @@ async fn skimming_over_mixed_layouts_reads_the_earlier_items_in_full() {
     let table = demo_rows(|i| match i % 7 {
         0 => Layout::LegacyPlain,
         1 => Layout::Legacy,
+        2 => Layout::Previous,
         _ => Layout::Compact,
     });
     let filters = [
         serde_json::json!({}),
+        serde_json::json!({"contact": {"skill": {"any": {"include": {"mode": "STRICT", "content": ["Salesforce"]}}}}}),
+        serde_json::json!({"contact": {"skill": {"any": {"exclude": ["learn"]}}}}),
         serde_json::json!({"contact": {"location": {"any": {"include": ["Germany"]}}}}),
         serde_json::json!({"contact": {"seniority": {"any": {"exclude": ["VP"]}}}}),
         serde_json::json!({"contact": {"skill": {"any": {"include": {"mode": "WORD", "content": ["learning"]}}}}}),

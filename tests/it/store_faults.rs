@@ -180,8 +180,8 @@ fn projected(body: &Value) -> BTreeSet<String> {
 }
 
 fn compact(id: &str) -> Value {
-    json!({"orgId": {"S": "org-a"}, "leadId": {"S": id}, "s_v": {"N": "1"},
-           "doc": {"S": format!(r#"{{"firstName":"F","lastName":"{id}"}}"#)}})
+    json!({"orgId": {"S": "org-a"}, "leadId": {"S": id}, "s_v": {"N": "2"},
+           "d": {"S": format!(r#"{{"f":"F","l":"{id}"}}"#)}})
 }
 
 #[tokio::test]
@@ -208,8 +208,8 @@ async fn an_empty_query_page_with_a_key_is_followed() {
                 (
                     200,
                     json!({"Items": [
-                        {"orgId": {"S": "org-a"}, "leadId": {"S": "b"}, "s_v": {"N": "1"}},
-                        {"orgId": {"S": "org-a"}, "leadId": {"S": "c"}, "s_v": {"N": "1"}}],
+                        {"orgId": {"S": "org-a"}, "leadId": {"S": "b"}, "s_v": {"N": "2"}},
+                        {"orgId": {"S": "org-a"}, "leadId": {"S": "c"}, "s_v": {"N": "2"}}],
                     "Count": 2, "ScannedCount": 2,
                     "LastEvaluatedKey": {"orgId": {"S": "org-a"}, "leadId": {"S": "c"}}}),
                 )
@@ -314,7 +314,8 @@ async fn unprocessed_writes_are_written_again() {
         first["s_v"]["N"].is_string(),
         "search attributes are written"
     );
-    assert!(first["doc"]["S"].is_string(), "the compact layout");
+    assert!(first["d"]["S"].is_string(), "the document in one attribute");
+    assert_eq!(first["s_v"]["N"], "2");
     assert!(first.get("firstName").is_none(), "{first}");
 }
 
