@@ -232,13 +232,7 @@ pub fn write_csv<W: Write>(
 
 /// The whole CSV in memory.
 pub fn to_csv(fields: &FieldList, leads: &[Lead], format: &CsvFormat) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut csv = RowWriter::new(fields, format);
-    csv.header_into(&mut out);
-    for lead in leads {
-        csv.row_into(lead, &mut out);
-    }
-    out
+    write_csv(Vec::new(), fields, leads, format).expect("writing to a Vec cannot fail")
 }
 
 #[cfg(test)]

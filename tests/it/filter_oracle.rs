@@ -419,12 +419,7 @@ fn seniority_slug(s: &str) -> String {
         ("entry", &["entry level", "entry"]),
         ("founder", &["co founder", "cofounder"]),
     ];
-    for (slug, spellings) in known {
-        if spellings.contains(&key.as_str()) {
-            return slug.to_string();
-        }
-    }
-    key.split(' ').collect::<Vec<_>>().join("_")
+    known_slug(&key, &known).unwrap_or_else(|| key.split(' ').collect::<Vec<_>>().join("_"))
 }
 
 /// The company-type slug (`docs/filters.md`, the company type table): as
@@ -460,12 +455,16 @@ fn type_slug(s: &str) -> String {
         ),
         ("GOVERNMENT_AGENCY", &["government", "government agency"]),
     ];
-    for (slug, spellings) in known {
-        if spellings.contains(&key.as_str()) {
-            return slug.to_string();
-        }
-    }
-    key.split(' ').collect::<Vec<_>>().join("_").to_uppercase()
+    known_slug(&key, &known)
+        .unwrap_or_else(|| key.split(' ').collect::<Vec<_>>().join("_").to_uppercase())
+}
+
+/// The slug of a documented table whose spellings hold `key`.
+fn known_slug(key: &str, known: &[(&str, &[&str])]) -> Option<String> {
+    known
+        .iter()
+        .find(|(_, spellings)| spellings.contains(&key))
+        .map(|(slug, _)| slug.to_string())
 }
 
 /// A headcount or revenue text as a band `[lo, hi]` (`hi` infinite when
