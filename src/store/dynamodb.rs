@@ -901,7 +901,9 @@ pub fn page_limit(unfiltered: bool, missing: usize, stats: &QueryStats) -> i32 {
             let accepted = stats.accepted.max(1);
             missing.saturating_mul(stats.scanned_count) / accepted
         };
-        (estimate + estimate / 4).clamp(MIN_PAGE, MAX_PAGE)
+        estimate
+            .saturating_add(estimate / 4)
+            .clamp(MIN_PAGE, MAX_PAGE)
     };
     i32::try_from(limit.max(1)).unwrap_or(i32::MAX)
 }

@@ -830,6 +830,12 @@ fn filtered_pages_follow_the_observed_selectivity() {
         ..QueryStats::default()
     };
     assert_eq!(page_limit(false, 1000, &none_yet), 10_000, "at most 10,000");
+    // A range far past any partition (`startIndex` near 2^64, which the
+    // request allows): the largest page, not an overflow (schemathesis
+    // found the panic with `startIndex` 18446744073709551614).
+    assert_eq!(page_limit(false, usize::MAX, &fresh), 10_000);
+    assert_eq!(page_limit(false, usize::MAX, &none_yet), 10_000);
+    assert_eq!(page_limit(true, usize::MAX, &fresh), i32::MAX);
 }
 
 /// The key of lead `id` in `org`'s partition, as DynamoDB returns it in
