@@ -16,7 +16,9 @@ use lead_export::fields::{Field, FieldList};
 use lead_export::filters::compile;
 use lead_export::model::Lead;
 use lead_export::request::CsvFormat;
-use lead_export::store::dynamodb::{lead_from_item, lead_to_item, previous_item};
+use lead_export::store::dynamodb::{
+    json_text_item, lead_from_item, lead_to_item, previous_item, Item,
+};
 
 const LEADS: usize = 1_000;
 
@@ -32,17 +34,23 @@ fn org() -> OrgId {
     OrgId::new("org-bench").expect("org id")
 }
 
-/// A stored item to a lead, per lead: as `put_leads` writes it (`current`:
-/// the document with one-character keys in `d`), and as the previous
-/// layout did (`previous`: camelCase keys in `doc`), which is still read.
-#[divan::bench(args = ["current", "previous"])]
+/// How each layout writes a lead's item: `current` (`put_leads`: the
+/// packed document in `d`), `json text` (the layout before: JSON text with
+/// one-character keys in `d`), `previous` (camelCase keys in `doc`, the
+/// search attributes of `s_v` 1); all are still read.
+fn writer(layout: &str) -> fn(&OrgId, &Lead) -> Result<Item, lead_export::store::StoreError> {
+    match layout {
+        "current" => lead_to_item,
+        "json text" => json_text_item,
+        _ => previous_item,
+    }
+}
+
+/// A stored item to a lead, per lead, for each layout ([`writer`]).
+#[divan::bench(args = ["current", "json text", "previous"])]
 fn item_to_lead(bencher: Bencher, layout: &str) {
     let org = org();
-    let write = if layout == "current" {
-        lead_to_item
-    } else {
-        previous_item
-    };
+    let write = writer(layout);
     let items: Vec<_> = leads()
         .iter()
         .map(|l| write(&org, l).expect("item"))
@@ -55,6 +63,85 @@ fn item_to_lead(bencher: Bencher, layout: &str) {
                 black_box(lead_from_item(&org, item).expect("lead"));
             }
         });
+}
+
+/// What a manual export does per lead before writing its row: the SDK
+/// reads a `BatchGetItem` answer of 100 items off the wire (DynamoDB's
+/// JSON, from an in-process HTTP client, no socket), then each item
+/// becomes a lead. Per lead, for each layout ([`writer`]).
+#[divan::bench(args = ["current", "json text"])]
+fn wire_to_lead(bencher: Bencher, layout: &str) {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    use aws_smithy_http_client::test_util::infallible_client_fn;
+
+    const BATCH: usize = 100;
+    let org = org();
+    let write = writer(layout);
+    let items: Vec<serde_json::Value> = leads()[..BATCH]
+        .iter()
+        .map(|l| wire_item(&write(&org, l).expect("item")))
+        .collect();
+    let body = json!({"Responses": {"leads": items}, "UnprocessedKeys": {}}).to_string();
+    let http = infallible_client_fn(move |_| {
+        http::Response::builder()
+            .status(200)
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(body.clone())
+            .expect("response")
+    });
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKID", "secret", None, None, "bench"))
+        .http_client(http)
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let keys = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+        .keys(std::collections::HashMap::from([(
+            "leadId".to_string(),
+            aws_sdk_dynamodb::types::AttributeValue::S("x".into()),
+        )]))
+        .build()
+        .expect("keys");
+    bencher.counter(ItemsCount::new(BATCH)).bench_local(|| {
+        runtime.block_on(async {
+            let out = client
+                .batch_get_item()
+                .request_items("leads", keys.clone())
+                .send()
+                .await
+                .expect("batch");
+            let mut responses = out.responses.expect("responses");
+            for item in responses.remove("leads").expect("leads") {
+                black_box(lead_from_item(&org, item).expect("lead"));
+            }
+        })
+    });
+}
+
+/// An item as DynamoDB's JSON (the kinds a lead's item holds).
+fn wire_item(item: &Item) -> serde_json::Value {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    use base64::Engine as _;
+    item.iter()
+        .map(|(k, v)| {
+            let v = match v {
+                A::S(s) => json!({ "S": s }),
+                A::N(n) => json!({ "N": n }),
+                A::Ss(s) => json!({ "SS": s }),
+                A::B(b) => {
+                    json!({ "B": base64::engine::general_purpose::STANDARD.encode(b.as_ref()) })
+                }
+                other => panic!("not in a lead's item: {other:?}"),
+            };
+            (k.clone(), v)
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// `CompiledFilter::matches` per lead: the two filters of `make bench`'s W2

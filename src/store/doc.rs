@@ -1,7 +1,9 @@
-//! The lead document as the current layout stores it: JSON text with a
+//! The lead document as the layout before the packed one
+//! ([`super::packed`]) stored it, still read: JSON text with a
 //! one-character key per member (the camelCase keys were 560 of the 1,305
-//! bytes of a demo lead's document), in the attribute [`COMPACT_DOC_ATTR`]. The table of keys is
-//! the `rename`s below; a member that is absent is left out, as in the
+//! bytes of a demo lead's document), in the attribute [`COMPACT_DOC_ATTR`]
+//! (a string; the current layout's is binary). The table of keys is the
+//! `rename`s below; a member that is absent is left out, as in the
 //! camelCase document.
 
 use serde::{Deserialize, Serialize};
@@ -9,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Company, Dates, Education, Language, Lead, NamedOrg, WorkExperience};
 
 /// The attribute holding the lead document (without its `id`, which is the
-/// sort key) as JSON text with one-character keys.
+/// sort key): packed (binary), or as JSON text with one-character keys in
+/// the layout before.
 pub const COMPACT_DOC_ATTR: &str = "d";
 
 /// The keys of the members a document must hold (`firstName`,

@@ -1,10 +1,11 @@
 //! The DynamoDB `LeadStore`: table `LEADS_TABLE`, partition key `orgId`, sort
-//! key `leadId`. An item holds the lead document as JSON text with
-//! one-character keys in one attribute, [`COMPACT_DOC_ATTR`], beside the
-//! normalized search attributes of `filters::search_attributes` (`s_v` 2).
-//! Items of the earlier layouts still read: the camelCase document in
-//! [`DOC_ATTR`] with the search attributes of `s_v` 1
-//! ([`previous_item`]), and the document as nested attributes
+//! key `leadId`. An item holds the lead document packed
+//! ([`super::packed`]) in one binary attribute, [`COMPACT_DOC_ATTR`],
+//! beside the normalized search attributes of `filters::search_attributes`
+//! (`s_v` 2). Items of the earlier layouts still read: the document as
+//! JSON text with one-character keys in [`COMPACT_DOC_ATTR`]
+//! ([`json_text_item`]), the camelCase document in [`DOC_ATTR`] with the
+//! search attributes of `s_v` 1 ([`previous_item`]), and the document as nested attributes
 //! ([`legacy_item`]).
 
 use std::collections::HashMap;
@@ -1000,10 +1001,24 @@ fn search_items(attrs: SearchAttrs) -> impl Iterator<Item = (String, AttributeVa
     })
 }
 
-/// The stored item of a lead: the keys, the document without its `id` as
-/// JSON text with one-character keys in [`COMPACT_DOC_ATTR`], and the
+/// The stored item of a lead: the keys, the document without its `id`
+/// packed ([`super::packed`]) in the binary [`COMPACT_DOC_ATTR`], and the
 /// search attributes (`s_v` 2).
 pub fn lead_to_item(org: &OrgId, lead: &Lead) -> Result<Item, StoreError> {
+    let mut item = key(org, &lead.id);
+    item.insert(
+        COMPACT_DOC_ATTR.to_string(),
+        AttributeValue::B(super::packed::encode(lead).into()),
+    );
+    item.extend(search_items(search_attributes(lead)));
+    Ok(item)
+}
+
+/// The item of a lead as the layout before the packed document wrote it:
+/// the document as JSON text with one-character keys in
+/// [`COMPACT_DOC_ATTR`] (a string), and the search attributes of `s_v` 2.
+/// Still read by [`lead_from_item`]; written only to test that.
+pub fn json_text_item(org: &OrgId, lead: &Lead) -> Result<Item, StoreError> {
     let doc = super::doc::to_json(lead)
         .map_err(|_| StoreError::other("a lead could not be written as JSON"))?;
     let mut item = key(org, &lead.id);
@@ -1102,9 +1117,10 @@ impl From<ItemError> for StoreError {
 /// The lead of a stored item. An item of another organization is
 /// [`ItemError::Foreign`]; an item of `org` that cannot be read (see
 /// [`ItemFault`]) is [`ItemError::Unreadable`], with its lead id when it has
-/// one and never a stored value. An item's [`COMPACT_DOC_ATTR`] (else its
-/// [`DOC_ATTR`], the earlier layout) is parsed straight into the lead (it
-/// must be a JSON object); an item of the earliest layout (neither) is read
+/// one and never a stored value. An item's [`COMPACT_DOC_ATTR`] is
+/// unpacked ([`super::packed`]) when binary, parsed as JSON text when a
+/// string (the layout before; as its [`DOC_ATTR`], the one before that: a
+/// JSON object) straight into the lead; an item of the earliest layout (neither) is read
 /// from its attributes. An item whose `s_v` is present but not one of
 /// [`KNOWN_SEARCH_VERSIONS`] was written by a version this reader does not
 /// know.
@@ -1123,6 +1139,18 @@ pub fn lead_from_item(org: &OrgId, mut item: Item) -> Result<Lead, ItemError> {
         None => (item.remove(DOC_ATTR), DocFormat::CamelCase),
     };
     let mut lead: Lead = match doc {
+        Some(AttributeValue::B(packed)) if matches!(format, DocFormat::Compact) => {
+            match super::packed::decode(packed.as_ref()) {
+                Ok(lead) => lead,
+                Err(fault) => {
+                    let fault = match fault {
+                        super::packed::Fault::Malformed => ItemFault::BadPacked,
+                        super::packed::Fault::MissingName => ItemFault::MissingKey,
+                    };
+                    return Err(unreadable(Some(id), fault));
+                }
+            }
+        }
         Some(AttributeValue::S(doc)) => match parse_doc(&doc, format) {
             Ok(lead) => lead,
             Err((fault, at)) => {

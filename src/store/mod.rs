@@ -17,6 +17,7 @@ pub mod doc;
 pub mod dynamodb;
 pub mod expression;
 pub mod memory;
+pub mod packed;
 pub mod segments;
 
 pub use cursors::{CursorStore, DynamoCursors, MemoryCursors, Positions, Start, Tally};
@@ -80,6 +81,9 @@ pub enum ItemFault {
     /// `doc` is not JSON (cut short, not text a parser accepts) or not a
     /// JSON object.
     BadJson,
+    /// `d` is binary but not a packed document (`store::packed`): another
+    /// format byte, cut short, an unknown member, text that is not UTF-8.
+    BadPacked,
     /// A value of the wrong type: in `doc` (a string where a list is due,
     /// `null` for a name, ...), `doc` itself not a string, an attribute of
     /// the earlier layout, or the `leadId` key not a string.
@@ -93,10 +97,12 @@ pub enum ItemFault {
 }
 
 impl ItemFault {
-    /// `bad_json`, `wrong_type`, `missing_key` or `unknown_version`.
+    /// `bad_json`, `bad_packed`, `wrong_type`, `missing_key` or
+    /// `unknown_version`.
     pub fn label(self) -> &'static str {
         match self {
             ItemFault::BadJson => "bad_json",
+            ItemFault::BadPacked => "bad_packed",
             ItemFault::WrongType => "wrong_type",
             ItemFault::MissingKey => "missing_key",
             ItemFault::UnknownVersion => "unknown_version",

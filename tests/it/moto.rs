@@ -17,7 +17,7 @@ use lead_export::error::FaultKind;
 use lead_export::fields::Field;
 use lead_export::filters;
 use lead_export::http::handle;
-use lead_export::store::dynamodb::{legacy_item, previous_item};
+use lead_export::store::dynamodb::{json_text_item, legacy_item, previous_item};
 use lead_export::store::{DynamoStore, LeadStore};
 use lead_export::{aws, import};
 use serde_json::json;
@@ -149,8 +149,9 @@ async fn store_reads_only_the_callers_leads_in_chunks() {
     assert_eq!(got, first);
 }
 
-/// One organization holding items of today's layout, of the previous one
-/// (camelCase `doc`, search attributes of `s_v` 1) and of the earliest
+/// One organization holding items of today's layout (the packed `d`), of
+/// the one before (`d` as JSON text), of the previous one (camelCase
+/// `doc`, search attributes of `s_v` 1) and of the earliest
 /// (nested attributes, with and without search attributes): manual and
 /// bulk exports read them all.
 #[tokio::test]
@@ -164,12 +165,14 @@ async fn items_of_both_layouts_read_in_one_organization() {
     let compact: Vec<_> = leads
         .iter()
         .enumerate()
-        .filter(|(i, _)| i % 4 == 0)
+        .filter(|(i, _)| i % 8 == 0)
         .map(|(_, l)| l.clone())
         .collect();
     store.put_leads(&org_a, &compact).await.unwrap();
-    for (i, lead) in leads.iter().enumerate().filter(|(i, _)| i % 4 != 0) {
-        let item = if i % 4 == 3 {
+    for (i, lead) in leads.iter().enumerate().filter(|(i, _)| i % 8 != 0) {
+        let item = if i % 8 == 4 {
+            json_text_item(&org_a, lead).unwrap()
+        } else if i % 4 == 3 {
             previous_item(&org_a, lead).unwrap()
         } else {
             legacy_item(&org_a, lead)

@@ -34,7 +34,7 @@ use lead_export::auth::OrgId;
 use lead_export::model::Lead;
 use lead_export::request::{parse, Selection};
 use lead_export::resolve::resolve_all;
-use lead_export::store::dynamodb::{legacy_item, previous_item, pushed_filter};
+use lead_export::store::dynamodb::{json_text_item, legacy_item, previous_item, pushed_filter};
 use lead_export::store::{DynamoStore, LeadStore, MemoryStore};
 
 use crate::filter_oracle::passes;
@@ -106,21 +106,25 @@ async fn dynamodb_and_memory_give_the_same_bulk_ranges() {
     // the Rust predicate must still decide it; every 10th from the 5th is of
     // the earlier layout with search attributes (of `s_v` 1); every 10th
     // from the 3rd is of the previous layout (camelCase `doc`, the search
-    // attributes of `s_v` 1). The rest are of today's layout.
+    // attributes of `s_v` 1); every 10th from the 7th has its document as
+    // JSON text in `d` (the layout before the packed one). The rest are of
+    // today's layout (the packed document).
     let layout = |i: usize| i % 10;
     let compact: Vec<Lead> = corpus
         .iter()
         .enumerate()
-        .filter(|(i, _)| ![0, 3, 5].contains(&layout(*i)))
+        .filter(|(i, _)| ![0, 3, 5, 7].contains(&layout(*i)))
         .map(|(_, l)| l.clone())
         .collect();
     dynamo.put_leads(&org, &compact).await.unwrap();
     let legacy_writes = corpus
         .iter()
         .enumerate()
-        .filter(|(i, _)| [0, 3, 5].contains(&layout(*i)))
+        .filter(|(i, _)| [0, 3, 5, 7].contains(&layout(*i)))
         .map(|(i, lead)| {
-            let item: HashMap<String, AttributeValue> = if layout(i) == 3 {
+            let item: HashMap<String, AttributeValue> = if layout(i) == 7 {
+                json_text_item(&org, lead).unwrap()
+            } else if layout(i) == 3 {
                 previous_item(&org, lead).unwrap()
             } else {
                 legacy_item(&org, lead)
