@@ -12,7 +12,7 @@ use crate::request::{BulkSelection, Selection};
 use crate::store::segments::{still_far, WALK_PAGES};
 use crate::store::{
     Attributes, Batch, Chunk, LeadPages, LeadStore, Positions, Progress, Skipped, Start,
-    StoreError, Tally,
+    StoreError, Tally, Walked,
 };
 
 /// The leads of `selection`, in export order, reading only `attributes`
@@ -129,9 +129,16 @@ fn resolve_bulk<'a>(
             // count is kept, for this read's start and for the next
             // requests).
             if let Some(near) = near.filter(|&near| bulk.start - from.position >= near) {
-                let walked = store
-                    .walk(org, &bulk.filter, from.clone(), bulk.start, WALK_PAGES, tally.clone())
-                    .await?;
+                // Segments counted before for this filter and data version:
+                // the organization was found large enough to count, and a
+                // walk would read again what their marks hold.
+                let walked = if progress.is_empty() {
+                    store
+                        .walk(org, &bulk.filter, from.clone(), bulk.start, WALK_PAGES, tally.clone())
+                        .await?
+                } else {
+                    Walked::default()
+                };
                 let before = from.position;
                 if let Some((position, id)) = tally.learned().end {
                     if position > from.position && position <= bulk.start {

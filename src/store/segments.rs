@@ -232,19 +232,39 @@ impl Progress {
     /// matches up to the checkpoint), and that segment is counted after
     /// `start.after`. Its stored mark, if any, is left as it is. Nothing
     /// changes for the first key (no `after`).
+    ///
+    /// When that segment's mark ends its count at that very lead (the
+    /// checkpoint is the mark's last match), no match lies between the lead
+    /// and the mark's last key: the count resumes after that key, and a
+    /// segment counted to its end is not read again.
     pub fn start_at(&self, start: &Start) {
         let Some(after) = &start.after else { return };
-        self.0.lock().expect("lock poisoned").base = Some(Base {
-            segment: segment_of(after),
+        let mut all = self.0.lock().expect("lock poisoned");
+        let segment = segment_of(after);
+        let mark = match all.segments.get(&segment) {
+            Some(c) if c.mark.last.as_deref() == Some(after.as_str()) => Mark {
+                resume: c.mark.resume.clone(),
+                done: c.mark.done,
+                ..Mark::default()
+            },
+            _ => Mark {
+                resume: Some(after.clone()),
+                ..Mark::default()
+            },
+        };
+        all.base = Some(Base {
+            segment,
             position: start.position,
             counted: Counted {
-                mark: Mark {
-                    resume: Some(after.clone()),
-                    ..Mark::default()
-                },
+                mark,
                 grid: Vec::new(),
             },
         });
+    }
+
+    /// Whether any segment was counted before (marks loaded or added).
+    pub fn is_empty(&self) -> bool {
+        self.0.lock().expect("lock poisoned").segments.is_empty()
     }
 
     /// The marks, to store (not the base segment's count from its
@@ -627,6 +647,40 @@ mod tests {
         assert!(!marks.contains_key(&3), "{marks:?}");
         assert_eq!(marks[&4].count, 2);
         assert!(marks[&4].done);
+    }
+
+    #[test]
+    fn a_count_from_a_marks_last_match_resumes_after_the_marks_key() {
+        let b2 = boundary(2).unwrap();
+        let (last, resume) = (format!("{b2}-7"), format!("{b2}-9"));
+        let mut marks = BTreeMap::new();
+        marks.insert(
+            2,
+            Mark {
+                count: 40,
+                resume: Some(resume.clone()),
+                last: Some(last.clone()),
+                done: false,
+            },
+        );
+        let progress = Progress::from_marks(&marks);
+        progress.start_at(&Start {
+            position: 300,
+            after: Some(last),
+        });
+        assert_eq!(progress.mark(2).resume, Some(resume));
+        assert_eq!(progress.mark(2).count, 0);
+        assert_eq!(progress.marks()[&2].count, 40, "the stored mark stays");
+        // Done at that match: the next segment is the first to count.
+        marks.get_mut(&2).unwrap().done = true;
+        let progress = Progress::from_marks(&marks);
+        progress.start_at(&Start {
+            position: 300,
+            after: marks[&2].last.clone(),
+        });
+        assert_eq!(progress.next_idle(&[]), Some(3));
+        progress.add(3, &page(&["x"], None));
+        assert_eq!(progress.absolute(), [(301, "x".to_string())]);
     }
 
     #[test]
