@@ -9,7 +9,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use crate::auth::OrgId;
 use crate::model::Lead;
 use crate::request::{BulkSelection, Selection};
-use crate::store::segments::{still_far, WALK_PAGES};
+use crate::store::segments::still_far;
 use crate::store::{
     Attributes, Batch, Chunk, LeadPages, LeadStore, Positions, Progress, Skipped, Start,
     StoreError, Tally, Walked,
@@ -120,6 +120,7 @@ fn resolve_bulk<'a>(
             .collect();
         let mut order = InOrder::new(wanted.iter().copied());
         let near = positions.map(Positions::near);
+        let walk_pages = positions.map_or(0, Positions::walk_pages);
         let range = try_stream! {
             let mut from = from;
             // Far from its nearest checkpoint, the range is walked toward a
@@ -134,7 +135,7 @@ fn resolve_bulk<'a>(
                 // walk would read again what their marks hold.
                 let walked = if progress.is_empty() {
                     store
-                        .walk(org, &bulk.filter, from.clone(), bulk.start, WALK_PAGES, tally.clone())
+                        .walk(org, &bulk.filter, from.clone(), bulk.start, walk_pages, tally.clone())
                         .await?
                 } else {
                     Walked::default()
