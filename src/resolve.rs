@@ -9,9 +9,10 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use crate::auth::OrgId;
 use crate::model::Lead;
 use crate::request::{BulkSelection, Selection};
+use crate::store::segments::still_far;
 use crate::store::{
     Attributes, Batch, Chunk, LeadPages, LeadStore, Positions, Progress, Skipped, Start,
-    StoreError, Tally,
+    StoreError, Tally, Walked,
 };
 
 /// The leads of `selection`, in export order, reading only `attributes`
@@ -119,13 +120,44 @@ fn resolve_bulk<'a>(
             .collect();
         let mut order = InOrder::new(wanted.iter().copied());
         let near = positions.map(Positions::near);
+        let walk_pages = positions.map_or(0, Positions::walk_pages);
         let range = try_stream! {
             let mut from = from;
-            // Far from its nearest checkpoint, the range is located by
-            // counting the key segments in parallel (what they count is
-            // kept, for this read's start and for the next requests).
-            if near.is_some_and(|near| bulk.start - from.position >= near) {
-                let count = store.locate(org, &bulk.filter, bulk.start, &progress);
+            // Far from its nearest checkpoint, the range is walked toward a
+            // few pages first (a small organization is past its start by
+            // then), and only when it is still far located by counting the
+            // key segments in parallel from where the walk got (what they
+            // count is kept, for this read's start and for the next
+            // requests).
+            if let Some(near) = near.filter(|&near| bulk.start - from.position >= near) {
+                // Segments counted before for this filter and data version:
+                // the organization was found large enough to count, and a
+                // walk would read again what their marks hold.
+                let walked = if progress.is_empty() {
+                    store
+                        .walk(org, &bulk.filter, from.clone(), bulk.start, walk_pages, tally.clone())
+                        .await?
+                } else {
+                    Walked::default()
+                };
+                let before = from.position;
+                if let Some((position, id)) = tally.learned().end {
+                    if position > from.position && position <= bulk.start {
+                        from = Start { position, after: Some(id) };
+                    }
+                }
+                let far = !walked.done
+                    && still_far(bulk.start - from.position, near, walked.pages, from.position - before);
+                if far {
+                    progress.start_at(&from);
+                }
+                let count = async {
+                    if far {
+                        store.locate(org, &bulk.filter, bulk.start, &progress).await
+                    } else {
+                        Ok(())
+                    }
+                };
                 match positions.and_then(Positions::count_until) {
                     None => count.await?,
                     Some(stop) => match tokio::time::timeout_at(stop, count).await {
@@ -142,7 +174,10 @@ fn resolve_bulk<'a>(
                 }
                 let mut known = loaded.clone().unwrap_or_default();
                 known.absorb(&progress);
-                from = known.start_for(bulk.start);
+                let counted = known.start_for(bulk.start);
+                if counted.position > from.position {
+                    from = counted;
+                }
             }
             let mut pages = store.find_range_from(
                 org,

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 
-use super::segments::{Mark, Progress, NEAR_MATCHES, SEGMENTS};
+use super::segments::{Mark, Progress, NEAR_MATCHES, SEGMENTS, WALK_PAGES};
 use super::StoreError;
 use crate::auth::OrgId;
 use crate::aws::sdk_error;
@@ -566,6 +566,7 @@ pub struct Positions {
     saves: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     pending: Mutex<Option<Pending>>,
     near: usize,
+    walk: u32,
     deadline: Option<Deadline>,
     save_bound: Duration,
 }
@@ -578,6 +579,7 @@ impl Positions {
             saves: Mutex::new(Vec::new()),
             pending: Mutex::new(None),
             near: NEAR_MATCHES,
+            walk: WALK_PAGES,
             deadline: None,
             save_bound: SAVE_BOUND,
         }
@@ -632,6 +634,19 @@ impl Positions {
     pub fn with_near(mut self, near: usize) -> Self {
         self.near = near.max(1);
         self
+    }
+
+    /// The same, walking at most `pages` pages toward a far range's start
+    /// before counting segments (the default is [`WALK_PAGES`]; 0 counts at
+    /// once).
+    pub fn with_walk(mut self, pages: u32) -> Self {
+        self.walk = pages;
+        self
+    }
+
+    /// Pages a far range walks toward its start before counting segments.
+    pub fn walk_pages(&self) -> u32 {
+        self.walk
     }
 
     /// How far before a range its nearest checkpoint may be for the range

@@ -22,7 +22,7 @@ use super::expression::{projection, render_filter, FilterExpr};
 use super::segments::{self, Bounds, SegmentPage};
 use super::{
     unique_in_order, Attributes, Batch, Chunk, Chunks, ItemFault, LeadPages, LeadStore, Progress,
-    Skipped, Start, StoreError, Tally,
+    Skipped, Start, StoreError, Tally, Walked,
 };
 use crate::auth::OrgId;
 use crate::aws::sdk_error;
@@ -109,6 +109,9 @@ pub struct QueryStats {
     /// Of `accepted`, the items in the range that could not be read into a
     /// lead (handed out as skipped).
     pub skipped: u64,
+    /// The last page read ended the partition (it carried no
+    /// `LastEvaluatedKey`).
+    pub ended: bool,
 }
 
 /// How a Query page is read.
@@ -621,6 +624,48 @@ impl LeadStore for DynamoStore {
             .boxed()
     }
 
+    fn walk<'a>(
+        &'a self,
+        org: &'a OrgId,
+        filter: &'a CompiledFilter,
+        from: Start,
+        skip: usize,
+        pages: u32,
+        tally: Tally,
+    ) -> futures::future::BoxFuture<'a, Result<Walked, StoreError>> {
+        Box::pin(async move {
+            let shape = Shape::new(org, filter, &Attributes::new());
+            let exact = shape.exact;
+            let shape = &shape;
+            let fetch = move |start: Option<Item>, limit: Option<i32>, reading: Reading| {
+                self.fetch(shape, &Bounds::default(), start, limit, reading, true)
+                    .map_err(|refused| refused.error)
+            };
+            let check = if self.recheck { filter } else { pass_all() };
+            let reached = from.position >= skip;
+            let mut walk = std::pin::pin!(pages_within(
+                fetch,
+                org,
+                check,
+                exact,
+                from.clone(),
+                skip,
+                0,
+                tally,
+                Some(pages)
+            ));
+            let mut stats = QueryStats::default();
+            while let Some((_, so_far)) = walk.try_next().await? {
+                stats = so_far;
+            }
+            let walked_to = from.position + stats.accepted as usize;
+            Ok(Walked {
+                pages: stats.pages,
+                done: reached || walked_to >= skip || stats.ended,
+            })
+        })
+    }
+
     fn locate<'a>(
         &'a self,
         org: &'a OrgId,
@@ -764,7 +809,7 @@ pub fn pushed_filter(filter: &CompiledFilter) -> (Option<FilterExpr>, bool) {
 /// `from.position`. `tally` hears of every match read.
 #[allow(clippy::too_many_arguments)]
 pub fn range_pages<'a, F, Fut>(
-    mut fetch: F,
+    fetch: F,
     org: &'a OrgId,
     filter: &'a CompiledFilter,
     exact: bool,
@@ -777,7 +822,31 @@ where
     F: FnMut(Option<Item>, Option<i32>, Reading) -> Fut + 'a,
     Fut: Future<Output = Result<Page, StoreError>> + 'a,
 {
+    pages_within(fetch, org, filter, exact, from, skip, take, tally, None)
+}
+
+/// [`range_pages`], or with `walk` (a number of pages) the walk of
+/// [`LeadStore::walk`]: the pages before the range only, at most `walk` of
+/// them, stopping at the `skip`-th match; it ends with the stats of all
+/// its pages.
+#[allow(clippy::too_many_arguments)]
+fn pages_within<'a, F, Fut>(
+    mut fetch: F,
+    org: &'a OrgId,
+    filter: &'a CompiledFilter,
+    exact: bool,
+    from: Start,
+    skip: usize,
+    take: usize,
+    tally: Tally,
+    walk: Option<u32>,
+) -> impl Stream<Item = Result<(Batch, QueryStats), StoreError>> + 'a
+where
+    F: FnMut(Option<Item>, Option<i32>, Reading) -> Fut + 'a,
+    Fut: Future<Output = Result<Page, StoreError>> + 'a,
+{
     async_stream::try_stream! {
+        let take = if walk.is_some() { 0 } else { take };
         let needed = skip.saturating_add(take);
         let mut stats = QueryStats::default();
         // A checkpoint past `skip` (or none) reads from the first key.
@@ -786,8 +855,13 @@ where
             _ => (0, None),
         };
         let mut full_page = false;
-        let mut more = take > 0;
+        let mut more = take > 0 || (walk.is_some() && matched < skip);
         while more {
+            if let Some(pages) = walk {
+                if matched >= skip || stats.pages >= pages {
+                    break;
+                }
+            }
             let reading = if exact && matched < skip && !full_page {
                 Reading::Skim
             } else {
@@ -806,6 +880,7 @@ where
             stats.scanned_count += page.scanned_count;
             stats.last_page_scanned = page.scanned_count;
             stats.bytes += page.bytes;
+            stats.ended = page.last_evaluated_key.is_none();
             if reading == Reading::Skim {
                 stats.skim_pages += 1;
                 stats.skim_scanned += page.scanned_count;
@@ -875,8 +950,9 @@ where
                 yield (batch, stats);
             }
         }
-        if stats.pages > 0 && stats.pages == stats.skim_pages {
-            // Only skimmed pages: the range starts past the end.
+        if walk.is_some() || (stats.pages > 0 && stats.pages == stats.skim_pages) {
+            // A walk's stats; or only skimmed pages: the range starts past
+            // the end.
             yield (Batch::default(), stats);
         }
     }

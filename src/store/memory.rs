@@ -9,7 +9,7 @@ use futures::StreamExt;
 use super::segments::{self, Bounds, SegmentPage};
 use super::{
     unique_in_order, Attributes, Batch, Chunk, Chunks, LeadPages, LeadStore, Progress, Start,
-    StoreError, Tally,
+    StoreError, Tally, Walked,
 };
 use crate::auth::OrgId;
 use crate::filters::CompiledFilter;
@@ -148,6 +148,49 @@ impl LeadStore for MemoryStore {
             progress,
             skip,
         ))
+    }
+
+    /// Walks pages of [`MEMORY_SEGMENT_PAGE`] leads after `from.after`
+    /// (from the first lead without one) up to the `skip`-th match.
+    fn walk<'a>(
+        &'a self,
+        org: &'a OrgId,
+        filter: &'a CompiledFilter,
+        from: Start,
+        skip: usize,
+        pages: u32,
+        tally: Tally,
+    ) -> futures::future::BoxFuture<'a, Result<Walked, StoreError>> {
+        let all = self.leads.read().expect("lock poisoned");
+        let mut walked = Walked::default();
+        let mut position = from.position;
+        if let Some(partition) = all.get(org.as_str()) {
+            let lower = match &from.after {
+                Some(id) => Bound::Excluded(id.clone()),
+                None => Bound::Unbounded,
+            };
+            let mut leads = partition.range((lower, Bound::Unbounded)).peekable();
+            while position < skip && walked.pages < pages {
+                walked.pages += 1;
+                for (_, lead) in leads.by_ref().take(MEMORY_SEGMENT_PAGE) {
+                    if filter.matches(lead) {
+                        position += 1;
+                        tally.matched(position, &lead.id);
+                        if position == skip {
+                            break;
+                        }
+                    }
+                }
+                if leads.peek().is_none() {
+                    walked.done = true;
+                    break;
+                }
+            }
+        } else {
+            walked.done = true;
+        }
+        walked.done |= position >= skip;
+        Box::pin(async move { Ok(walked) })
     }
 
     /// Walks the matches after `from.after` (from the first lead without

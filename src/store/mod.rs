@@ -153,6 +153,16 @@ impl From<Vec<Lead>> for Batch {
     }
 }
 
+/// How far a walk toward a range's start got ([`LeadStore::walk`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Walked {
+    /// Pages read.
+    pub pages: u32,
+    /// The walk reached the start, or the partition's end (the range starts
+    /// where the walk stopped, or is empty).
+    pub done: bool,
+}
+
 /// Leads as they arrive from the store, a page (or chunk) at a time.
 pub type LeadPages<'a> = BoxStream<'a, Result<Batch, StoreError>>;
 
@@ -219,6 +229,26 @@ pub trait LeadStore: Send + Sync {
     ) -> LeadPages<'a> {
         let _ = (from, tally);
         self.find_range(org, filter, skip, take, attributes)
+    }
+
+    /// Reads the matches of `filter` from `from` toward the position `skip`
+    /// one page after another, as [`LeadStore::find_range_from`] reads the
+    /// pages before its range, at most `pages` pages, and stops at the
+    /// `skip`-th match (its range is not read). `tally` hears of every match
+    /// read, so its last match is where the walk got. A store that cannot
+    /// walk reads nothing (the default).
+    #[allow(clippy::too_many_arguments)]
+    fn walk<'a>(
+        &'a self,
+        org: &'a OrgId,
+        filter: &'a CompiledFilter,
+        from: Start,
+        skip: usize,
+        pages: u32,
+        tally: Tally,
+    ) -> futures::future::BoxFuture<'a, Result<Walked, StoreError>> {
+        let _ = (org, filter, from, skip, pages, tally);
+        Box::pin(async { Ok(Walked::default()) })
     }
 
     /// Counts the matches of `filter` in the key segments of `org`'s

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::cursors::CHECKPOINT_EVERY;
+use super::cursors::{Start, CHECKPOINT_EVERY};
 use super::StoreError;
 
 /// Segments of the key space: for UUID lead ids each holds about 1/256 of
@@ -48,6 +48,30 @@ pub const MAX_REFUSED: u32 = 25;
 /// its start is located by counting segments ([`locate`]) rather than
 /// walked from the checkpoint.
 pub const NEAR_MATCHES: usize = 1_000;
+
+/// Pages a cold request (its nearest checkpoint [`NEAR_MATCHES`] or more
+/// before its start) reads one after another from that checkpoint before
+/// it decides to count segments: about 3,000 items of 1,416 bytes, 120 ms.
+/// Past its start by then, or near enough ([`WALK_MORE_PAGES`]), it never
+/// counts (`docs/scale.md`).
+pub const WALK_PAGES: u32 = 4;
+
+/// After [`WALK_PAGES`], a request whose start lies at most this many pages
+/// further (estimated from the matches those pages held) goes on reading
+/// one page after another: a count would ask at least one Query per
+/// segment it passes for the same items.
+pub const WALK_MORE_PAGES: usize = 12;
+
+/// Whether a request that walked `pages` pages, meeting `matched` matches,
+/// and still has `rest` matches to go before its start, should count the
+/// segments: `rest` is [`NEAR_MATCHES`]-far (`near`) and, at the rate of
+/// the pages walked, more than [`WALK_MORE_PAGES`] pages away (always when
+/// nothing matched, or nothing was walked).
+pub fn still_far(rest: usize, near: usize, pages: u32, matched: usize) -> bool {
+    rest >= near
+        && (matched == 0
+            || (rest as u128) * u128::from(pages) > (WALK_MORE_PAGES * matched) as u128)
+}
 
 /// The lower end of segment `j` (exclusive; `None` for the first): the
 /// 128-bit value `j * 2^128 / SEGMENTS` as a lowercase UUID.
@@ -142,16 +166,50 @@ struct Counted {
     grid: Vec<(u64, String)>,
 }
 
+/// Where a count starts when a checkpoint says more than the marks do:
+/// `position` matches lie up to and including the lead `after`, in
+/// segment `segment`; `counted` counts that segment after `after` (its
+/// count is relative to the checkpoint, so it is not stored as a mark).
+#[derive(Debug, Clone)]
+struct Base {
+    segment: usize,
+    position: usize,
+    counted: Counted,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    segments: BTreeMap<usize, Counted>,
+    base: Option<Base>,
+}
+
+impl Inner {
+    /// The segment `j`'s count: the base's when `j` is the base segment.
+    fn counted(&self, j: usize) -> Option<&Counted> {
+        match &self.base {
+            Some(base) if base.segment == j => Some(&base.counted),
+            _ => self.segments.get(&j),
+        }
+    }
+
+    /// The first segment counted (the base's) and the matches before it.
+    fn first(&self) -> (usize, usize) {
+        self.base
+            .as_ref()
+            .map_or((0, 0), |base| (base.segment, base.position))
+    }
+}
+
 /// The segments counted so far, shared by the count and its caller (a
 /// clone shares it): what a page adds is there as soon as it is read.
 #[derive(Debug, Clone, Default)]
-pub struct Progress(Arc<Mutex<BTreeMap<usize, Counted>>>);
+pub struct Progress(Arc<Mutex<Inner>>);
 
 impl Progress {
     /// Progress resumed from stored marks.
     pub fn from_marks(marks: &BTreeMap<usize, Mark>) -> Self {
-        Progress(Arc::new(Mutex::new(
-            marks
+        Progress(Arc::new(Mutex::new(Inner {
+            segments: marks
                 .iter()
                 .filter(|(&j, _)| j < SEGMENTS)
                 .map(|(&j, mark)| {
@@ -164,14 +222,58 @@ impl Progress {
                     )
                 })
                 .collect(),
-        )))
+            base: None,
+        })))
     }
 
-    /// The marks, to store.
+    /// Counts from the checkpoint `start` rather than from the first
+    /// segment: the segments before the one holding `start.after` are not
+    /// counted (their matches are `start.position`, with that segment's
+    /// matches up to the checkpoint), and that segment is counted after
+    /// `start.after`. Its stored mark, if any, is left as it is. Nothing
+    /// changes for the first key (no `after`).
+    ///
+    /// When that segment's mark ends its count at that very lead (the
+    /// checkpoint is the mark's last match), no match lies between the lead
+    /// and the mark's last key: the count resumes after that key, and a
+    /// segment counted to its end is not read again.
+    pub fn start_at(&self, start: &Start) {
+        let Some(after) = &start.after else { return };
+        let mut all = self.0.lock().expect("lock poisoned");
+        let segment = segment_of(after);
+        let mark = match all.segments.get(&segment) {
+            Some(c) if c.mark.last.as_deref() == Some(after.as_str()) => Mark {
+                resume: c.mark.resume.clone(),
+                done: c.mark.done,
+                ..Mark::default()
+            },
+            _ => Mark {
+                resume: Some(after.clone()),
+                ..Mark::default()
+            },
+        };
+        all.base = Some(Base {
+            segment,
+            position: start.position,
+            counted: Counted {
+                mark,
+                grid: Vec::new(),
+            },
+        });
+    }
+
+    /// Whether any segment was counted before (marks loaded or added).
+    pub fn is_empty(&self) -> bool {
+        self.0.lock().expect("lock poisoned").segments.is_empty()
+    }
+
+    /// The marks, to store (not the base segment's count from its
+    /// checkpoint: it is stored as the checkpoints it gives).
     pub fn marks(&self) -> BTreeMap<usize, Mark> {
         self.0
             .lock()
             .expect("lock poisoned")
+            .segments
             .iter()
             .map(|(&j, c)| (j, c.mark.clone()))
             .collect()
@@ -181,7 +283,7 @@ impl Progress {
         self.0
             .lock()
             .expect("lock poisoned")
-            .get(&j)
+            .counted(j)
             .map(|c| c.mark.clone())
             .unwrap_or_default()
     }
@@ -189,7 +291,10 @@ impl Progress {
     /// Adds a page of segment `j`.
     pub fn add(&self, j: usize, page: &SegmentPage) {
         let mut all = self.0.lock().expect("lock poisoned");
-        let counted = all.entry(j).or_default();
+        let counted = match &mut all.base {
+            Some(base) if base.segment == j => &mut base.counted,
+            _ => all.segments.entry(j).or_default(),
+        };
         for id in &page.matches {
             counted.mark.count += 1;
             if let Some(id) = id {
@@ -206,14 +311,15 @@ impl Progress {
     }
 
     /// The absolute position checkpoints the counts give: (matches before,
-    /// the lead id of the last of them), from the first segment up to the
-    /// first one not counted to its end (included, as far as counted).
+    /// the lead id of the last of them), from the first segment (or the
+    /// base checkpoint's, [`Progress::start_at`]) up to the first one not
+    /// counted to its end (included, as far as counted).
     pub fn absolute(&self) -> Vec<(usize, String)> {
         let all = self.0.lock().expect("lock poisoned");
         let mut out = Vec::new();
-        let mut before = 0usize;
-        for j in 0..SEGMENTS {
-            let Some(counted) = all.get(&j) else { break };
+        let (first, mut before) = all.first();
+        for j in first..SEGMENTS {
+            let Some(counted) = all.counted(j) else { break };
             for (local, id) in &counted.grid {
                 out.push((before + *local as usize, id.clone()));
             }
@@ -235,9 +341,9 @@ impl Progress {
     /// the first key on reach past it, or every segment is counted.
     pub fn locates(&self, skip: usize) -> bool {
         let all = self.0.lock().expect("lock poisoned");
-        let mut before = 0usize;
-        for j in 0..SEGMENTS {
-            let Some(counted) = all.get(&j) else {
+        let (first, mut before) = all.first();
+        for j in first..SEGMENTS {
+            let Some(counted) = all.counted(j) else {
                 return false;
             };
             before += counted.mark.count as usize;
@@ -251,10 +357,13 @@ impl Progress {
         true
     }
 
-    /// The first segment neither counted to its end nor in `busy`.
+    /// The first segment (from the base's) neither counted to its end nor
+    /// in `busy`.
     fn next_idle(&self, busy: &[usize]) -> Option<usize> {
         let all = self.0.lock().expect("lock poisoned");
-        (0..SEGMENTS).find(|j| !busy.contains(j) && !all.get(j).is_some_and(|c| c.mark.done))
+        let (first, _) = all.first();
+        (first..SEGMENTS)
+            .find(|&j| !busy.contains(&j) && !all.counted(j).is_some_and(|c| c.mark.done))
     }
 }
 
@@ -478,6 +587,119 @@ mod tests {
         assert!(asked.iter().all(|&j| j <= 4 + MAX_IN_FLIGHT), "{asked:?}");
         let positions: Vec<usize> = progress.absolute().iter().map(|(p, _)| *p).collect();
         assert!(positions.contains(&10) && positions.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[tokio::test]
+    async fn a_count_from_a_checkpoint_starts_in_its_segment_after_its_lead() {
+        // 500 matches lie up to the lead `after`, in segment 3; segments 3,
+        // 4 and 5 hold 2 matches each after it (two pages per segment).
+        let after = "03100000-0000-0000-0000-000000000000".to_string();
+        let progress = Progress::default();
+        progress.start_at(&Start {
+            position: 500,
+            after: Some(after.clone()),
+        });
+        let asked = Mutex::new(Vec::new());
+        locate(
+            |j, bounds: Bounds, resume: Option<String>| {
+                asked.lock().unwrap().push((j, resume.clone()));
+                let lower = bounds.after.unwrap_or_default();
+                let first = resume.as_deref().is_none_or(|r| r == after);
+                let page = if first {
+                    page(&[&format!("{lower}-a")], Some(&format!("{lower}-a")))
+                } else {
+                    page(&[&format!("{lower}-b")], None)
+                };
+                async move { Ok(page) }
+            },
+            &progress,
+            504,
+        )
+        .await
+        .unwrap();
+        let asked = asked.into_inner().unwrap();
+        // No segment below the checkpoint's is asked; its own starts after
+        // the checkpoint's lead.
+        assert!(asked.iter().all(|(j, _)| *j >= 3), "{asked:?}");
+        assert!(asked.contains(&(3, Some(after.clone()))), "{asked:?}");
+        assert!(!asked.contains(&(3, None)), "{asked:?}");
+        // 500 + 2 (segment 3) + 2 (segment 4) = 504: position 504 lies in
+        // segment 5.
+        assert!(progress.locates(504));
+        let b4 = boundary(4).unwrap();
+        let b5 = boundary(5).unwrap();
+        let absolute = progress.absolute();
+        assert!(
+            absolute.contains(&(502, format!("{}-b", boundary(3).unwrap()))),
+            "{absolute:?}"
+        );
+        assert!(absolute.contains(&(504, format!("{b4}-b"))), "{absolute:?}");
+        assert!(
+            absolute.iter().all(|(p, _)| *p > 500),
+            "{absolute:?}: nothing before the checkpoint"
+        );
+        assert!(absolute
+            .iter()
+            .any(|(p, id)| *p == 505 && *id == format!("{b5}-a")));
+        // The segment of the checkpoint is not stored as a mark (its count
+        // is from the checkpoint, not from its lower bound); the others are.
+        let marks = progress.marks();
+        assert!(!marks.contains_key(&3), "{marks:?}");
+        assert_eq!(marks[&4].count, 2);
+        assert!(marks[&4].done);
+    }
+
+    #[test]
+    fn a_count_from_a_marks_last_match_resumes_after_the_marks_key() {
+        let b2 = boundary(2).unwrap();
+        let (last, resume) = (format!("{b2}-7"), format!("{b2}-9"));
+        let mut marks = BTreeMap::new();
+        marks.insert(
+            2,
+            Mark {
+                count: 40,
+                resume: Some(resume.clone()),
+                last: Some(last.clone()),
+                done: false,
+            },
+        );
+        let progress = Progress::from_marks(&marks);
+        progress.start_at(&Start {
+            position: 300,
+            after: Some(last),
+        });
+        assert_eq!(progress.mark(2).resume, Some(resume));
+        assert_eq!(progress.mark(2).count, 0);
+        assert_eq!(progress.marks()[&2].count, 40, "the stored mark stays");
+        // Done at that match: the next segment is the first to count.
+        marks.get_mut(&2).unwrap().done = true;
+        let progress = Progress::from_marks(&marks);
+        progress.start_at(&Start {
+            position: 300,
+            after: marks[&2].last.clone(),
+        });
+        assert_eq!(progress.next_idle(&[]), Some(3));
+        progress.add(3, &page(&["x"], None));
+        assert_eq!(progress.absolute(), [(301, "x".to_string())]);
+    }
+
+    #[test]
+    fn a_walk_that_found_its_start_near_never_counts() {
+        // 1,000 matches to go, 4 pages walked: far when 1,000 / (matched / 4)
+        // pages exceed WALK_MORE_PAGES.
+        let near = NEAR_MATCHES;
+        let per_page = |matched: usize| matched as f64 / 4.0;
+        for matched in [0, 100, 333, 334, 1_000] {
+            let far = still_far(1_000, near, 4, matched);
+            let expected = matched == 0 || 1_000.0 / per_page(matched) > WALK_MORE_PAGES as f64;
+            assert_eq!(far, expected, "{matched}");
+        }
+        assert!(still_far(1_000, near, 4, 333));
+        assert!(!still_far(1_000, near, 4, 334));
+        // Closer than `near`: never.
+        assert!(!still_far(near - 1, near, 4, 0));
+        // Nothing walked (a store that cannot walk): far.
+        assert!(still_far(near, near, 0, 0));
     }
 
     #[tokio::test]

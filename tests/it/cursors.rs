@@ -929,7 +929,9 @@ async fn segments_counted_on_dynamodb_equal_the_memory_stores() {
             .unwrap();
         assert_eq!(total as usize, all.len(), "{json}");
 
-        // A deep range located by counting segments, its counts saved.
+        // A deep range located by counting segments, its counts saved (no
+        // walk first: the 305 leads are one page, which a walk would read
+        // to the start without a count).
         let (start, count) = (all.len() / 2, 20);
         let selection = Selection::Bulk(lead_export::request::BulkSelection {
             start,
@@ -938,7 +940,9 @@ async fn segments_counted_on_dynamodb_equal_the_memory_stores() {
             excluded: Default::default(),
             included: Vec::new(),
         });
-        let positions = lead_export::store::Positions::new(cursors.clone()).with_near(1);
+        let positions = lead_export::store::Positions::new(cursors.clone())
+            .with_near(1)
+            .with_walk(0);
         let attrs = Attributes::new();
         let pages: Vec<lead_export::store::Batch> =
             lead_export::resolve::resolve(&dynamo, Some(&positions), &org, &selection, &attrs)

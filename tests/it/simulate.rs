@@ -12,7 +12,7 @@ use lead_export::auth::OrgId;
 use lead_export::deadline::RESPONSE_MARGIN;
 use lead_export::store::cursors::CHECKPOINT_EVERY;
 use lead_export::store::dynamodb::{lead_to_item, previous_item};
-use lead_export::store::segments::{MAX_IN_FLIGHT, SEGMENTS};
+use lead_export::store::segments::{MAX_IN_FLIGHT, SEGMENTS, WALK_PAGES};
 
 use crate::support::simdb::{
     self, dynamodb_item_size, export, index_after, lead_id, matches, sim_app, Matches, OrgSpec,
@@ -480,8 +480,10 @@ async fn a_cold_deep_request_counts_the_segments_in_parallel_and_answers_exactly
     assert_eq!(stats.not_simulated, 0);
     let through = oracle.items_through(0, start + count);
     // Each of 256 segments holds about 78 of the 20,000 leads: at least
-    // the segments before the start, each its own Query chain, in parallel.
-    let before = oracle.items_through(0, start) * SEGMENTS as u64 / SPEC.n;
+    // the segments before the start, each its own Query chain, in parallel,
+    // but those the first pages walked (the start is too far after them).
+    let walked = u64::from(WALK_PAGES) * PAGE_ITEMS;
+    let before = (oracle.items_through(0, start) - walked) * SEGMENTS as u64 / SPEC.n;
     assert!(stats.segments >= before, "{stats:?}");
     assert!(
         stats.depth * 2 < stats.calls("Query"),
@@ -564,4 +566,96 @@ async fn a_request_cut_by_its_deadline_keeps_its_count_and_the_retry_goes_furthe
         (through..=most).contains(&read),
         "{attempts:?}: read {read} items in all; the range ends at item {through}, at most {most}"
     );
+}
+
+/// A small organization (8,000 leads, half of them matching) asked a deep
+/// range with no checkpoint: its first pages come within a few pages of
+/// the start, so the range is read one page after another from the first
+/// key, and no segment is counted (a count is at least one Query per
+/// segment, 256).
+#[tokio::test(start_paused = true)]
+async fn a_small_organizations_cold_deep_range_is_read_without_a_count() {
+    fastrand::seed(SEED);
+    let spec = OrgSpec {
+        n: 8_000,
+        selectivity: 0.5,
+    };
+    let db = SimDb::new(SEED);
+    db.add_org(ORG, spec);
+    let app = sim_app(&db, "simulate-small");
+    let oracle = Matches::new(SEED, spec);
+    let total = oracle.indices.len() as u64;
+    // The deep range of `make side-by-side`: the matches less 600, rounded
+    // down to a hundred.
+    let start = (total - 600) / 100 * 100;
+    let answer = export(&app, ORG, start, 1_000).await;
+    let stats = db.take_window();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.ids, oracle.range_ids(start, 1_000));
+    assert_eq!(stats.not_simulated, 0);
+    // Sequential Queries, about the pages up to the range's end (the walk
+    // restarts from its last match, the range from its start): no count.
+    let through = oracle.items_through(0, start + 1_000);
+    assert_eq!(stats.depth, stats.calls("Query"), "{stats:?}");
+    assert!(
+        stats.calls("Query") <= through.div_ceil(PAGE_ITEMS) + 3,
+        "{stats:?}: {through} items up to the range's end"
+    );
+    assert!(
+        (through..=through + PAGE_ITEMS).contains(&stats.items_read),
+        "read {} items, the range ends at item {through}",
+        stats.items_read
+    );
+}
+
+/// Paging left checkpoints up to position 1,000 (the first page of a
+/// search); a request at 90% of the matches is far from them: the count of
+/// segments starts where those checkpoints and its first pages end, never
+/// counting again the segments before them.
+#[tokio::test(start_paused = true)]
+async fn a_count_starts_from_the_checkpoints_paging_left() {
+    fastrand::seed(SEED);
+    let spec = OrgSpec {
+        n: 100_000,
+        selectivity: 0.1,
+    };
+    let db = SimDb::new(SEED);
+    db.add_org(ORG, spec);
+    let app = sim_app(&db, "simulate-base");
+    let oracle = Matches::new(SEED, spec);
+    let first = export(&app, ORG, 0, 1_000).await;
+    assert_eq!(first.ids, oracle.range_ids(0, 1_000));
+    db.take_window();
+
+    let (start, count) = (9_000, 100);
+    let answer = export(&app, ORG, start, count).await;
+    let stats = db.take_window();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.ids, oracle.range_ids(start, count));
+    assert_eq!(stats.not_simulated, 0);
+    let paged = oracle.items_through(0, 1_000);
+    let through = oracle.items_through(0, start + count);
+    // A segment holds about 390 of the 100,000 leads (39 matches): the
+    // range is read from the end of the segment before it at worst, and
+    // the pages in flight when the start was located are read past it.
+    let segment = spec.n / SEGMENTS as u64;
+    let most = through - paged + 2 * segment + (MAX_IN_FLIGHT as u64 + 1) * PAGE_ITEMS;
+    assert!(
+        (through - paged..=most).contains(&stats.items_read),
+        "read {} items; {} lie between the checkpoint and the range's end, at most {most}",
+        stats.items_read,
+        through - paged
+    );
+    // The segments before the checkpoint's are not asked: fewer Query
+    // chains than the segments from it on (and the walk's and the range's).
+    let counted_before = paged * SEGMENTS as u64 / spec.n;
+    assert!(
+        stats.segments <= SEGMENTS as u64 - counted_before + 3,
+        "{stats:?}: the segments before {counted_before} were counted"
+    );
+    // And a count it was: a Query chain per segment from the walk's end to
+    // the start's segment.
+    let walked = u64::from(WALK_PAGES) * PAGE_ITEMS;
+    let counted = (oracle.items_through(0, start) - paged - walked) * SEGMENTS as u64 / spec.n;
+    assert!(stats.segments >= counted, "{stats:?}: {counted} segments");
 }
