@@ -52,6 +52,8 @@ const PIECE_DENOMINATOR: u128 = 10;
 
 /// A match of the range: a lead, or an item of the organization that could
 /// not be read into one (it keeps its position).
+// Almost every entry is a lead: boxing it would add an allocation per lead.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
     /// A lead the filter matches.
@@ -474,7 +476,10 @@ mod tests {
         assert_eq!(plan.width, 90);
         let b0 = plan.bounds(0).unwrap();
         assert_eq!(b0.after.as_deref(), Some(end));
-        assert_eq!(b0.upto, Some(uuid_text(0x10000000u128 << 96 | 100 + 90)));
+        assert_eq!(
+            b0.upto,
+            Some(uuid_text((0x10000000u128 << 96) | (100 + 90)))
+        );
         assert_eq!(plan.bounds(1).unwrap().after, b0.upto);
         // The last piece is open: ids that are not UUIDs land there.
         let wide = Plan::after_page(None, &uuid_text(u128::MAX / 4), 10, 5, 10).unwrap();
