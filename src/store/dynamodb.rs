@@ -20,12 +20,14 @@ use rand::Rng;
 pub use super::doc::COMPACT_DOC_ATTR;
 use super::expression::{projection, render_filter, FilterExpr};
 use super::segments::{self, Bounds, SegmentPage};
+use super::split::{self, Entry, PiecePage, PieceStats, Plan};
 use super::{
     unique_in_order, Attributes, Batch, Chunk, Chunks, ItemFault, LeadPages, LeadStore, Progress,
     Skipped, Start, StoreError, Tally, Walked,
 };
 use crate::auth::OrgId;
 use crate::aws::sdk_error;
+use crate::error::FaultKind;
 use crate::filters::{
     search_attributes, search_attributes_v1, CompiledFilter, Cond, SearchAttrs, SearchValue,
     SEARCH_VERSION, SEARCH_VERSION_ATTR,
@@ -285,6 +287,24 @@ impl DynamoStore {
         attributes: &Attributes,
         tally: Tally,
     ) -> impl Stream<Item = Result<(Batch, QueryStats), StoreError>> + Send + 'a {
+        self.pages_from(org, filter, from, skip, take, attributes, tally, None)
+    }
+
+    /// [`DynamoStore::query_pages`]; with `handoff`, the read stops after a
+    /// page of the range when the rest is worth reading in pieces
+    /// ([`split::worth_splitting`]) and leaves where and how in `handoff`.
+    #[allow(clippy::too_many_arguments)]
+    fn pages_from<'a>(
+        &'a self,
+        org: &'a OrgId,
+        filter: &'a CompiledFilter,
+        from: Start,
+        skip: usize,
+        take: usize,
+        attributes: &Attributes,
+        tally: Tally,
+        handoff: Option<Handoff>,
+    ) -> impl Stream<Item = Result<(Batch, QueryStats), StoreError>> + Send + 'a {
         let shape = Shape::new(org, filter, attributes);
         let exact = shape.exact;
         let fetch = move |start: Option<Item>, limit: Option<i32>, reading: Reading| {
@@ -294,7 +314,63 @@ impl DynamoStore {
         // Without the re-check, the predicate applied to each item is the
         // empty filter, which every lead passes.
         let check = if self.recheck { filter } else { pass_all() };
-        range_pages(fetch, org, check, exact, from, skip, take, tally)
+        pages_within(
+            fetch, org, check, exact, from, skip, take, tally, None, handoff,
+        )
+    }
+
+    /// One page of a piece of the range ([`split::read_pieces`]): a 1 MB
+    /// Query page within `bounds` after `resume`, read in full and
+    /// re-checked by `check`, as [`range_pages`] reads the range: an
+    /// unreadable item the FilterExpression let through keeps its position.
+    /// A throttle or another transient failure reads nothing: the page is
+    /// asked again after a pause.
+    async fn piece_page(
+        &self,
+        org: &OrgId,
+        check: &CompiledFilter,
+        shape: &Shape,
+        bounds: Bounds,
+        resume: Option<String>,
+    ) -> Result<PiecePage, StoreError> {
+        let start = resume.as_deref().map(|id| key(org, id));
+        let page = match self
+            .fetch(shape, &bounds, start, None, Reading::Full, false)
+            .await
+        {
+            Ok(page) => page,
+            Err(refused) if refused.throttled || refused.error.kind == FaultKind::Transient => {
+                return Ok(PiecePage {
+                    throttled: true,
+                    retry: true,
+                    ..PiecePage::default()
+                })
+            }
+            Err(refused) => return Err(refused.error),
+        };
+        let mut out = PiecePage {
+            scanned: page.scanned_count,
+            bytes: page.bytes,
+            throttled: page.throttled,
+            resume: resume_of(&page)?,
+            ..PiecePage::default()
+        };
+        for item in page.items {
+            // BETWEEN is inclusive: the piece's lower bound is read before.
+            if bounds.after.as_deref() == Some(lead_id_of(&item)?) {
+                continue;
+            }
+            match lead_from_item(org, item) {
+                Ok(lead) => {
+                    if check.matches(&lead) {
+                        out.entries.push(Entry::Lead(lead));
+                    }
+                }
+                Err(ItemError::Unreadable(skipped)) => out.entries.push(Entry::Skipped(skipped)),
+                Err(foreign) => Err(foreign)?,
+            }
+        }
+        Ok(out)
     }
 
     /// One Query page of `org`'s partition within `bounds` (sort-key
@@ -652,7 +728,8 @@ impl LeadStore for DynamoStore {
                 skip,
                 0,
                 tally,
-                Some(pages)
+                Some(pages),
+                None
             ));
             let mut stats = QueryStats::default();
             while let Some((_, so_far)) = walk.try_next().await? {
@@ -717,14 +794,42 @@ impl LeadStore for DynamoStore {
     ) -> LeadPages<'a> {
         let from_position = from.position;
         Box::pin(async_stream::try_stream! {
-            let mut pages = std::pin::pin!(
-                self.query_pages(org, filter, from, skip, take, attributes, tally)
-            );
+            let handoff = Handoff::default();
+            let mut pages = std::pin::pin!(self.pages_from(
+                org,
+                filter,
+                from,
+                skip,
+                take,
+                attributes,
+                tally.clone(),
+                Some(handoff.clone())
+            ));
             let mut stats = QueryStats::default();
             while let Some((batch, so_far)) = pages.try_next().await? {
                 stats = so_far;
                 if !batch.leads.is_empty() || !batch.skipped.is_empty() {
                     yield batch;
+                }
+            }
+            // The rest of the range in pieces, when the pages read show it
+            // is still several pages long.
+            let split = handoff.lock().expect("lock poisoned").take();
+            let mut pieces = PieceStats::default();
+            if let Some(Split { matched, plan }) = split {
+                let shape = Shape::new(org, filter, attributes);
+                let check = if self.recheck { filter } else { pass_all() };
+                let shape = &shape;
+                let needed = skip.saturating_add(take);
+                let mut read = std::pin::pin!(split::read_pieces(
+                    move |bounds, resume| self.piece_page(org, check, shape, bounds, resume),
+                    plan,
+                    needed - matched
+                ));
+                let mut position = matched;
+                while let Some((entries, so_far)) = read.try_next().await? {
+                    pieces = so_far;
+                    yield split::in_order(entries, &mut position, &tally);
                 }
             }
             tracing::info!(
@@ -737,11 +842,30 @@ impl LeadStore for DynamoStore {
                 skim_pages = stats.skim_pages,
                 skim_scanned = stats.skim_scanned,
                 bytes = stats.bytes,
+                pieces = pieces.pieces,
+                piece_pages = pieces.pages,
+                piece_scanned = pieces.scanned,
+                piece_bytes = pieces.bytes,
+                piece_throttled = pieces.throttled,
                 "bulk query done"
             );
         })
     }
 }
+
+/// Where a range read one page after another hands over to pieces: the
+/// matches read so far (positions) and the split of the key space after
+/// the last page read.
+#[derive(Debug, Clone)]
+pub(crate) struct Split {
+    /// Matches up to and including the last key read.
+    pub(crate) matched: usize,
+    /// The pieces after it.
+    pub(crate) plan: Plan,
+}
+
+/// Shared by the sequential read, which fills it, and its caller.
+pub(crate) type Handoff = std::sync::Arc<std::sync::Mutex<Option<Split>>>;
 
 /// All pages of [`range_pages`] at once: the leads (the skipped items are
 /// counted in the stats).
@@ -822,13 +946,19 @@ where
     F: FnMut(Option<Item>, Option<i32>, Reading) -> Fut + 'a,
     Fut: Future<Output = Result<Page, StoreError>> + 'a,
 {
-    pages_within(fetch, org, filter, exact, from, skip, take, tally, None)
+    pages_within(
+        fetch, org, filter, exact, from, skip, take, tally, None, None,
+    )
 }
 
 /// [`range_pages`], or with `walk` (a number of pages) the walk of
 /// [`LeadStore::walk`]: the pages before the range only, at most `walk` of
 /// them, stopping at the `skip`-th match; it ends with the stats of all
-/// its pages.
+/// its pages. With `handoff`, a page of the range cut by the 1 MB (not by
+/// its `Limit`) after which the rest of the range is worth reading in
+/// pieces ([`split::worth_splitting`]: more than a few pages at the rate of
+/// matches read so far) ends the read, leaving in `handoff` the matches
+/// read and the split of the key space after that page.
 #[allow(clippy::too_many_arguments)]
 fn pages_within<'a, F, Fut>(
     mut fetch: F,
@@ -840,6 +970,7 @@ fn pages_within<'a, F, Fut>(
     take: usize,
     tally: Tally,
     walk: Option<u32>,
+    handoff: Option<Handoff>,
 ) -> impl Stream<Item = Result<(Batch, QueryStats), StoreError>> + 'a
 where
     F: FnMut(Option<Item>, Option<i32>, Reading) -> Fut + 'a,
@@ -947,6 +1078,33 @@ where
                 }
                 start = page.last_evaluated_key;
                 more = matched < needed && start.is_some();
+                let by_limit = page.scanned_count >= u64::try_from(limit).unwrap_or(0);
+                if let (Some(handoff), true, false, Some(end)) = (&handoff, more, by_limit, &start) {
+                    if matched >= skip
+                        && split::worth_splitting(
+                            needed - matched,
+                            stats.accepted,
+                            stats.scanned_count,
+                            page.scanned_count,
+                        )
+                    {
+                        let from = match page_start.as_ref() {
+                            Some(k) => Some(lead_id_of(k)?.to_string()),
+                            None => None,
+                        };
+                        let plan = Plan::after_page(
+                            from.as_deref(),
+                            lead_id_of(end)?,
+                            page.scanned_count,
+                            stats.accepted,
+                            stats.scanned_count,
+                        );
+                        if let Some(plan) = plan {
+                            *handoff.lock().expect("lock poisoned") = Some(Split { matched, plan });
+                            more = false;
+                        }
+                    }
+                }
                 yield (batch, stats);
             }
         }

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::RwLock;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use super::segments::{self, Bounds, SegmentPage};
+use super::split::{self, Entry, PiecePage, Plan};
 use super::{
     unique_in_order, Attributes, Batch, Chunk, Chunks, LeadPages, LeadStore, Progress, Start,
     StoreError, Tally, Walked,
@@ -76,6 +77,69 @@ impl MemoryStore {
             }
         }
         page
+    }
+
+    /// One page of a piece of a range ([`split::read_pieces`]): up to
+    /// [`MEMORY_SEGMENT_PAGE`] leads within `bounds` after `resume`, the
+    /// matches of `filter` among them.
+    fn piece_page(
+        &self,
+        org: &OrgId,
+        filter: &CompiledFilter,
+        bounds: &Bounds,
+        resume: Option<String>,
+    ) -> PiecePage {
+        let (leads, resume) = self.page_after(
+            org,
+            resume.as_deref().or(bounds.after.as_deref()),
+            bounds.upto.as_deref(),
+        );
+        PiecePage {
+            scanned: leads.len() as u64,
+            entries: leads
+                .into_iter()
+                .filter(|lead| filter.matches(lead))
+                .map(Entry::Lead)
+                .collect(),
+            resume,
+            ..PiecePage::default()
+        }
+    }
+
+    /// Up to [`MEMORY_SEGMENT_PAGE`] leads of `org` after the key `after`
+    /// (from the first without one) up to and including `upto`, and the
+    /// last key read when more follow (as a `LastEvaluatedKey`).
+    fn page_after(
+        &self,
+        org: &OrgId,
+        after: Option<&str>,
+        upto: Option<&str>,
+    ) -> (Vec<Lead>, Option<String>) {
+        let all = self.leads.read().expect("lock poisoned");
+        let Some(partition) = all.get(org.as_str()) else {
+            return (Vec::new(), None);
+        };
+        let lower = match after {
+            Some(key) => Bound::Excluded(key.to_string()),
+            None => Bound::Unbounded,
+        };
+        let upper = match upto {
+            Some(key) => Bound::Included(key.to_string()),
+            None => Bound::Unbounded,
+        };
+        let mut range = partition.range((lower, upper));
+        let leads: Vec<Lead> = range
+            .by_ref()
+            .take(MEMORY_SEGMENT_PAGE)
+            .map(|(_, lead)| lead.clone())
+            .collect();
+        let more = range.next().is_some();
+        let resume = if more {
+            leads.last().map(|lead| lead.id.clone())
+        } else {
+            None
+        };
+        (leads, resume)
     }
 }
 
@@ -193,9 +257,13 @@ impl LeadStore for MemoryStore {
         Box::pin(async move { Ok(walked) })
     }
 
-    /// Walks the matches after `from.after` (from the first lead without
-    /// one), counting positions from `from.position`, up to the
-    /// `skip + take`-th match; `tally` hears of each.
+    /// Reads the leads after `from.after` (from the first lead without
+    /// one) in pages of [`MEMORY_SEGMENT_PAGE`] leads, counting the matches
+    /// from `from.position`, up to the `skip + take`-th match; `tally`
+    /// hears of each. Once in the range, a page after which the rest of the
+    /// range is more than a few pages away ([`split::worth_splitting`])
+    /// hands the rest to [`split::read_pieces`], as the DynamoDB store
+    /// does.
     fn find_range_from<'a>(
         &'a self,
         org: &'a OrgId,
@@ -207,33 +275,64 @@ impl LeadStore for MemoryStore {
         tally: Tally,
     ) -> LeadPages<'a> {
         let needed = skip.saturating_add(take);
-        let all = self.leads.read().expect("lock poisoned");
-        let mut leads = Vec::new();
-        if let Some(partition) = all.get(org.as_str()) {
-            let lower = match &from.after {
-                Some(id) => Bound::Excluded(id.clone()),
-                None => Bound::Unbounded,
-            };
+        Box::pin(async_stream::try_stream! {
             let mut position = from.position;
-            for lead in partition
-                .range((lower, Bound::Unbounded))
-                .map(|(_, lead)| lead)
-                .filter(|lead| filter.matches(lead))
-            {
-                if position >= needed {
-                    break;
+            let mut after = from.after.clone();
+            let (mut scanned, mut accepted) = (0u64, 0u64);
+            let mut plan = None;
+            while position < needed {
+                let page_start = after.clone();
+                let (leads, resume) = self.page_after(org, page_start.as_deref(), None);
+                scanned += leads.len() as u64;
+                let page_items = leads.len() as u64;
+                let mut batch = Batch::default();
+                for lead in leads {
+                    if position >= needed {
+                        break;
+                    }
+                    if !filter.matches(&lead) {
+                        continue;
+                    }
+                    accepted += 1;
+                    position += 1;
+                    tally.matched(position, &lead.id);
+                    if position > skip {
+                        batch.leads.push(lead);
+                    }
                 }
-                if position >= skip {
-                    leads.push(lead.clone());
+                if !batch.leads.is_empty() {
+                    yield batch;
                 }
-                position += 1;
-                tally.matched(position, &lead.id);
+                let Some(end) = resume else { break };
+                if position >= skip
+                    && split::worth_splitting(needed - position, accepted, scanned, page_items)
+                {
+                    plan = Plan::after_page(
+                        page_start.as_deref(),
+                        &end,
+                        page_items,
+                        accepted,
+                        scanned,
+                    );
+                    if plan.is_some() {
+                        break;
+                    }
+                }
+                after = Some(end);
             }
-        }
-        let pages: Vec<Batch> = leads
-            .chunks(MEMORY_CHUNK)
-            .map(|page| Batch::from(page.to_vec()))
-            .collect();
-        futures::stream::iter(pages.into_iter().map(Ok)).boxed()
+            if let Some(plan) = plan.filter(|_| position < needed) {
+                let mut pieces = std::pin::pin!(split::read_pieces(
+                    move |bounds, resume| {
+                        let page = self.piece_page(org, filter, &bounds, resume);
+                        async move { Ok(page) }
+                    },
+                    plan,
+                    needed - position
+                ));
+                while let Some((entries, _)) = pieces.try_next().await? {
+                    yield split::in_order(entries, &mut position, &tally);
+                }
+            }
+        })
     }
 }

@@ -19,6 +19,7 @@ pub mod expression;
 pub mod memory;
 pub mod packed;
 pub mod segments;
+pub mod split;
 
 pub use cursors::{CursorStore, DynamoCursors, MemoryCursors, Positions, Start, Tally};
 pub use dynamodb::DynamoStore;
