@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+pub mod allocator;
 pub mod app;
 pub mod audit;
 pub mod auth;

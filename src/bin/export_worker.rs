@@ -14,6 +14,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    lead_export::allocator::keep_freed_memory();
     init_tracing(true);
     // The worker verifies no token: without a key in its environment it
     // gets a random secret that nothing is ever signed with.

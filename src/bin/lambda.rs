@@ -14,6 +14,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// between threads (docs/performance.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    lead_export::allocator::keep_freed_memory();
     init_tracing(true);
     // Strict: the production token rules on top of the configuration checks.
     let config = match Config::from_env().and_then(|c| c.check_production().map(|()| c)) {

@@ -32,6 +32,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// moto, not this process, is what limits `make load`.
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    lead_export::allocator::keep_freed_memory();
     init_tracing(false);
     let config = match Config::from_env() {
         Ok(c) => c,
