@@ -195,6 +195,24 @@ impl Field {
     }
 }
 
+impl Field {
+    /// The values of a list field that [`Field::cell_into`] joins with
+    /// `", "` (`emails`, `phones`, `departments`, `functions`, `skills`,
+    /// `companyPhone`); `None` for the other fields and a missing list.
+    #[inline]
+    pub fn list(self, lead: &Lead) -> Option<&[String]> {
+        match self {
+            Field::Emails => lead.emails.as_deref(),
+            Field::Phones => lead.phones.as_deref(),
+            Field::Departments => lead.departments.as_deref(),
+            Field::Functions => lead.functions.as_deref(),
+            Field::Skills => lead.skills.as_deref(),
+            Field::CompanyPhone => lead.company.as_ref()?.phones.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 /// `value` without leading and trailing whitespace, as [`str::trim`]; a
 /// value that starts and ends with an ASCII letter or digit (nearly every
 /// name) is returned as it is without looking further.
