@@ -96,6 +96,7 @@ impl Field {
     /// joined with `", "`, the name, a website from the domain, the year),
     /// in which case it is in `scratch` (cleared first). The CSV writer
     /// keeps one `scratch` for the whole file.
+    #[inline(always)]
     pub fn cell_into<'a>(self, lead: &'a Lead, scratch: &mut String) -> Option<&'a str> {
         use std::fmt::Write as _;
         let company = lead.company.as_ref();
@@ -105,7 +106,7 @@ impl Field {
         scratch.clear();
         match self {
             Field::Name => {
-                let (first, last) = (lead.first_name.trim(), lead.last_name.trim());
+                let (first, last) = (trim(&lead.first_name), trim(&lead.last_name));
                 match (first.is_empty(), last.is_empty()) {
                     (_, true) => Some(first),
                     (true, false) => Some(last),
@@ -177,6 +178,11 @@ impl Field {
             Field::CompanyHeadcount => c(|c| &c.headcount),
             Field::CompanyRevenue => c(|c| &c.revenue),
             Field::CompanyFoundedYear => match company.and_then(|c| c.founded_year) {
+                Some(year @ 0..=9999) => {
+                    // Four digits or fewer, without `core::fmt`.
+                    push_year(scratch, year as u16);
+                    None
+                }
                 Some(year) => {
                     // Writing to a `String` cannot fail.
                     let _ = write!(scratch, "{year}");
@@ -186,6 +192,55 @@ impl Field {
             },
             Field::CompanySummary => c(|c| &c.summary),
         }
+    }
+}
+
+impl Field {
+    /// The values of a list field that [`Field::cell_into`] joins with
+    /// `", "` (`emails`, `phones`, `departments`, `functions`, `skills`,
+    /// `companyPhone`); `None` for the other fields and a missing list.
+    #[inline]
+    pub fn list(self, lead: &Lead) -> Option<&[String]> {
+        match self {
+            Field::Emails => lead.emails.as_deref(),
+            Field::Phones => lead.phones.as_deref(),
+            Field::Departments => lead.departments.as_deref(),
+            Field::Functions => lead.functions.as_deref(),
+            Field::Skills => lead.skills.as_deref(),
+            Field::CompanyPhone => lead.company.as_ref()?.phones.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// `value` without leading and trailing whitespace, as [`str::trim`]; a
+/// value that starts and ends with an ASCII letter or digit (nearly every
+/// name) is returned as it is without looking further.
+#[inline]
+fn trim(value: &str) -> &str {
+    match value.as_bytes() {
+        [first, .., last] if first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric() => value,
+        [only] if only.is_ascii_alphanumeric() => value,
+        _ => value.trim(),
+    }
+}
+
+/// Appends `year` (at most 9999) in decimal, without leading zeros.
+fn push_year(scratch: &mut String, year: u16) {
+    let digits = [
+        b'0' + (year / 1000) as u8,
+        b'0' + (year / 100 % 10) as u8,
+        b'0' + (year / 10 % 10) as u8,
+        b'0' + (year % 10) as u8,
+    ];
+    let skip = match year {
+        1000.. => 0,
+        100.. => 1,
+        10.. => 2,
+        _ => 3,
+    };
+    for &d in &digits[skip..] {
+        scratch.push(char::from(d));
     }
 }
 
@@ -253,6 +308,7 @@ impl Column {
     /// The cell of `lead` in this column, as [`Field::cell_into`] hands it
     /// out: `Some` when borrowed from the lead, `None` when composed into
     /// `scratch`.
+    #[inline]
     pub fn cell_into<'a>(&self, lead: &'a Lead, scratch: &mut String) -> Option<&'a str> {
         let cell = match self.part {
             Part::Whole => self.field.cell_into(lead, scratch),
@@ -539,6 +595,51 @@ mod tests {
         assert_eq!(name("", " Lee"), "Lee");
         assert_eq!(name("\tAnn", "\u{3000}"), "Ann");
         assert_eq!(name(" ", ""), "");
+    }
+
+    /// The founded year without `core::fmt` (four digits or fewer) is
+    /// what `format!` writes; others go through `format!`.
+    #[test]
+    fn founded_years_are_written_as_format_writes_them() {
+        for year in [
+            0,
+            7,
+            42,
+            999,
+            1000,
+            2015,
+            9999,
+            10_000,
+            -5,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let mut lead = spec_lead();
+            lead.company.as_mut().unwrap().founded_year = Some(year);
+            assert_eq!(Field::CompanyFoundedYear.cell(&lead), year.to_string());
+        }
+    }
+
+    /// A name is trimmed as `str::trim` trims it, the ASCII fast path
+    /// included.
+    #[test]
+    fn names_trim_as_str_trim() {
+        for (first, last) in [
+            ("a", "b"),
+            ("Ann", "Lee\u{a0}"),
+            ("\u{3000}Ann", "L"),
+            ("1", " 2 "),
+        ] {
+            let lead = Lead {
+                first_name: first.into(),
+                last_name: last.into(),
+                ..Lead::default()
+            };
+            assert_eq!(
+                Field::Name.cell(&lead),
+                format!("{} {}", first.trim(), last.trim())
+            );
+        }
     }
 
     /// One `scratch` for a whole file (what the CSV writer does) gives the
