@@ -10,7 +10,9 @@
 //! 0.5% with purging off. A Lambda sandbox serves one invocation at a time
 //! and its memory is reserved for it whether used or not, so the freed
 //! memory is kept for the next invocation: the resident size stays at its
-//! peak, which `make bench` measures anyway (VmHWM).
+//! peak, which `make bench` measures anyway (VmHWM). Transparent huge pages
+//! are off (the `no_thp` feature of `libmimalloc-sys`, `Cargo.toml`): with
+//! them that peak was about twice as high.
 
 /// mimalloc's `mi_option_purge_delay`: its place in the enum `mi_option_e`
 /// of `mimalloc.h` (the same in mimalloc 2 and 3; `libmimalloc-sys` does
@@ -18,8 +20,13 @@
 /// mimalloc 3's purge delay, 1,000 ms.
 const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Never return freed memory to the OS (mimalloc's `purge_delay` -1).
+/// Never return freed memory to the OS (mimalloc's `purge_delay` -1),
+/// unless the environment sets `MIMALLOC_PURGE_DELAY` (mimalloc's own
+/// setting, in milliseconds): an operator's explicit choice wins.
 pub fn keep_freed_memory() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
     // SAFETY: sets one of mimalloc's global options, which mimalloc allows
     // at any time from any thread.
     unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, -1) }
