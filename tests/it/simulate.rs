@@ -30,8 +30,13 @@ const SPEC: OrgSpec = OrgSpec {
 const PAGE_ITEMS: u64 = PAGE_BYTES.div_ceil(ITEM_BYTES);
 
 fn db() -> SimDb {
+    db_of(SPEC)
+}
+
+/// A simulated DynamoDB of [`SEED`] holding [`ORG`] as `spec` says.
+fn db_of(spec: OrgSpec) -> SimDb {
     let db = SimDb::new(SEED);
-    db.add_org(ORG, SPEC);
+    db.add_org(ORG, spec);
     db
 }
 
@@ -535,8 +540,7 @@ async fn a_request_cut_by_its_deadline_keeps_its_count_and_the_retry_goes_furthe
         n: 100_000,
         selectivity: 0.1,
     };
-    let db = SimDb::new(SEED);
-    db.add_org(ORG, spec);
+    let db = db_of(spec);
     let mut app = sim_app(&db, "simulate-cut");
     // A second before the answer is due (2 s before the invocation's end),
     // of which the count of segments stops 400 ms early to save what it
@@ -590,8 +594,7 @@ async fn a_small_organizations_cold_deep_range_is_read_without_a_count() {
         n: 8_000,
         selectivity: 0.5,
     };
-    let db = SimDb::new(SEED);
-    db.add_org(ORG, spec);
+    let db = db_of(spec);
     let app = sim_app(&db, "simulate-small");
     let oracle = Matches::new(SEED, spec);
     let total = oracle.indices.len() as u64;
@@ -629,8 +632,7 @@ async fn a_count_starts_from_the_checkpoints_paging_left() {
         n: 100_000,
         selectivity: 0.1,
     };
-    let db = SimDb::new(SEED);
-    db.add_org(ORG, spec);
+    let db = db_of(spec);
     let app = sim_app(&db, "simulate-base");
     let oracle = Matches::new(SEED, spec);
     let first = export(&app, ORG, 0, 1_000).await;
@@ -687,8 +689,7 @@ async fn a_warm_deep_range_is_read_in_parallel_pieces_within_a_page_each() {
         n: 200_000,
         selectivity: 0.01,
     };
-    let db = SimDb::new(SEED);
-    db.add_org(ORG, spec);
+    let db = db_of(spec);
     let app = sim_app(&db, "simulate-pieces");
     let oracle = Matches::new(SEED, spec);
     for (start, count) in [(900, 200), (900, 1_000)] {
