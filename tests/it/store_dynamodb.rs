@@ -79,26 +79,6 @@ fn a_compact_item_is_the_keys_the_doc_and_the_search_attributes() {
     );
 }
 
-/// DynamoDB's item size: names plus values (strings and numbers as
-/// text, sets and maps summed, 1 byte per nesting or list element).
-fn item_size(item: &Item) -> usize {
-    fn value(v: &AttributeValue) -> usize {
-        match v {
-            AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
-            AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
-            AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value(v)).sum::<usize>(),
-            AttributeValue::M(map) => {
-                3 + map
-                    .iter()
-                    .map(|(k, v)| 1 + k.len() + value(v))
-                    .sum::<usize>()
-            }
-            _ => 1,
-        }
-    }
-    item.iter().map(|(k, v)| k.len() + value(v)).sum()
-}
-
 /// On the demo leads, compact items hold fewer attributes than those of
 /// the earlier layout; prints the sizes (the figures in the README).
 #[test]
