@@ -264,27 +264,34 @@ fn resolve_bulk<'a>(
 /// Releases leads in the order of a list of ids as chunks of them are
 /// decided: holds only the leads that wait for an earlier, undecided id.
 struct InOrder {
-    /// Position of each id (first occurrence).
-    index: HashMap<String, usize>,
+    /// Position of each id (first occurrence). foldhash instead of the
+    /// standard SipHash: each lead is looked up two or three times, and
+    /// SipHash on these keys showed in the export's profile; the keys
+    /// come from the client, so the hasher stays randomly seeded.
+    index: HashMap<String, usize, foldhash::fast::RandomState>,
     /// Whether each position is decided (its chunk has completed).
     decided: Vec<bool>,
     /// Leads found and not yet released, by position.
-    held: HashMap<usize, Lead>,
+    held: Vec<Option<Lead>>,
+    /// How many of `held` are `Some`.
+    holding: usize,
     /// The first position not yet released.
     next: usize,
 }
 
 impl InOrder {
     fn new<'s>(ids: impl IntoIterator<Item = &'s String>) -> Self {
-        let mut index = HashMap::new();
+        let ids = ids.into_iter();
+        let mut index = HashMap::with_capacity_and_hasher(ids.size_hint().0, Default::default());
         for id in ids {
             let at = index.len();
             index.entry(id.clone()).or_insert(at);
         }
         InOrder {
             decided: vec![false; index.len()],
+            held: std::iter::repeat_with(|| None).take(index.len()).collect(),
+            holding: 0,
             index,
-            held: HashMap::new(),
             next: 0,
         }
     }
@@ -302,8 +309,9 @@ impl InOrder {
         }
         for lead in chunk.leads {
             if let Some(&at) = self.index.get(&lead.id) {
-                if at >= self.next {
-                    self.held.entry(at).or_insert(lead);
+                if at >= self.next && self.held[at].is_none() {
+                    self.held[at] = Some(lead);
+                    self.holding += 1;
                 }
             }
         }
@@ -314,7 +322,8 @@ impl InOrder {
     fn release(&mut self, keep: impl Fn(&Lead) -> bool) -> Vec<Lead> {
         let mut out = Vec::new();
         while self.next < self.decided.len() && self.decided[self.next] {
-            if let Some(lead) = self.held.remove(&self.next) {
+            if let Some(lead) = self.held[self.next].take() {
+                self.holding -= 1;
                 if keep(&lead) {
                     out.push(lead);
                 }
@@ -334,7 +343,7 @@ impl InOrder {
     /// Leads held now.
     #[cfg(test)]
     fn held(&self) -> usize {
-        self.held.len()
+        self.holding
     }
 }
 

@@ -125,7 +125,15 @@ fn company(out: &mut Out, v: &Company) {
 /// The lead of a packed document (its `id` empty: the caller sets it from
 /// the key).
 pub fn decode(bytes: &[u8]) -> Result<Lead, Fault> {
-    let mut input = In { bytes, at: 0 };
+    let mut input = In {
+        bytes,
+        at: 0,
+        // One check of the whole document instead of one per text: the
+        // tags and the lengths below 128 are ASCII, so a document of
+        // short texts is UTF-8 as a whole (checked at SIMD speed); its
+        // texts are then slices taken at character boundaries.
+        whole: std::str::from_utf8(bytes).ok(),
+    };
     if input.byte()? != FORMAT {
         return Err(Fault::Malformed);
     }
@@ -329,6 +337,8 @@ impl Out {
 struct In<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// The same bytes as text, when they are UTF-8 as a whole.
+    whole: Option<&'a str>,
 }
 
 impl In<'_> {
@@ -368,8 +378,14 @@ impl In<'_> {
 
     fn text(&mut self) -> Result<String, Fault> {
         let n = self.len()?;
-        let s =
-            std::str::from_utf8(&self.bytes[self.at..self.at + n]).map_err(|_| Fault::Malformed)?;
+        let range = self.at..self.at + n;
+        let s = match self.whole {
+            // A slice of UTF-8 text between two character boundaries is
+            // UTF-8; `get` is `None` when either end is not a boundary
+            // (a length that cuts a character: malformed).
+            Some(whole) => whole.get(range).ok_or(Fault::Malformed)?,
+            None => std::str::from_utf8(&self.bytes[range]).map_err(|_| Fault::Malformed)?,
+        };
         self.at += n;
         Ok(s.to_owned())
     }
@@ -460,6 +476,43 @@ mod tests {
         // 200 = 0b1_1001000: 0xC8 then 0x01.
         assert_eq!(&bytes[..4], &[1, 1, 0xC8, 0x01]);
         assert_eq!(decode(&bytes), Ok(lead));
+    }
+
+    /// Texts are read from the document checked whole (all UTF-8) or one
+    /// by one (a length of two bytes makes the whole not UTF-8): both the
+    /// same.
+    #[test]
+    fn texts_read_the_same_from_a_document_whole_or_not() {
+        let short = Lead {
+            first_name: "Zoë".into(),
+            last_name: "Ångström".into(),
+            city: Some("München".into()),
+            ..Lead::default()
+        };
+        let bytes = encode(&short);
+        assert!(std::str::from_utf8(&bytes).is_ok());
+        assert_eq!(decode(&bytes), Ok(short));
+        let long = Lead {
+            first_name: "é".repeat(100),
+            last_name: "ü".into(),
+            ..Lead::default()
+        };
+        let bytes = encode(&long);
+        assert!(std::str::from_utf8(&bytes).is_err());
+        assert_eq!(decode(&bytes), Ok(long));
+    }
+
+    /// A length that ends inside a character is refused, also when the
+    /// document as a whole is UTF-8.
+    #[test]
+    fn a_length_that_cuts_a_character_is_refused() {
+        // firstName: one byte of "é" (C3 A9); then A9 is read as a tag.
+        let whole_utf8: &[u8] = &[1, 1, 1, 0xC3, 0xA9, 2, 0, 0];
+        assert!(std::str::from_utf8(whole_utf8).is_ok());
+        assert_eq!(decode(whole_utf8), Err(Fault::Malformed));
+        // lastName: "é" then a length starting inside it.
+        let cut_start: &[u8] = &[1, 1, 2, 0xC3, 0xA9, 2, 1, 0xA9, 0];
+        assert_eq!(decode(cut_start), Err(Fault::Malformed));
     }
 
     #[test]
