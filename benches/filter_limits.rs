@@ -109,7 +109,7 @@ fn main() {
             0 => leads[i]
                 .company
                 .as_ref()
-                .and_then(|c| c.domain.clone())
+                .and_then(|c| c.domain.as_ref().map(|d| d.to_string()))
                 .unwrap_or_default(),
             _ => format!("customer-{i}.example.com"),
         })

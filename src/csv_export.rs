@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::io::Write;
 
 use crate::fields::{FieldList, Part};
-use crate::model::Lead;
+use crate::model::{Lead, Text};
 use crate::request::{CsvFormat, LineEnding};
 
 /// The cell as a spreadsheet may safely open it: a leading `'` when, after
@@ -54,7 +54,7 @@ fn sign_may_precede(b: u8) -> bool {
 /// them: the first item decides, unless it starts with a sign (after
 /// spaces), when every later byte counts (the `", "` between items is
 /// allowed after a sign); a first item of spaces only is followed by `,`.
-fn list_needs_formula_guard(items: &[String]) -> bool {
+fn list_needs_formula_guard(items: &[Text]) -> bool {
     let Some((first, rest)) = items.split_first() else {
         return false;
     };
@@ -338,9 +338,9 @@ impl Dialect {
     /// `", "`, quoted (the `,` of the separator is the delimiter: only
     /// called then), each value written once, straight into the row, and
     /// the delimiter.
-    fn push_list(&self, row: &mut Row<'_>, items: &[String], guard: bool) {
+    fn push_list(&self, row: &mut Row<'_>, items: &[Text], guard: bool) {
         debug_assert_eq!(self.delimiter, b',');
-        let len = items.iter().map(String::len).sum::<usize>() + 2 * items.len();
+        let len = items.iter().map(Text::len).sum::<usize>() + 2 * items.len();
         let dst = row.room(2 * len + 4);
         dst[0] = b'"';
         dst[1] = b'\'';
@@ -663,13 +663,22 @@ mod tests {
 
     /// A lead whose `CELL_FIELDS` hold `cells` (1 to 4): one each, the
     /// emails the rest from the fourth (or the last) on.
+    fn texts(cells: &[String]) -> Vec<Text> {
+        cells.iter().map(|c| c.as_str().into()).collect()
+    }
+
     fn lead_of(cells: &[String]) -> Lead {
         Lead {
             id: "1".into(),
-            job_title: Some(cells[0].clone()),
-            city: cells.get(1).cloned(),
-            country: cells.get(2).cloned(),
-            emails: Some(cells[3.min(cells.len() - 1)..].to_vec()),
+            job_title: Some(cells[0].as_str().into()),
+            city: cells.get(1).map(|c| c.as_str().into()),
+            country: cells.get(2).map(|c| c.as_str().into()),
+            emails: Some(
+                cells[3.min(cells.len() - 1)..]
+                    .iter()
+                    .map(|c| c.as_str().into())
+                    .collect(),
+            ),
             ..Lead::default()
         }
     }
@@ -785,10 +794,10 @@ mod tests {
         ) {
             let lead = Lead {
                 id: "1".into(),
-                emails: Some(lists[0].clone()),
-                skills: Some(lists[1].clone()),
+                emails: Some(texts(&lists[0])),
+                skills: Some(texts(&lists[1])),
                 company: Some(crate::model::Company {
-                    phones: Some(lists[2].clone()),
+                    phones: Some(texts(&lists[2])),
                     ..Default::default()
                 }),
                 ..Lead::default()

@@ -5,7 +5,7 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 
-use crate::model::{Company, Dates, Education, Language, Lead, NamedOrg, WorkExperience};
+use crate::model::{Company, Dates, Education, Language, Lead, NamedOrg, Text, WorkExperience};
 
 const FIRST: &[&str] = &[
     "Jane", "John", "Amélie", "Lukas", "Sofia", "Mateo", "Aiko", "Noah", "Zoë", "Omar", "Chloé",
@@ -169,11 +169,11 @@ fn pick<'a>(rng: &mut StdRng, items: &[&'a str]) -> &'a str {
     items.choose(rng).copied().unwrap_or_default()
 }
 
-fn some_of(rng: &mut StdRng, items: &[&str], max: usize) -> Vec<String> {
+fn some_of(rng: &mut StdRng, items: &[&str], max: usize) -> Vec<Text> {
     let n = rng.random_range(0..=max);
     items
         .choose_multiple(rng, n)
-        .map(|s| s.to_string())
+        .map(|s| Text::from(*s))
         .collect()
 }
 
@@ -209,12 +209,13 @@ fn demo_lead(rng: &mut StdRng) -> Lead {
     let first = pick(rng, FIRST);
     let last = pick(rng, LAST);
     let (city, state, state_code, country, country_code) = *PLACES.choose(rng).expect("places");
-    let company_name = format!(
+    let company_name: Text = format!(
         "{} {}",
         pick(rng, COMPANY_WORDS),
         pick(rng, COMPANY_SUFFIXES)
-    );
-    let domain = format!("{}.com", company_name.to_lowercase().replace(' ', ""));
+    )
+    .into();
+    let domain: Text = format!("{}.com", company_name.to_lowercase().replace(' ', "")).into();
     let (hq_city, hq_state, hq_state_code, hq_country, hq_country_code) =
         *PLACES.choose(rng).expect("places");
     let email_user = format!(
@@ -222,31 +223,33 @@ fn demo_lead(rng: &mut StdRng) -> Lead {
         first.to_lowercase(),
         last.to_lowercase().replace('\'', "")
     );
-    let title = pick(rng, TITLES).to_string();
-    let past_company = format!(
+    let title: Text = pick(rng, TITLES).into();
+    let past_company: Text = format!(
         "{} {}",
         pick(rng, COMPANY_WORDS),
         pick(rng, COMPANY_SUFFIXES)
-    );
+    )
+    .into();
     Lead {
         id: uuid_like(rng),
         first_name: first.into(),
         last_name: last.into(),
-        emails: maybe(rng, 0.9, |_| vec![format!("{email_user}@{domain}")]),
+        emails: maybe(rng, 0.9, |_| vec![format!("{email_user}@{domain}").into()]),
         phones: maybe(rng, 0.6, |rng| {
-            vec![format!("+1-555-{:04}", rng.random_range(0..10_000))]
+            vec![format!("+1-555-{:04}", rng.random_range(0..10_000)).into()]
         }),
         linkedin_url: maybe(rng, 0.8, |_| {
             format!(
                 "https://www.linkedin.com/in/{}",
                 email_user.replace('.', "")
             )
+            .into()
         }),
         city: maybe(rng, 0.95, |_| city.into()),
         state: Some(state.into()),
         state_code: Some(state_code.into()),
         postal_code: maybe(rng, 0.7, |rng| {
-            format!("{:05}", rng.random_range(10_000..99_999))
+            format!("{:05}", rng.random_range(10_000..99_999)).into()
         }),
         country: Some(country.into()),
         country_code: Some(country_code.into()),
@@ -301,14 +304,14 @@ fn demo_lead(rng: &mut StdRng) -> Lead {
             },
         ]),
         company: Some(Company {
-            id: Some(uuid_like(rng)),
-            legal_name: Some(format!("{company_name}, Inc.")),
-            website_url: maybe(rng, 0.7, |_| format!("https://www.{domain}")),
+            id: Some(uuid_like(rng).into()),
+            legal_name: Some(format!("{company_name}, Inc.").into()),
+            website_url: maybe(rng, 0.7, |_| format!("https://www.{domain}").into()),
             domain: Some(domain),
             name: Some(company_name),
             linkedin_url: None,
             phones: maybe(rng, 0.5, |rng| {
-                vec![format!("+1-555-{:04}", rng.random_range(0..10_000))]
+                vec![format!("+1-555-{:04}", rng.random_range(0..10_000)).into()]
             }),
             city: Some(hq_city.into()),
             state: Some(hq_state.into()),

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
-use crate::model::{Company, Lead};
+use crate::model::{Company, Lead, Text};
 
 macro_rules! fields {
     ($($variant:ident => $id:literal, $label:literal, [$($attr:literal),*];)*) => {
@@ -100,7 +100,7 @@ impl Field {
     pub fn cell_into<'a>(self, lead: &'a Lead, scratch: &mut String) -> Option<&'a str> {
         use std::fmt::Write as _;
         let company = lead.company.as_ref();
-        let c = |get: fn(&Company) -> &Option<String>| -> Option<&'a str> {
+        let c = |get: fn(&Company) -> &Option<Text>| -> Option<&'a str> {
             Some(company.and_then(|c| get(c).as_deref()).unwrap_or(""))
         };
         scratch.clear();
@@ -200,7 +200,7 @@ impl Field {
     /// `", "` (`emails`, `phones`, `departments`, `functions`, `skills`,
     /// `companyPhone`); `None` for the other fields and a missing list.
     #[inline]
-    pub fn list(self, lead: &Lead) -> Option<&[String]> {
+    pub fn list(self, lead: &Lead) -> Option<&[Text]> {
         match self {
             Field::Emails => lead.emails.as_deref(),
             Field::Phones => lead.phones.as_deref(),
@@ -244,12 +244,12 @@ fn push_year(scratch: &mut String, year: u16) {
     }
 }
 
-fn text(value: &Option<String>) -> Option<&str> {
+fn text(value: &Option<Text>) -> Option<&str> {
     Some(value.as_deref().unwrap_or(""))
 }
 
 /// A list as one cell: its values joined with `", "`.
-fn join<'a>(values: &'a Option<Vec<String>>, scratch: &mut String) -> Option<&'a str> {
+fn join<'a>(values: &'a Option<Vec<Text>>, scratch: &mut String) -> Option<&'a str> {
     match values.as_deref() {
         None | Some([]) => Some(""),
         Some([one]) => Some(one),

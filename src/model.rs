@@ -5,6 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A lead's text: a string kept inline when it is 24 bytes or shorter
+/// (most of a lead's are: names, codes, dates, cities, titles), so reading
+/// a lead allocates for its long texts only. Reads as a `&str`.
+pub type Text = compact_str::CompactString;
+
 /// One saved prospect of an organization, with its current company embedded.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -14,61 +19,61 @@ pub struct Lead {
     pub id: String,
     /// The lead's `firstName`.
     #[serde(default)]
-    pub first_name: String,
+    pub first_name: Text,
     /// The lead's `lastName`.
     #[serde(default)]
-    pub last_name: String,
+    pub last_name: Text,
     /// The lead's `emails`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub emails: Option<Vec<String>>,
+    pub emails: Option<Vec<Text>>,
     /// The lead's `phones`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phones: Option<Vec<String>>,
+    pub phones: Option<Vec<Text>>,
     /// The lead's `linkedinUrl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub linkedin_url: Option<String>,
+    pub linkedin_url: Option<Text>,
     /// The lead's `city`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub city: Option<String>,
+    pub city: Option<Text>,
     /// The lead's `state`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
+    pub state: Option<Text>,
     /// The lead's `stateCode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state_code: Option<String>,
+    pub state_code: Option<Text>,
     /// The lead's `postalCode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub postal_code: Option<String>,
+    pub postal_code: Option<Text>,
     /// The lead's `country`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub country: Option<String>,
+    pub country: Option<Text>,
     /// The lead's `countryCode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub country_code: Option<String>,
+    pub country_code: Option<Text>,
     /// The lead's `jobTitle`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_title: Option<String>,
+    pub job_title: Option<Text>,
     /// The lead's `seniority`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seniority: Option<String>,
+    pub seniority: Option<Text>,
     /// The lead's `departments`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub departments: Option<Vec<String>>,
+    pub departments: Option<Vec<Text>>,
     /// The lead's `subDepartments`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sub_departments: Option<Vec<String>>,
+    pub sub_departments: Option<Vec<Text>>,
     /// The lead's `functions`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub functions: Option<Vec<String>>,
+    pub functions: Option<Vec<Text>>,
     /// The lead's `industry`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub industry: Option<String>,
+    pub industry: Option<Text>,
     /// The lead's `skills`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skills: Option<Vec<String>>,
+    pub skills: Option<Vec<Text>>,
     /// The lead's `certifications`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certifications: Option<Vec<String>>,
+    pub certifications: Option<Vec<Text>>,
     /// The lead's `languages`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub languages: Option<Vec<Language>>,
@@ -89,10 +94,10 @@ pub struct Lead {
 pub struct Language {
     /// The language entry's `language`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub language: Option<String>,
+    pub language: Option<Text>,
     /// The language entry's `level`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub level: Option<String>,
+    pub level: Option<Text>,
 }
 
 /// A named organization (school or employer) inside an education or experience.
@@ -101,7 +106,7 @@ pub struct Language {
 pub struct NamedOrg {
     /// The organization's `name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<Text>,
 }
 
 /// Start and end of an education or a job; an end that is missing, null or
@@ -111,10 +116,10 @@ pub struct NamedOrg {
 pub struct Dates {
     /// The `start`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start: Option<String>,
+    pub start: Option<Text>,
     /// The `end`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end: Option<String>,
+    pub end: Option<Text>,
 }
 
 /// One education entry.
@@ -126,10 +131,10 @@ pub struct Education {
     pub institution: Option<NamedOrg>,
     /// The education's `degreeName`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub degree_name: Option<String>,
+    pub degree_name: Option<Text>,
     /// The education's `fieldOfStudy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field_of_study: Option<String>,
+    pub field_of_study: Option<Text>,
     /// The education's `dates`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dates: Option<Dates>,
@@ -144,7 +149,7 @@ pub struct WorkExperience {
     pub company: Option<NamedOrg>,
     /// The job's `title`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
+    pub title: Option<Text>,
     /// The job's `dates`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dates: Option<Dates>,
@@ -156,61 +161,61 @@ pub struct WorkExperience {
 pub struct Company {
     /// The company's `id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    pub id: Option<Text>,
     /// The company's `name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<Text>,
     /// The company's `legalName`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub legal_name: Option<String>,
+    pub legal_name: Option<Text>,
     /// The company's `domain`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub domain: Option<String>,
+    pub domain: Option<Text>,
     /// The company's `websiteUrl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub website_url: Option<String>,
+    pub website_url: Option<Text>,
     /// The company's `linkedinUrl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub linkedin_url: Option<String>,
+    pub linkedin_url: Option<Text>,
     /// The company's `phones`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phones: Option<Vec<String>>,
+    pub phones: Option<Vec<Text>>,
     /// The company's `city`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub city: Option<String>,
+    pub city: Option<Text>,
     /// The company's `state`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
+    pub state: Option<Text>,
     /// The company's `stateCode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state_code: Option<String>,
+    pub state_code: Option<Text>,
     /// The company's `postalCode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub postal_code: Option<String>,
+    pub postal_code: Option<Text>,
     /// The company's `country`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub country: Option<String>,
+    pub country: Option<Text>,
     /// The company's `countryCode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub country_code: Option<String>,
+    pub country_code: Option<Text>,
     /// The company's `industry`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub industry: Option<String>,
+    pub industry: Option<Text>,
     /// The company's `type`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub company_type: Option<String>,
+    pub company_type: Option<Text>,
     /// The company's `headcount`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub headcount: Option<String>,
+    pub headcount: Option<Text>,
     /// The company's `revenue`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revenue: Option<String>,
+    pub revenue: Option<Text>,
     /// The company's `foundedYear`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub founded_year: Option<i64>,
     /// The company's `summary`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub summary: Option<String>,
+    pub summary: Option<Text>,
 }
 
 #[cfg(test)]

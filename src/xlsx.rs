@@ -205,7 +205,7 @@ mod tests {
     fn a_cell_over_excels_limit_is_refused_naming_it() {
         let lead = Lead {
             id: "lead-7".into(),
-            job_title: Some("x".repeat(MAX_CELL_CHARS + 1)),
+            job_title: Some("x".repeat(MAX_CELL_CHARS + 1).into()),
             ..Lead::default()
         };
         let fields = FieldList::from_ids(["name", "jobTitle"]).unwrap();
@@ -218,7 +218,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let fits = Lead {
-            job_title: Some("é".repeat(MAX_CELL_CHARS)),
+            job_title: Some("é".repeat(MAX_CELL_CHARS).into()),
             ..lead
         };
         assert!(to_xlsx(&fields, &[fits], &later()).is_ok());

@@ -128,13 +128,13 @@ fn page(page: usize) -> Vec<Lead> {
     (page * PAGE..(page + 1) * PAGE)
         .map(|i| Lead {
             id: format!("id-{i:06}"),
-            first_name: format!("First \"{i}\""),
+            first_name: compact_str::format_compact!("First \"{i}\""),
             last_name: "Last".into(),
-            emails: Some(vec![format!("first.{i}@example.com")]),
-            job_title: Some(format!("Title\n{i}")),
+            emails: Some(vec![compact_str::format_compact!("first.{i}@example.com")]),
+            job_title: Some(compact_str::format_compact!("Title\n{i}")),
             city: Some("Zürich".into()),
             company: Some(Company {
-                name: Some(format!("Company {i}, Inc.")),
+                name: Some(compact_str::format_compact!("Company {i}, Inc.")),
                 summary: Some("A company summary of some length, with a comma.".into()),
                 founded_year: Some(2000),
                 ..Company::default()

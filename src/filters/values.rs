@@ -5,7 +5,7 @@ use super::normalize::{
     bare_host, company_type, location_components, norm, norm_spaced, seniority,
 };
 use super::ranges::{parse_headcount, parse_revenue};
-use crate::model::{Company, Lead, WorkExperience};
+use crate::model::{Company, Lead, Text, WorkExperience};
 
 /// Which jobs an `experience` sub-filter looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +82,7 @@ fn jobs(lead: &Lead, current: bool) -> impl Iterator<Item = &WorkExperience> {
 }
 
 fn tense_values(lead: &Lead, tense: Tense, title: bool, out: &mut Vec<String>) {
-    let from_job = |job: &WorkExperience| -> Option<String> {
+    let from_job = |job: &WorkExperience| -> Option<Text> {
         if title {
             job.title.clone()
         } else {
@@ -206,7 +206,7 @@ pub(crate) fn list_term(field: ListField, term: &str) -> String {
 /// code) of the person or of the company HQ. A part holding commas gives one
 /// part per component.
 pub(crate) fn location_parts(place: Place, lead: &Lead) -> Vec<String> {
-    let parts: [&Option<String>; 5] = match (place, &lead.company) {
+    let parts: [&Option<Text>; 5] = match (place, &lead.company) {
         (Place::Person, _) => [
             &lead.city,
             &lead.state,

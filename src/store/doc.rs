@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Company, Dates, Education, Language, Lead, NamedOrg, WorkExperience};
+use crate::model::{Company, Dates, Education, Language, Lead, NamedOrg, Text, WorkExperience};
 
 /// The attribute holding the lead document (without its `id`, which is the
 /// sort key): packed (binary), or as JSON text with one-character keys in
@@ -35,43 +35,43 @@ pub fn from_json(doc: &str) -> serde_json::Result<Lead> {
 #[derive(Serialize, Deserialize)]
 struct LeadDoc {
     #[serde(rename = "f", default)]
-    first_name: String,
+    first_name: Text,
     #[serde(rename = "l", default)]
-    last_name: String,
+    last_name: Text,
     #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
-    emails: Option<Vec<String>>,
+    emails: Option<Vec<Text>>,
     #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
-    phones: Option<Vec<String>>,
+    phones: Option<Vec<Text>>,
     #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
-    linkedin_url: Option<String>,
+    linkedin_url: Option<Text>,
     #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
-    city: Option<String>,
+    city: Option<Text>,
     #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
-    state: Option<String>,
+    state: Option<Text>,
     #[serde(rename = "S", default, skip_serializing_if = "Option::is_none")]
-    state_code: Option<String>,
+    state_code: Option<Text>,
     #[serde(rename = "z", default, skip_serializing_if = "Option::is_none")]
-    postal_code: Option<String>,
+    postal_code: Option<Text>,
     #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
-    country: Option<String>,
+    country: Option<Text>,
     #[serde(rename = "K", default, skip_serializing_if = "Option::is_none")]
-    country_code: Option<String>,
+    country_code: Option<Text>,
     #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
-    job_title: Option<String>,
+    job_title: Option<Text>,
     #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
-    seniority: Option<String>,
+    seniority: Option<Text>,
     #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
-    departments: Option<Vec<String>>,
+    departments: Option<Vec<Text>>,
     #[serde(rename = "D", default, skip_serializing_if = "Option::is_none")]
-    sub_departments: Option<Vec<String>>,
+    sub_departments: Option<Vec<Text>>,
     #[serde(rename = "F", default, skip_serializing_if = "Option::is_none")]
-    functions: Option<Vec<String>>,
+    functions: Option<Vec<Text>>,
     #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
-    industry: Option<String>,
+    industry: Option<Text>,
     #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
-    skills: Option<Vec<String>>,
+    skills: Option<Vec<Text>>,
     #[serde(rename = "C", default, skip_serializing_if = "Option::is_none")]
-    certifications: Option<Vec<String>>,
+    certifications: Option<Vec<Text>>,
     #[serde(rename = "g", default, skip_serializing_if = "Option::is_none")]
     languages: Option<Vec<LanguageDoc>>,
     #[serde(rename = "E", default, skip_serializing_if = "Option::is_none")]
@@ -155,9 +155,9 @@ impl From<LeadDoc> for Lead {
 #[derive(Serialize, Deserialize)]
 struct LanguageDoc {
     #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
-    language: Option<String>,
+    language: Option<Text>,
     #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
-    level: Option<String>,
+    level: Option<Text>,
 }
 
 impl From<Language> for LanguageDoc {
@@ -182,7 +182,7 @@ impl From<LanguageDoc> for Language {
 #[derive(Serialize, Deserialize)]
 struct NamedOrgDoc {
     #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
+    name: Option<Text>,
 }
 
 impl From<NamedOrg> for NamedOrgDoc {
@@ -201,9 +201,9 @@ impl From<NamedOrgDoc> for NamedOrg {
 #[derive(Serialize, Deserialize)]
 struct DatesDoc {
     #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
-    start: Option<String>,
+    start: Option<Text>,
     #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
-    end: Option<String>,
+    end: Option<Text>,
 }
 
 impl From<Dates> for DatesDoc {
@@ -230,9 +230,9 @@ struct EducationDoc {
     #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
     institution: Option<NamedOrgDoc>,
     #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
-    degree_name: Option<String>,
+    degree_name: Option<Text>,
     #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
-    field_of_study: Option<String>,
+    field_of_study: Option<Text>,
     #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
     dates: Option<DatesDoc>,
 }
@@ -265,7 +265,7 @@ struct WorkDoc {
     #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
     company: Option<NamedOrgDoc>,
     #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
-    title: Option<String>,
+    title: Option<Text>,
     #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
     dates: Option<DatesDoc>,
 }
@@ -294,43 +294,43 @@ impl From<WorkDoc> for WorkExperience {
 #[derive(Serialize, Deserialize)]
 struct CompanyDoc {
     #[serde(rename = "I", default, skip_serializing_if = "Option::is_none")]
-    id: Option<String>,
+    id: Option<Text>,
     #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
+    name: Option<Text>,
     #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
-    legal_name: Option<String>,
+    legal_name: Option<Text>,
     #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
-    domain: Option<String>,
+    domain: Option<Text>,
     #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
-    website_url: Option<String>,
+    website_url: Option<Text>,
     #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
-    linkedin_url: Option<String>,
+    linkedin_url: Option<Text>,
     #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
-    phones: Option<Vec<String>>,
+    phones: Option<Vec<Text>>,
     #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
-    city: Option<String>,
+    city: Option<Text>,
     #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
-    state: Option<String>,
+    state: Option<Text>,
     #[serde(rename = "S", default, skip_serializing_if = "Option::is_none")]
-    state_code: Option<String>,
+    state_code: Option<Text>,
     #[serde(rename = "z", default, skip_serializing_if = "Option::is_none")]
-    postal_code: Option<String>,
+    postal_code: Option<Text>,
     #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
-    country: Option<String>,
+    country: Option<Text>,
     #[serde(rename = "K", default, skip_serializing_if = "Option::is_none")]
-    country_code: Option<String>,
+    country_code: Option<Text>,
     #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
-    industry: Option<String>,
+    industry: Option<Text>,
     #[serde(rename = "y", default, skip_serializing_if = "Option::is_none")]
-    company_type: Option<String>,
+    company_type: Option<Text>,
     #[serde(rename = "h", default, skip_serializing_if = "Option::is_none")]
-    headcount: Option<String>,
+    headcount: Option<Text>,
     #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
-    revenue: Option<String>,
+    revenue: Option<Text>,
     #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
     founded_year: Option<i64>,
     #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
-    summary: Option<String>,
+    summary: Option<Text>,
 }
 
 impl From<Company> for CompanyDoc {

@@ -28,7 +28,7 @@
 //! empty, never absent. A reader meets any other byte string with an error,
 //! never a panic, and allocates no more than the input's length.
 
-use crate::model::{Company, Dates, Education, Language, Lead, NamedOrg, WorkExperience};
+use crate::model::{Company, Dates, Education, Language, Lead, NamedOrg, Text, WorkExperience};
 
 /// The first byte of a packed document.
 pub const FORMAT: u8 = 1;
@@ -299,13 +299,13 @@ impl Out {
         self.0.extend_from_slice(s.as_bytes());
     }
 
-    fn opt(&mut self, tag: u8, v: &Option<String>) {
+    fn opt(&mut self, tag: u8, v: &Option<Text>) {
         if let Some(s) = v {
             self.tag(tag).text(s);
         }
     }
 
-    fn texts(&mut self, tag: u8, v: &Option<Vec<String>>) {
+    fn texts(&mut self, tag: u8, v: &Option<Vec<Text>>) {
         if let Some(list) = v {
             self.tag(tag).varint(list.len() as u64);
             for s in list {
@@ -376,7 +376,7 @@ impl In<'_> {
         Ok(n as usize)
     }
 
-    fn text(&mut self) -> Result<String, Fault> {
+    fn text(&mut self) -> Result<Text, Fault> {
         let n = self.len()?;
         let range = self.at..self.at + n;
         let s = match self.whole {
@@ -387,10 +387,10 @@ impl In<'_> {
             None => std::str::from_utf8(&self.bytes[range]).map_err(|_| Fault::Malformed)?,
         };
         self.at += n;
-        Ok(s.to_owned())
+        Ok(Text::from(s))
     }
 
-    fn texts(&mut self) -> Result<Vec<String>, Fault> {
+    fn texts(&mut self) -> Result<Vec<Text>, Fault> {
         self.list(In::text)
     }
 
@@ -438,7 +438,7 @@ mod tests {
     fn a_lead_packs_into_the_documented_bytes() {
         let lead = Lead {
             first_name: "Jo".into(),
-            last_name: String::new(),
+            last_name: Default::default(),
             emails: Some(vec!["a@b".into()]),
             functions: Some(vec![]),
             languages: Some(vec![Language {
@@ -468,7 +468,7 @@ mod tests {
     #[test]
     fn a_long_text_takes_a_two_byte_length() {
         let lead = Lead {
-            first_name: "x".repeat(200),
+            first_name: "x".repeat(200).into(),
             last_name: "y".into(),
             ..Lead::default()
         };
@@ -493,7 +493,7 @@ mod tests {
         assert!(std::str::from_utf8(&bytes).is_ok());
         assert_eq!(decode(&bytes), Ok(short));
         let long = Lead {
-            first_name: "é".repeat(100),
+            first_name: "é".repeat(100).into(),
             last_name: "ü".into(),
             ..Lead::default()
         };

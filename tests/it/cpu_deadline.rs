@@ -114,7 +114,7 @@ fn big_leads(n: usize) -> Vec<lead_export::model::Lead> {
                     .wrapping_add(1_442_695_040_888_963_407);
                 unit.push_str(&format!("{:x} ", k >> 40));
             }
-            lead.job_title = Some(unit.repeat(BIG_CELL / unit.len()));
+            lead.job_title = Some(unit.repeat(BIG_CELL / unit.len()).into());
             lead
         })
         .collect()

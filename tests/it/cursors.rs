@@ -606,7 +606,7 @@ async fn paging_a_search_on_moto_reads_about_its_range_each_page() {
 /// matcher): (filters JSON, oracle).
 type Rule = fn(&Lead) -> bool;
 
-fn location_parts(l: &Lead) -> impl Iterator<Item = &String> {
+fn location_parts(l: &Lead) -> impl Iterator<Item = &lead_export::model::Text> {
     [
         &l.city,
         &l.state,
@@ -735,9 +735,9 @@ proptest::proptest! {
                         let lead = Lead {
                             id: id.clone(),
                             first_name: "P".into(),
-                            last_name: id.clone(),
-                            country: country.map(String::from),
-                            skills: skill.map(|s| vec![s.to_string()]),
+                            last_name: id.as_str().into(),
+                            country: country.map(lead_export::model::Text::from),
+                            skills: skill.map(|s| vec![s.into()]),
                             ..Lead::default()
                         };
                         store.insert(ORG_A, [lead.clone()]);
@@ -983,7 +983,10 @@ async fn a_range_read_in_pieces_on_dynamodb_equals_the_memory_stores() {
         leads[k].id = id.to_string();
     }
     for lead in &mut leads {
-        lead.linkedin_url = Some(format!("https://example.com/{}", "x".repeat(30_000)));
+        lead.linkedin_url = Some(compact_str::format_compact!(
+            "https://example.com/{}",
+            "x".repeat(30_000)
+        ));
     }
     let conditions = Arc::new(Mutex::new(Vec::new()));
     let watched = aws_sdk_dynamodb::Client::from_conf(

@@ -87,9 +87,9 @@ fn leads(n: usize) -> Vec<Lead> {
     (0..n)
         .map(|i| Lead {
             id: format!("id-{i:05}"),
-            first_name: format!("First \"{i}\""),
+            first_name: compact_str::format_compact!("First \"{i}\""),
             last_name: "Last".into(),
-            job_title: Some(format!("Title\n{i}")),
+            job_title: Some(compact_str::format_compact!("Title\n{i}")),
             ..Lead::default()
         })
         .collect()

@@ -48,7 +48,7 @@ use serde_json::{Map, Value};
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
-use lead_export::model::Lead;
+use lead_export::model::{Lead, Text};
 
 /// Whether `lead` passes `filters` (valid filters JSON; panics on a shape
 /// the documents do not describe).
@@ -232,15 +232,15 @@ fn experience(lead: &Lead, tense: &str, title: bool) -> Vec<String> {
     values(raw)
 }
 
-fn opt_list(list: &Option<Vec<String>>) -> impl Iterator<Item = Option<String>> + '_ {
-    list.iter().flatten().map(|s| Some(s.clone()))
+fn opt_list(list: &Option<Vec<Text>>) -> impl Iterator<Item = Option<&str>> + '_ {
+    list.iter().flatten().map(|s| Some(s.as_str()))
 }
 
 /// The normalized, non-empty values.
-fn values(raw: impl IntoIterator<Item = Option<String>>) -> Vec<String> {
+fn values<S: AsRef<str>>(raw: impl IntoIterator<Item = Option<S>>) -> Vec<String> {
     raw.into_iter()
         .flatten()
-        .map(|v| norm(&v))
+        .map(|v| norm(v.as_ref()))
         .filter(|v| !v.is_empty())
         .collect()
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use lambda_http::{Body, Response};
 use lead_export::deliver::memory::MemoryObjects;
 use lead_export::http::handle;
-use lead_export::model::{Company, Lead};
+use lead_export::model::{Company, Lead, Text};
 use lead_export::store::MemoryStore;
 use serde_json::{json, Value};
 use support::*;
@@ -38,7 +38,7 @@ fn store() -> Arc<MemoryStore> {
             Lead {
                 id: "lead-2".into(),
                 first_name: "@SUM(A1)".into(),
-                last_name: String::new(),
+                last_name: Default::default(),
                 phones: Some(vec!["+49 30 1234567".into()]),
                 job_title: Some("Head of Sales".into()),
                 company: Some(Company {
@@ -311,14 +311,14 @@ async fn write_hostile_export_for_the_spreadsheet_check() {
         .map(|(i, cell)| Lead {
             id: format!("hostile-{i:03}"),
             first_name: "Lead".into(),
-            last_name: i.to_string(),
+            last_name: compact_str::format_compact!("{i}"),
             phones: Some(
                 PHONES[i % PHONES.len()]
                     .iter()
-                    .map(|p| p.to_string())
+                    .map(|p| Text::from(*p))
                     .collect(),
             ),
-            job_title: Some(cell.to_string()),
+            job_title: Some(Text::from(*cell)),
             company: Some(Company {
                 name: Some(NUMBERS[i % NUMBERS.len()].into()),
                 ..Company::default()

@@ -25,7 +25,7 @@ use lead_export::csv_export::{escape_formula, to_csv};
 use lead_export::error::ExportError;
 use lead_export::fields::{Field, FieldList};
 use lead_export::filters::{compile, CompiledFilter};
-use lead_export::model::{Company, Lead};
+use lead_export::model::{Company, Lead, Text};
 use lead_export::request::{
     parse, CsvFormat, Selection, MAX_BODY_BYTES, MAX_IDS, MAX_ID_BYTES, MAX_TARGET_COUNT,
 };
@@ -607,11 +607,11 @@ fn check_compile(value: &Value) -> Result<(), TestCaseError> {
 
 /// A string a CSV writer must get right: quotes, separators, line breaks,
 /// control characters, any Unicode.
-fn arb_cell_text() -> BoxedStrategy<String> {
+fn arb_cell_text() -> BoxedStrategy<Text> {
     prop_oneof![
-        2 => "[a-z\",\r\n ;=+@\t-]{0,10}",
-        2 => any::<String>(),
-        1 => select(STRINGS).prop_map(str::to_string),
+        2 => "[a-z\",\r\n ;=+@\t-]{0,10}".prop_map(Text::from),
+        2 => any::<String>().prop_map(Text::from),
+        1 => select(STRINGS).prop_map(Text::from),
     ]
     .boxed()
 }

@@ -87,10 +87,10 @@ async fn bulk_range_exclusions_and_inclusions() {
     let mut expected: Vec<String> = sorted[100..120]
         .iter()
         .filter(|l| l.id != sorted[105].id)
-        .map(|l| l.linkedin_url.clone().unwrap_or_default())
+        .map(|l| l.linkedin_url.clone().unwrap_or_default().into())
         .collect();
-    expected.push(sorted[2500].linkedin_url.clone().unwrap_or_default());
-    expected.push(sorted[1].linkedin_url.clone().unwrap_or_default());
+    expected.push(sorted[2500].linkedin_url.clone().unwrap_or_default().into());
+    expected.push(sorted[1].linkedin_url.clone().unwrap_or_default().into());
     assert_eq!(got, expected);
     assert_eq!(header(&resp, "x-export-count"), "21");
 }
@@ -355,7 +355,7 @@ async fn inline_responses_fit_lambdas_limit_once_serialized() {
     let mut leads = demo_leads(5, 3400);
     for (i, lead) in leads.iter_mut().enumerate() {
         lead.company.as_mut().unwrap().summary =
-            Some(format!("\"quoted\"\nline\t{i} ").repeat(110));
+            Some(compact_str::format_compact!("\"quoted\"\nline\t{i} ").repeat(110));
     }
     let store = lead_export::store::MemoryStore::new();
     store.insert(ORG_A, leads.clone());

@@ -48,8 +48,8 @@ const LEAKS: &[&str] = &[
 fn good(id: String) -> Lead {
     Lead {
         first_name: "Good".into(),
-        last_name: id.clone(),
-        emails: Some(vec![format!("{id}@good.example")]),
+        last_name: id.as_str().into(),
+        emails: Some(vec![compact_str::format_compact!("{id}@good.example")]),
         id,
         ..Lead::default()
     }

@@ -174,13 +174,13 @@ fn download(w: &World, status: &Value) -> Vec<u8> {
 fn expected_row(lead: &Lead) -> Vec<String> {
     let name = match (lead.first_name.is_empty(), lead.last_name.is_empty()) {
         (false, false) => format!("{} {}", lead.first_name, lead.last_name),
-        (false, true) => lead.first_name.clone(),
-        _ => lead.last_name.clone(),
+        (false, true) => lead.first_name.to_string(),
+        _ => lead.last_name.to_string(),
     };
     vec![
         name,
-        lead.job_title.clone().unwrap_or_default(),
-        lead.city.clone().unwrap_or_default(),
+        lead.job_title.as_deref().unwrap_or_default().to_string(),
+        lead.city.as_deref().unwrap_or_default().to_string(),
     ]
 }
 

@@ -36,10 +36,10 @@ fn leads(k: usize, n: usize) -> Vec<Lead> {
     (0..n)
         .map(|i| Lead {
             id: format!("lead-{i:03}-{k}"),
-            first_name: format!("Org{k}"),
-            last_name: format!("Person{i:03}"),
-            job_title: Some(format!("Title {i}")),
-            city: Some(format!("City of {k}")),
+            first_name: compact_str::format_compact!("Org{k}"),
+            last_name: compact_str::format_compact!("Person{i:03}"),
+            job_title: Some(compact_str::format_compact!("Title {i}")),
+            city: Some(compact_str::format_compact!("City of {k}")),
             ..Lead::default()
         })
         .collect()

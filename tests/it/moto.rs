@@ -281,7 +281,7 @@ async fn import_reports_bad_lines_and_imports_the_rest() {
     good[30]
         .company
         .get_or_insert_with(Default::default)
-        .summary = Some("s".repeat(380_000));
+        .summary = Some("s".repeat(380_000).into());
     let mut lines: Vec<String> = good
         .iter()
         .map(|l| serde_json::to_string(l).unwrap())
@@ -291,7 +291,7 @@ async fn import_reports_bad_lines_and_imports_the_rest() {
     lines.insert(20, String::new());
     // Over it: DynamoDB refuses the item, and with it its whole batch.
     let mut big = demo_leads(10, 1).remove(0);
-    big.company.get_or_insert_with(Default::default).summary = Some("s".repeat(420_000));
+    big.company.get_or_insert_with(Default::default).summary = Some("s".repeat(420_000).into());
     lines.insert(40, serde_json::to_string(&big).unwrap());
     let input = lines.join("\n");
     let store = env.store();
@@ -403,7 +403,7 @@ async fn s3_failures_answer_500_or_503_and_leave_nothing_behind() {
     let mut leads = demo_leads(1, 6_000);
     for l in &mut leads {
         if let Some(c) = l.company.as_mut() {
-            c.summary = Some("lorem ipsum dolor sit amet ".repeat(100));
+            c.summary = Some("lorem ipsum dolor sit amet ".repeat(100).into());
         }
     }
     let memory = lead_export::store::MemoryStore::new();

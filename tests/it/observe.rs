@@ -31,14 +31,19 @@ fn personal_leads(n: usize) -> Vec<Lead> {
     (0..n)
         .map(|i| Lead {
             id: format!("lead-{i:03}"),
-            first_name: format!("Zelphine{i}"),
-            last_name: format!("Quorrington{i}"),
+            first_name: compact_str::format_compact!("Zelphine{i}"),
+            last_name: compact_str::format_compact!("Quorrington{i}"),
             emails: Some(vec![
-                format!("zelphine.q{i}@private-mail.example"),
-                format!("zq{i}@home.example"),
+                compact_str::format_compact!("zelphine.q{i}@private-mail.example"),
+                compact_str::format_compact!("zq{i}@home.example"),
             ]),
-            phones: Some(vec![format!("+1-555-77{i:02}"), format!("+49 30 99{i:04}")]),
-            linkedin_url: Some(format!("https://www.linkedin.com/in/zelphine-q{i}")),
+            phones: Some(vec![
+                compact_str::format_compact!("+1-555-77{i:02}"),
+                compact_str::format_compact!("+49 30 99{i:04}"),
+            ]),
+            linkedin_url: Some(compact_str::format_compact!(
+                "https://www.linkedin.com/in/zelphine-q{i}"
+            )),
             city: Some("Berlin".into()),
             job_title: Some("Head of Sales".into()),
             company: Some(Company {
@@ -54,12 +59,12 @@ fn personal_leads(n: usize) -> Vec<Lead> {
 fn personal_values(leads: &[Lead]) -> Vec<String> {
     let mut values = Vec::new();
     for lead in leads {
-        values.push(lead.first_name.clone());
-        values.push(lead.last_name.clone());
+        values.push(lead.first_name.to_string());
+        values.push(lead.last_name.to_string());
         values.push(format!("{} {}", lead.first_name, lead.last_name));
-        values.extend(lead.emails.iter().flatten().cloned());
-        values.extend(lead.phones.iter().flatten().cloned());
-        values.extend(lead.linkedin_url.clone());
+        values.extend(lead.emails.iter().flatten().map(|v| v.to_string()));
+        values.extend(lead.phones.iter().flatten().map(|v| v.to_string()));
+        values.extend(lead.linkedin_url.as_ref().map(|v| v.to_string()));
     }
     values
 }
@@ -128,7 +133,7 @@ async fn logs_and_metrics_carry_no_personal_data_and_the_emf_lines_parse() {
     let ids: Vec<String> = leads.iter().map(|l| l.id.clone()).collect();
     let emails: Vec<String> = leads
         .iter()
-        .map(|l| l.emails.as_ref().unwrap()[0].clone())
+        .map(|l| l.emails.as_ref().unwrap()[0].to_string())
         .collect();
     let manual = json!({"selection": {"mode": "manual", "includedIds": ids},
                         "exportFields": all_fields()});

@@ -1107,13 +1107,13 @@ mod packed_properties {
     use proptest::option::of;
     use proptest::prelude::*;
 
-    fn text() -> impl Strategy<Value = String> {
+    fn text() -> impl Strategy<Value = lead_export::model::Text> {
         // Any Unicode, empty included, now and then past 127 bytes (a
-        // two-byte length).
-        prop_oneof![".{0,12}", ".{120,140}"]
+        // two-byte length), and over 24 (kept apart from the lead).
+        prop_oneof![".{0,12}", ".{20,30}", ".{120,140}"].prop_map(lead_export::model::Text::from)
     }
 
-    fn texts() -> impl Strategy<Value = Option<Vec<String>>> {
+    fn texts() -> impl Strategy<Value = Option<Vec<lead_export::model::Text>>> {
         of(vec(text(), 0..3))
     }
 

@@ -50,11 +50,11 @@ fn leads(k: usize) -> Vec<Lead> {
     ids.enumerate()
         .map(|(i, id)| Lead {
             id,
-            first_name: format!("Org{k}"),
-            last_name: format!("Person{i:02}"),
-            emails: Some(vec![format!("p{i}@org{k}.example")]),
+            first_name: compact_str::format_compact!("Org{k}"),
+            last_name: compact_str::format_compact!("Person{i:02}"),
+            emails: Some(vec![compact_str::format_compact!("p{i}@org{k}.example")]),
             company: Some(Company {
-                name: Some(format!("Company of org {k}")),
+                name: Some(compact_str::format_compact!("Company of org {k}")),
                 ..Company::default()
             }),
             ..Lead::default()

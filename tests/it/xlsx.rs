@@ -19,7 +19,7 @@ use lead_export::deliver::memory::MemoryObjects;
 use lead_export::demo::demo_leads;
 use lead_export::fields::{Field, FieldList};
 use lead_export::http::handle;
-use lead_export::model::{Company, Lead};
+use lead_export::model::{Company, Lead, Text};
 use lead_export::store::MemoryStore;
 /// A deadline no test here reaches.
 fn later() -> lead_export::deadline::Deadline {
@@ -56,11 +56,11 @@ const CONVERTIBLE: &[&str] = &[
 fn leads() -> Vec<Lead> {
     let mut leads: Vec<Lead> = (0..CONVERTIBLE.len())
         .map(|i| {
-            let c = |k: usize| CONVERTIBLE[(i + k) % CONVERTIBLE.len()].to_string();
+            let c = |k: usize| Text::from(CONVERTIBLE[(i + k) % CONVERTIBLE.len()]);
             Lead {
                 id: format!("conv-{i:02}"),
                 first_name: c(0),
-                last_name: String::new(),
+                last_name: Default::default(),
                 emails: Some(vec![c(1)]),
                 phones: Some(vec![c(2), c(3)]),
                 job_title: Some(c(4)),
@@ -151,9 +151,9 @@ fn convertible_values_come_back_as_the_same_text_in_string_cells() {
         .enumerate()
         .map(|(i, text)| Lead {
             id: format!("c{i}"),
-            job_title: Some(text.to_string()),
+            job_title: Some(Text::from(*text)),
             company: Some(Company {
-                postal_code: Some(text.to_string()),
+                postal_code: Some(Text::from(*text)),
                 founded_year: Some(2015),
                 ..Company::default()
             }),
@@ -205,7 +205,7 @@ fn cells(sheet_xml: &str) -> Vec<(String, Option<String>, Option<String>)> {
 #[test]
 fn header_bold_and_frozen_with_an_autofilter_and_capped_widths() {
     let mut leads = leads();
-    leads[0].company.as_mut().unwrap().summary = Some("long ".repeat(100));
+    leads[0].company.as_mut().unwrap().summary = Some("long ".repeat(100).into());
     let fields = all_fields();
     let xlsx = to_xlsx(&fields, &leads, &later()).unwrap();
     let sheet_xml = part(&xlsx, "xl/worksheets/sheet1.xml");

@@ -164,9 +164,9 @@ pub fn matches(seed: u64, i: u64, selectivity: f64) -> bool {
 pub fn synthetic_lead(i: u64, n: u64, matching: bool) -> Lead {
     let id = lead_id(i, n);
     Lead {
-        first_name: id.clone(),
+        first_name: id.as_str().into(),
         id,
-        skills: Some(vec![if matching { SKILL } else { OTHER_SKILL }.to_string()]),
+        skills: Some(vec![if matching { SKILL } else { OTHER_SKILL }.into()]),
         ..Lead::default()
     }
 }

@@ -9,7 +9,9 @@ use proptest::option;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
-use lead_export::model::{Company, Dates, Education, Language, Lead, NamedOrg, WorkExperience};
+use lead_export::model::{
+    Company, Dates, Education, Language, Lead, NamedOrg, Text, WorkExperience,
+};
 
 const FIRST: &[&str] = &["Jane", "jane", "José", "JOSE", "  Zoë ", "Li", ""];
 const LAST: &[&str] = &["Smith", "smith", "Müller", "MULLER", "O'Brien", ""];
@@ -136,19 +138,19 @@ const REVENUE: &[&str] = &[
 ];
 
 /// A word from `vocab`, or now and then an arbitrary short string.
-fn word(vocab: &'static [&'static str]) -> BoxedStrategy<String> {
+fn word(vocab: &'static [&'static str]) -> BoxedStrategy<Text> {
     prop_oneof![
-        9 => proptest::sample::select(vocab).prop_map(str::to_string),
-        1 => "[a-zA-Zéü_ ,.\\-]{0,8}",
+        9 => proptest::sample::select(vocab).prop_map(Text::from),
+        1 => "[a-zA-Zéü_ ,.\\-]{0,8}".prop_map(Text::from),
     ]
     .boxed()
 }
 
-fn opt_word(vocab: &'static [&'static str]) -> BoxedStrategy<Option<String>> {
+fn opt_word(vocab: &'static [&'static str]) -> BoxedStrategy<Option<Text>> {
     option::weighted(0.7, word(vocab)).boxed()
 }
 
-fn opt_words(vocab: &'static [&'static str]) -> BoxedStrategy<Option<Vec<String>>> {
+fn opt_words(vocab: &'static [&'static str]) -> BoxedStrategy<Option<Vec<Text>>> {
     option::weighted(0.7, vec(word(vocab), 0..3)).boxed()
 }
 
