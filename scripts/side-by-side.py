@@ -30,7 +30,8 @@ Workloads (all 27 fields):
 Environment: SIDE_LEADS (8000), SIDE_RUNS (5), SIDE_PROFILE (`release`;
 `simulate` for a quick build, `debug`; `profiling` is the release build
 with symbols, for SIDE_PERF), SIDE_PERF (a path: `perf record -g` samples
-`local-server` during the manual workload's runs, warm-up excluded, and
+`local-server` during the runs of workload SIDE_PERF_WORKLOAD (its number
+in the table from 1; default 1, the manual export), warm-up excluded, and
 `inferno` renders the samples as a flame graph SVG at that path; the
 figures of a profiled run carry perf's overhead). `cargo build` runs first either way
 (nothing to do when the binaries are fresh). As a cross-check of the
@@ -323,11 +324,14 @@ def main():
     schedstat_total = {"rust": 0.0, "python": 0.0}
     results = []
     perf_out = os.environ.get("SIDE_PERF")
+    perf_at = int(os.environ.get("SIDE_PERF_WORKLOAD", "1")) - 1
+    if not 0 <= perf_at < len(workloads):
+        fail(f"SIDE_PERF_WORKLOAD must be 1 to {len(workloads)}")
     for index, (name, body, before_rust, expected) in enumerate(workloads):
         samples = {"rust": {"cpu": [], "wall": []}, "python": {"cpu": [], "wall": []}}
         perf = None
         for r in range(runs + 1):  # run 0 is the warm-up
-            if perf_out and index == 0 and r == 1:
+            if perf_out and index == perf_at and r == 1:
                 perf = subprocess.Popen(
                     ["perf", "record", "-e", "cpu-clock", "-F", "4999", "-g", "-p",
                      str(rust.pid), "-o", str(OUT / "perf.data")],
