@@ -688,6 +688,8 @@ impl LeadStore for DynamoStore {
                     let items = self.get_chunk(org, &ids, &projection_text, &names).await?;
                     let mut chunk = Chunk {
                         ids,
+                        // A lead is about 1 KB: no regrowth copies.
+                        leads: Vec::with_capacity(items.len()),
                         ..Chunk::default()
                     };
                     for item in items {
@@ -1049,7 +1051,14 @@ where
                 start = page.last_evaluated_key;
                 more = start.is_some();
             } else {
-                let mut batch = Batch::default();
+                let mut batch = Batch {
+                    // A lead is about 1 KB: no regrowth copies (and no
+                    // room for more than the range still wants).
+                    leads: Vec::with_capacity(
+                        page.items.len().min(needed.saturating_sub(matched.max(skip))),
+                    ),
+                    ..Batch::default()
+                };
                 for item in page.items {
                     match lead_from_item(org, item) {
                         Ok(lead) => {
