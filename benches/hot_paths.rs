@@ -19,6 +19,7 @@ use lead_export::request::CsvFormat;
 use lead_export::store::dynamodb::{
     json_text_item, lead_from_item, lead_to_item, previous_item, Item,
 };
+use lead_export::store::packed;
 
 const LEADS: usize = 1_000;
 
@@ -63,6 +64,18 @@ fn item_to_lead(bencher: Bencher, layout: &str) {
                 black_box(lead_from_item(&org, item).expect("lead"));
             }
         });
+}
+
+/// The packed document to a lead (`store::packed::decode`, what
+/// `item_to_lead` `current` spends most of its time in), per lead.
+#[divan::bench]
+fn packed_decode(bencher: Bencher) {
+    let docs: Vec<Vec<u8>> = leads().iter().map(packed::encode).collect();
+    bencher.counter(ItemsCount::new(LEADS)).bench_local(|| {
+        for doc in &docs {
+            black_box(packed::decode(doc).expect("lead"));
+        }
+    });
 }
 
 /// What a manual export does per lead before writing its row: the SDK

@@ -128,13 +128,8 @@ pub fn decode(bytes: &[u8]) -> Result<Lead, Fault> {
     let mut input = In {
         bytes,
         at: 0,
-        // One check of the whole document instead of one per text: the
-        // tags and the lengths below 128 are ASCII, so a document of
-        // short texts is UTF-8 as a whole, checked with SIMD instructions
-        // (`simdutf8`; the standard library's check, a word at a time, was
-        // about 5% of an export's CPU); its texts are then slices taken at
-        // character boundaries.
-        whole: simdutf8::basic::from_utf8(bytes).ok(),
+        checked_from: 0,
+        checked: checked_from(bytes, 0),
     };
     if input.byte()? != FORMAT {
         return Err(Fault::Malformed);
@@ -336,21 +331,50 @@ impl Out {
 }
 
 /// The bytes being read, and where.
+///
+/// Texts are not checked as UTF-8 one by one: the document is checked in
+/// long runs (with SIMD instructions, `simdutf8`; the standard library's
+/// check, a word at a time and once per text, was about 5% of an export's
+/// CPU), and a text is a slice of the run that holds it, taken at
+/// character boundaries. The tags and the one-byte lengths are ASCII, so
+/// the first run usually reaches a multi-byte number (a founded year, a
+/// length of 128 or more); a text past the run starts a new run at its
+/// first byte.
 struct In<'a> {
     bytes: &'a [u8],
     at: usize,
-    /// The same bytes as text, when they are UTF-8 as a whole.
-    whole: Option<&'a str>,
+    /// `bytes[checked_from..checked_from + checked.len()]`, UTF-8.
+    checked_from: usize,
+    checked: &'a str,
+}
+
+/// The longest run of UTF-8 text of `bytes` from `from` on.
+fn checked_from(bytes: &[u8], from: usize) -> &str {
+    let rest = &bytes[from..];
+    match simdutf8::compat::from_utf8(rest) {
+        Ok(text) => text,
+        // The part before `valid_up_to` is UTF-8: never the default.
+        Err(e) => simdutf8::basic::from_utf8(&rest[..e.valid_up_to()]).unwrap_or_default(),
+    }
 }
 
 impl In<'_> {
+    #[inline]
     fn byte(&mut self) -> Result<u8, Fault> {
         let b = *self.bytes.get(self.at).ok_or(Fault::Malformed)?;
         self.at += 1;
         Ok(b)
     }
 
+    #[inline]
     fn varint(&mut self) -> Result<u64, Fault> {
+        // Nearly every length and count is below 128: one byte.
+        if let Some(&b) = self.bytes.get(self.at) {
+            if b < 0x80 {
+                self.at += 1;
+                return Ok(u64::from(b));
+            }
+        }
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -369,6 +393,7 @@ impl In<'_> {
 
     /// A length or count: no more than the bytes left, so a cut or forged
     /// length never makes a large allocation.
+    #[inline]
     fn len(&mut self) -> Result<usize, Fault> {
         let n = self.varint()?;
         let left = (self.bytes.len() - self.at) as u64;
@@ -378,16 +403,21 @@ impl In<'_> {
         Ok(n as usize)
     }
 
+    #[inline]
     fn text(&mut self) -> Result<Text, Fault> {
         let n = self.len()?;
-        let range = self.at..self.at + n;
-        let s = match self.whole {
-            // A slice of UTF-8 text between two character boundaries is
-            // UTF-8; `get` is `None` when either end is not a boundary
-            // (a length that cuts a character: malformed).
-            Some(whole) => whole.get(range).ok_or(Fault::Malformed)?,
-            None => std::str::from_utf8(&self.bytes[range]).map_err(|_| Fault::Malformed)?,
-        };
+        let (start, end) = (self.at, self.at + n);
+        if start < self.checked_from || end > self.checked_from + self.checked.len() {
+            self.checked = checked_from(self.bytes, start);
+            self.checked_from = start;
+        }
+        // A slice of UTF-8 text between two character boundaries is UTF-8;
+        // `get` is `None` when an end is not a boundary (a length that cuts
+        // a character) or past the run (text that is not UTF-8): malformed.
+        let s = self
+            .checked
+            .get(start - self.checked_from..end - self.checked_from)
+            .ok_or(Fault::Malformed)?;
         self.at += n;
         Ok(Text::from(s))
     }
@@ -480,9 +510,9 @@ mod tests {
         assert_eq!(decode(&bytes), Ok(lead));
     }
 
-    /// Texts are read from the document checked whole (all UTF-8) or one
-    /// by one (a length of two bytes makes the whole not UTF-8): both the
-    /// same.
+    /// Texts are read from the document checked in runs of UTF-8: one run
+    /// (the whole document), or several (a length of two bytes, a founded
+    /// year, break the runs): all the same.
     #[test]
     fn texts_read_the_same_from_a_document_whole_or_not() {
         let short = Lead {
@@ -502,6 +532,35 @@ mod tests {
         let bytes = encode(&long);
         assert!(std::str::from_utf8(&bytes).is_err());
         assert_eq!(decode(&bytes), Ok(long));
+        // Texts before and after a founded year of two bytes.
+        let company = Lead {
+            first_name: "Zoë".into(),
+            last_name: "x".repeat(130).into(),
+            company: Some(Company {
+                city: Some("Zürich".into()),
+                founded_year: Some(1990),
+                summary: Some("Gründer, née à Besançon".into()),
+                ..Company::default()
+            }),
+            ..Lead::default()
+        };
+        let bytes = encode(&company);
+        assert!(std::str::from_utf8(&bytes).is_err());
+        assert_eq!(decode(&bytes), Ok(company));
+    }
+
+    /// Text that is not UTF-8 after a run was broken by a number is
+    /// refused.
+    #[test]
+    fn text_past_a_run_is_checked() {
+        // company {foundedYear: 1990 (zigzag 3980: 0x8C 0x1F), summary: FF}
+        let bytes: &[u8] = &[1, 1, 0, 2, 0, 23, 18, 0x8C, 0x1F, 19, 1, 0xFF, 0, 0];
+        assert_eq!(decode(bytes), Err(Fault::Malformed));
+        let good: &[u8] = &[1, 1, 0, 2, 0, 23, 18, 0x8C, 0x1F, 19, 1, b'a', 0, 0];
+        let lead = decode(good).unwrap();
+        let company = lead.company.unwrap();
+        assert_eq!(company.founded_year, Some(1990));
+        assert_eq!(company.summary.as_deref(), Some("a"));
     }
 
     /// A length that ends inside a character is refused, also when the
