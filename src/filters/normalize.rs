@@ -5,11 +5,42 @@
 //! agree.
 
 use unicode_normalization::char::is_combining_mark;
+
+use crate::model::Text;
 use unicode_normalization::UnicodeNormalization;
 
 /// Unicode NFKD, combining marks dropped, lowercase, runs of whitespace
-/// collapsed to one space, trimmed.
-pub(crate) fn norm(s: &str) -> String {
+/// collapsed to one space, trimmed. A [`Text`]: a lead's values are
+/// normalized for every lead a filter re-checks, and most are short enough
+/// to stay inline (no allocation).
+pub(crate) fn norm(s: &str) -> Text {
+    const INLINE: usize = 24;
+    if s.is_ascii() && s.len() <= INLINE {
+        // Short ASCII (most values): composed on the stack, kept inline.
+        // Each byte out stands for one byte in, so `n` stays within.
+        let mut buf = [0u8; INLINE];
+        let mut n = 0;
+        let mut space = false;
+        for &b in s.as_bytes() {
+            if char::from(b).is_whitespace() {
+                space = n > 0;
+            } else {
+                if space {
+                    buf[n] = b' ';
+                    n += 1;
+                    space = false;
+                }
+                buf[n] = b.to_ascii_lowercase();
+                n += 1;
+            }
+        }
+        return Text::from(std::str::from_utf8(&buf[..n]).unwrap_or_default());
+    }
+    Text::from(norm_string(s))
+}
+
+/// [`norm`] into a `String`: the text of any length.
+fn norm_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut space = false;
     let mut push = |c: char, out: &mut String| {
@@ -48,7 +79,7 @@ pub(crate) fn words(s: &str) -> impl Iterator<Item = &str> {
 
 /// Normalizes, then reads `_` and `-` as spaces (department and function
 /// slugs and labels compare this way; also the first step of enum slugs).
-pub(crate) fn norm_spaced(s: &str) -> String {
+pub(crate) fn norm_spaced(s: &str) -> Text {
     let n = norm(s);
     if n.contains(['_', '-']) {
         norm(&n.replace(['_', '-'], " "))
@@ -60,7 +91,7 @@ pub(crate) fn norm_spaced(s: &str) -> String {
 /// Canonical seniority slug (`"C-Suite"` → `c_suite`, `"Vice President"` →
 /// `vp`, ...). Unknown values become a slug of themselves, so they still
 /// compare equal to their own spellings and match nothing else.
-pub(crate) fn seniority(s: &str) -> String {
+pub(crate) fn seniority(s: &str) -> Text {
     let key = norm_spaced(s);
     let slug = match key.as_str() {
         "c suite" | "csuite" | "cxo" | "c level" | "clevel" => "c_suite",
@@ -68,14 +99,15 @@ pub(crate) fn seniority(s: &str) -> String {
         "mid level" | "midlevel" | "mid" => "mid_level",
         "entry level" | "entry" => "entry",
         "co founder" | "cofounder" => "founder",
-        _ => return key.replace(' ', "_"),
+        _ if !key.contains(' ') => return key,
+        _ => return key.replace(' ', "_").into(),
     };
-    slug.to_string()
+    slug.into()
 }
 
 /// Canonical company type (`PUBLIC_COMPANY`, ...): upper-case slugs, with the
 /// common display forms mapped to them.
-pub(crate) fn company_type(s: &str) -> String {
+pub(crate) fn company_type(s: &str) -> Text {
     let key = norm_spaced(s);
     let slug = match key.as_str() {
         "public" | "public company" | "publicly held" | "publicly traded" => "PUBLIC_COMPANY",
@@ -85,14 +117,14 @@ pub(crate) fn company_type(s: &str) -> String {
         }
         "educational" | "education" | "educational institution" => "EDUCATIONAL",
         "government" | "government agency" => "GOVERNMENT_AGENCY",
-        _ => return key.replace(' ', "_").to_uppercase(),
+        _ => return key.replace(' ', "_").to_uppercase().into(),
     };
-    slug.to_string()
+    slug.into()
 }
 
 /// The normalized, non-empty comma-separated components of a location term
 /// or of a lead's location part (`"San Francisco, CA"` → `san francisco`, `ca`).
-pub(crate) fn location_components(s: &str) -> impl Iterator<Item = String> + '_ {
+pub(crate) fn location_components(s: &str) -> impl Iterator<Item = Text> + '_ {
     s.split(',').map(norm).filter(|c| !c.is_empty())
 }
 
@@ -137,6 +169,17 @@ pub(crate) fn bare_host(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The stack path for short ASCII text gives what the general
+        /// path gives (ASCII whitespace includes the vertical tab here, as
+        /// `char::is_whitespace` does).
+        #[test]
+        fn short_ascii_text_normalizes_as_any_text(s in "[ -~\t\n\x0b\x0c\r]{0,30}") {
+            let (fast, general) = (norm(&s), norm_string(&s));
+            proptest::prop_assert_eq!(fast.as_str(), general.as_str());
+        }
+    }
 
     #[test]
     fn norm_folds_accents_case_and_whitespace() {

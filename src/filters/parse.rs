@@ -147,7 +147,7 @@ fn location_term(
     for c in location_components(s) {
         check_term(&c).map_err(&fail)?;
         budget.take(1).map_err(&fail)?;
-        components.push(c);
+        components.push(c.into_string());
     }
     if components.is_empty() {
         budget.take(1).map_err(&fail)?;
@@ -218,7 +218,7 @@ fn text_part(
     };
     let mut out = Vec::with_capacity(content.len());
     for (i, s) in content.into_iter().enumerate() {
-        let mut text = norm(s);
+        let mut text = norm(s).into_string();
         check_term(&text).map_err(item(list_path, i))?;
         if field == TextField::NameOrDomain && looks_like_domain(&text) {
             text = bare_host(&text);

@@ -49,7 +49,7 @@ use super::values::{
     TextField,
 };
 use super::{SearchAttrs, SearchValue, SEARCH_VERSION, SEARCH_VERSION_ATTR};
-use crate::model::Lead;
+use crate::model::{Lead, Text};
 
 /// Separator of the values in a joined attribute.
 pub(crate) const SEP: char = '\u{1f}';
@@ -159,7 +159,7 @@ pub(crate) fn stand_in(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// The joined form of `values`: each distinct value (first occurrence
 /// first) preceded by [`SEP`], and a final [`SEP`].
-pub(crate) fn joined(values: &[String]) -> String {
+pub(crate) fn joined(values: &[Text]) -> String {
     let mut out = String::with_capacity(values.iter().map(|v| v.len() + 1).sum::<usize>() + 1);
     let mut seen = BTreeSet::new();
     for value in values {
@@ -172,8 +172,8 @@ pub(crate) fn joined(values: &[String]) -> String {
     out
 }
 
-fn put_set(attrs: &mut SearchAttrs, name: &str, values: &[String]) {
-    let set: BTreeSet<String> = values.iter().cloned().collect();
+fn put_set(attrs: &mut SearchAttrs, name: &str, values: &[Text]) {
+    let set: BTreeSet<String> = values.iter().map(|v| v.to_string()).collect();
     if !set.is_empty() {
         attrs.insert(name.to_string(), SearchValue::StrSet(set));
     }
@@ -192,7 +192,7 @@ fn put_common(
         let values = list_values(field, lead);
         match (list(field), values.first()) {
             ((name, true), Some(v)) => {
-                attrs.insert(name.to_string(), SearchValue::Str(v.clone()));
+                attrs.insert(name.to_string(), SearchValue::Str(v.to_string()));
             }
             ((name, false), _) => put_set(attrs, name, &values),
             (_, None) => {}

@@ -65,7 +65,7 @@ pub(crate) fn is_current(job: &WorkExperience) -> bool {
         .is_none_or(|end| end.trim().is_empty())
 }
 
-fn push_norm(out: &mut Vec<String>, value: Option<&str>) {
+fn push_norm(out: &mut Vec<Text>, value: Option<&str>) {
     if let Some(v) = value {
         let n = norm(v);
         if !n.is_empty() {
@@ -81,7 +81,7 @@ fn jobs(lead: &Lead, current: bool) -> impl Iterator<Item = &WorkExperience> {
         .filter(move |job| is_current(job) == current)
 }
 
-fn tense_values(lead: &Lead, tense: Tense, title: bool, out: &mut Vec<String>) {
+fn tense_values(lead: &Lead, tense: Tense, title: bool, out: &mut Vec<Text>) {
     let from_job = |job: &WorkExperience| -> Option<Text> {
         if title {
             job.title.clone()
@@ -108,7 +108,7 @@ fn tense_values(lead: &Lead, tense: Tense, title: bool, out: &mut Vec<String>) {
 }
 
 /// The normalized, non-empty values a text filter compares its terms with.
-pub(crate) fn text_values(field: TextField, lead: &Lead) -> Vec<String> {
+pub(crate) fn text_values(field: TextField, lead: &Lead) -> Vec<Text> {
     let mut out = Vec::new();
     let company = lead.company.as_ref();
     match field {
@@ -158,7 +158,7 @@ pub(crate) fn text_values(field: TextField, lead: &Lead) -> Vec<String> {
                 for url in [&c.domain, &c.website_url].into_iter().flatten() {
                     let host = bare_host(&norm(url));
                     if !host.is_empty() {
-                        out.push(host);
+                        out.push(host.into());
                     }
                 }
             }
@@ -168,9 +168,9 @@ pub(crate) fn text_values(field: TextField, lead: &Lead) -> Vec<String> {
 }
 
 /// The canonical, non-empty values a list filter compares its terms with.
-pub(crate) fn list_values(field: ListField, lead: &Lead) -> Vec<String> {
+pub(crate) fn list_values(field: ListField, lead: &Lead) -> Vec<Text> {
     let company = lead.company.as_ref();
-    let values: Vec<String> = match field {
+    let values: Vec<Text> = match field {
         ListField::Seniority => lead.seniority.iter().map(|s| seniority(s)).collect(),
         ListField::Department => [&lead.departments, &lead.sub_departments, &lead.functions]
             .into_iter()
@@ -200,12 +200,13 @@ pub(crate) fn list_term(field: ListField, term: &str) -> String {
         ListField::Industry => norm(term),
         ListField::CompanyType => company_type(term),
     }
+    .into_string()
 }
 
 /// The normalized location parts (city, state, state code, country, country
 /// code) of the person or of the company HQ. A part holding commas gives one
 /// part per component.
-pub(crate) fn location_parts(place: Place, lead: &Lead) -> Vec<String> {
+pub(crate) fn location_parts(place: Place, lead: &Lead) -> Vec<Text> {
     let parts: [&Option<Text>; 5] = match (place, &lead.company) {
         (Place::Person, _) => [
             &lead.city,
