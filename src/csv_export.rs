@@ -663,6 +663,34 @@ mod tests {
 
     /// A lead whose `CELL_FIELDS` hold `cells` (1 to 4): one each, the
     /// emails the rest from the fourth (or the last) on.
+    /// The header and `lead`'s row as the `csv` crate writes them in
+    /// `format`'s dialect (without a BOM), each cell formula-guarded when
+    /// `format` asks: the reference the writer is checked against.
+    fn csv_crate_bytes(fields: &FieldList, lead: &Lead, format: &CsvFormat) -> Vec<u8> {
+        let terminator = match format.line_ending {
+            LineEnding::Lf => csv::Terminator::Any(b'\n'),
+            LineEnding::CrLf => csv::Terminator::CRLF,
+        };
+        let mut w = csv::WriterBuilder::new()
+            .delimiter(format.delimiter.byte())
+            .terminator(terminator)
+            .quote_style(csv::QuoteStyle::Necessary)
+            .from_writer(Vec::new());
+        w.write_record(fields.columns().iter().map(|c| c.header))
+            .unwrap();
+        for field in fields.fields() {
+            let cell = field.cell(lead);
+            let cell = if format.escape_formulas {
+                escape_formula(&cell)
+            } else {
+                cell
+            };
+            w.write_field(cell.as_bytes()).unwrap();
+        }
+        w.write_record(None::<&[u8]>).unwrap();
+        w.into_inner().unwrap()
+    }
+
     fn texts(cells: &[String]) -> Vec<Text> {
         cells.iter().map(|c| c.as_str().into()).collect()
     }
@@ -757,19 +785,7 @@ mod tests {
             };
             let got = to_csv(&fields, std::slice::from_ref(&lead), &format);
             let mut expected = if bom { BOM.to_vec() } else { Vec::new() };
-            let mut w = csv::WriterBuilder::new()
-                .delimiter(delimiter.byte())
-                .terminator(if lf { csv::Terminator::Any(b'\n') } else { csv::Terminator::CRLF })
-                .quote_style(csv::QuoteStyle::Necessary)
-                .from_writer(Vec::new());
-            w.write_record(fields.columns().iter().map(|c| c.header)).unwrap();
-            for field in fields.fields() {
-                let cell = field.cell(&lead);
-                let cell = if escape { escape_formula(&cell) } else { cell };
-                w.write_field(cell.as_bytes()).unwrap();
-            }
-            w.write_record(None::<&[u8]>).unwrap();
-            expected.extend(w.into_inner().unwrap());
+            expected.extend(csv_crate_bytes(&fields, &lead, &format));
             proptest::prop_assert_eq!(&got, &expected);
             // The same bytes a row at a time, and through write_csv.
             let mut rows = RowWriter::new(&fields, &format);
@@ -808,19 +824,7 @@ mod tests {
             .unwrap();
             let format = CsvFormat { escape_formulas: escape, delimiter, ..CsvFormat::default() };
             let got = to_csv(&fields, std::slice::from_ref(&lead), &format);
-            let mut w = csv::WriterBuilder::new()
-                .delimiter(delimiter.byte())
-                .terminator(csv::Terminator::CRLF)
-                .quote_style(csv::QuoteStyle::Necessary)
-                .from_writer(Vec::new());
-            w.write_record(fields.columns().iter().map(|c| c.header)).unwrap();
-            for field in fields.fields() {
-                let cell = field.cell(&lead);
-                let cell = if escape { escape_formula(&cell) } else { cell };
-                w.write_field(cell.as_bytes()).unwrap();
-            }
-            w.write_record(None::<&[u8]>).unwrap();
-            proptest::prop_assert_eq!(got, w.into_inner().unwrap());
+            proptest::prop_assert_eq!(got, csv_crate_bytes(&fields, &lead, &format));
         }
 
         /// The byte-wise guard decides as the definition reads: skip ASCII
