@@ -129,7 +129,7 @@ pub fn decode(bytes: &[u8]) -> Result<Lead, Fault> {
         bytes,
         at: 0,
         checked_from: 0,
-        checked: checked_from(bytes, 0),
+        checked: utf8_run(bytes, 0),
     };
     if input.byte()? != FORMAT {
         return Err(Fault::Malformed);
@@ -349,7 +349,7 @@ struct In<'a> {
 }
 
 /// The longest run of UTF-8 text of `bytes` from `from` on.
-fn checked_from(bytes: &[u8], from: usize) -> &str {
+fn utf8_run(bytes: &[u8], from: usize) -> &str {
     let rest = &bytes[from..];
     match simdutf8::compat::from_utf8(rest) {
         Ok(text) => text,
@@ -408,7 +408,7 @@ impl In<'_> {
         let n = self.len()?;
         let (start, end) = (self.at, self.at + n);
         if start < self.checked_from || end > self.checked_from + self.checked.len() {
-            self.checked = checked_from(self.bytes, start);
+            self.checked = utf8_run(self.bytes, start);
             self.checked_from = start;
         }
         // A slice of UTF-8 text between two character boundaries is UTF-8;
