@@ -198,6 +198,17 @@ fn lead_id_of(item: &Item) -> Result<&str, StoreError> {
     }
 }
 
+/// Whether `item` is the lead at `bounds`' lower end: `BETWEEN` is
+/// inclusive, and that lead belongs to the piece or segment before (which
+/// reads it), so a read within `bounds` drops it. Looked up only when there
+/// is a lower end.
+fn is_lower_bound(bounds: &Bounds, item: &Item) -> Result<bool, StoreError> {
+    match bounds.after.as_deref() {
+        Some(after) => Ok(lead_id_of(item)? == after),
+        None => Ok(false),
+    }
+}
+
 /// The lead id of a page's `LastEvaluatedKey`: where the next page starts
 /// (`None`: the read has ended).
 fn resume_of(page: &Page) -> Result<Option<String>, StoreError> {
@@ -356,11 +367,8 @@ impl DynamoStore {
             ..PiecePage::default()
         };
         for item in page.items {
-            // BETWEEN is inclusive: the piece's lower bound is read before.
-            if let Some(after) = bounds.after.as_deref() {
-                if lead_id_of(&item)? == after {
-                    continue;
-                }
+            if is_lower_bound(&bounds, &item)? {
+                continue;
             }
             match lead_from_item(org, item) {
                 Ok(lead) => {
@@ -548,10 +556,8 @@ impl DynamoStore {
         }
         out.resume = resume_of(&page)?;
         for item in page.items {
-            if let Some(after) = bounds.after.as_deref() {
-                if lead_id_of(&item)? == after {
-                    continue;
-                }
+            if is_lower_bound(&bounds, &item)? {
+                continue;
             }
             match lead_from_item(org, item) {
                 Ok(lead) => {
