@@ -78,20 +78,25 @@ fn packed_decode(bencher: Bencher) {
     });
 }
 
-/// What a manual export does per lead before writing its row: the SDK
-/// reads a `BatchGetItem` answer of 100 items off the wire (DynamoDB's
-/// JSON, from an in-process HTTP client, no socket), then each item
-/// becomes a lead. The items hold what the export's projection asks for
-/// (the keys, `d`, `s_v`). Per lead, for each layout ([`writer`]).
+/// What a manual export does per lead before writing its row: the store
+/// (`DynamoStore::get_many`) reads a `BatchGetItem` answer of 100 items off
+/// the wire (DynamoDB's JSON, from an in-process HTTP client, no socket),
+/// then each item becomes a lead. The items hold what the export's
+/// projection asks for (the keys, `d`, `s_v`). Per lead, for each layout
+/// ([`writer`]): an answer of the current layout is read from its body by
+/// `store::wire`, one of the layout before by the SDK.
 #[divan::bench(args = ["current", "json text"])]
 fn wire_to_lead(bencher: Bencher, layout: &str) {
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
     use aws_smithy_http_client::test_util::infallible_client_fn;
+    use futures::TryStreamExt;
+    use lead_export::store::{DynamoStore, LeadStore};
 
     const BATCH: usize = 100;
     let org = org();
     let write = writer(layout);
-    let items: Vec<serde_json::Value> = leads()[..BATCH]
+    let batch = &leads()[..BATCH];
+    let items: Vec<serde_json::Value> = batch
         .iter()
         .map(|l| {
             let mut item = write(&org, l).expect("item");
@@ -113,30 +118,22 @@ fn wire_to_lead(bencher: Bencher, layout: &str) {
         .credentials_provider(Credentials::new("AKID", "secret", None, None, "bench"))
         .http_client(http)
         .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "leads");
+    let ids: Vec<String> = batch.iter().map(|l| l.id.clone()).collect();
+    let attributes = Default::default();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let keys = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-        .keys(std::collections::HashMap::from([(
-            "leadId".to_string(),
-            aws_sdk_dynamodb::types::AttributeValue::S("x".into()),
-        )]))
-        .build()
-        .expect("keys");
     bencher.counter(ItemsCount::new(BATCH)).bench_local(|| {
         runtime.block_on(async {
-            let out = client
-                .batch_get_item()
-                .request_items("leads", keys.clone())
-                .send()
+            let chunks: Vec<_> = store
+                .get_many(&org, &ids, &attributes)
+                .try_collect()
                 .await
                 .expect("batch");
-            let mut responses = out.responses.expect("responses");
-            for item in responses.remove("leads").expect("leads") {
-                black_box(lead_from_item(&org, item).expect("lead"));
-            }
+            assert_eq!(chunks[0].leads.len(), BATCH);
+            black_box(chunks);
         })
     });
 }

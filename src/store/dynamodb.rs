@@ -21,6 +21,7 @@ pub use super::doc::COMPACT_DOC_ATTR;
 use super::expression::{projection, render_filter, FilterExpr};
 use super::segments::{self, Bounds, SegmentPage};
 use super::split::{self, Entry, PiecePage, PieceStats, Plan};
+use super::wire::{self, WireItem};
 use super::{
     unique_in_order, Attributes, Batch, Chunk, Chunks, ItemFault, LeadPages, LeadStore, Progress,
     Skipped, Start, StoreError, Tally, Walked,
@@ -114,6 +115,10 @@ pub struct QueryStats {
     /// The last page read ended the partition (it carried no
     /// `LastEvaluatedKey`).
     pub ended: bool,
+    /// Of `pages`, those the SDK read (not [`wire`]): a page holding an
+    /// item of an earlier layout. Many of them say the partition is worth
+    /// importing again in the current layout.
+    pub sdk_pages: u32,
 }
 
 /// How a Query page is read.
@@ -127,11 +132,71 @@ pub enum Reading {
     Full,
 }
 
+/// One item of a page: of the current layout and read straight from the
+/// response body ([`wire`]), or as the SDK read it (any other response).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stored {
+    /// Read by [`wire`]: of the caller's organization (the reader declines
+    /// a response holding an item of another one).
+    Wire(WireItem),
+    /// Read by the SDK.
+    Attributes(Item),
+}
+
+impl From<Item> for Stored {
+    fn from(item: Item) -> Self {
+        Stored::Attributes(item)
+    }
+}
+
+impl Stored {
+    /// Its `leadId`.
+    fn lead_id(&self) -> Result<&str, StoreError> {
+        match self {
+            Stored::Wire(item) => Ok(&item.lead_id),
+            Stored::Attributes(item) => lead_id_of(item),
+        }
+    }
+
+    /// An error unless it belongs to `org`.
+    fn check_owner(&self, org: &OrgId) -> Result<(), StoreError> {
+        match self {
+            Stored::Wire(_) => Ok(()),
+            Stored::Attributes(item) => check_owner(org, item),
+        }
+    }
+
+    /// Whether its search attributes were written by the current
+    /// [`SEARCH_VERSION`].
+    fn has_current_search_version(&self) -> bool {
+        match self {
+            Stored::Wire(item) => item.version == Some(SEARCH_VERSION),
+            Stored::Attributes(item) => has_current_search_version(item),
+        }
+    }
+
+    /// Its key (`org`'s, for an item read by [`wire`]).
+    fn key(&self, org: &OrgId) -> Result<Item, StoreError> {
+        match self {
+            Stored::Wire(item) => Ok(key(org, &item.lead_id)),
+            Stored::Attributes(item) => key_of(item),
+        }
+    }
+
+    /// Its lead, as [`lead_from_item`] reads it.
+    pub fn into_lead(self, org: &OrgId) -> Result<Lead, ItemError> {
+        match self {
+            Stored::Wire(item) => lead_from_wire(org, item),
+            Stored::Attributes(item) => lead_from_item(org, item),
+        }
+    }
+}
+
 /// One page of a Query.
 #[derive(Debug, Default)]
 pub struct Page {
     /// The items that passed the filter.
-    pub items: Vec<Item>,
+    pub items: Vec<Stored>,
     /// Where the next page starts; `None` on the last page.
     pub last_evaluated_key: Option<Item>,
     /// `Count`: items returned.
@@ -143,6 +208,9 @@ pub struct Page {
     /// The SDK sent the request more than once (a throttle or a transient
     /// error was retried).
     pub throttled: bool,
+    /// The SDK read the response, not [`wire`] (see
+    /// [`QueryStats::sdk_pages`]).
+    pub by_sdk: bool,
 }
 
 /// What every Query page of one bulk read shares: the projections of a
@@ -150,6 +218,7 @@ pub struct Page {
 /// and values (the partition key's among them), and whether the filter
 /// decides exactly.
 struct Shape {
+    org: OrgId,
     full: (String, HashMap<String, String>),
     skim: (String, HashMap<String, String>),
     filter_text: Option<String>,
@@ -174,6 +243,7 @@ impl Shape {
             p.text
         });
         Shape {
+            org: org.clone(),
             full: projection(attrs.iter().copied()),
             skim: projection([SEARCH_VERSION_ATTR]),
             filter_text,
@@ -202,9 +272,9 @@ fn lead_id_of(item: &Item) -> Result<&str, StoreError> {
 /// inclusive, and that lead belongs to the piece or segment before (which
 /// reads it), so a read within `bounds` drops it. Looked up only when there
 /// is a lower end.
-fn is_lower_bound(bounds: &Bounds, item: &Item) -> Result<bool, StoreError> {
+fn is_lower_bound(bounds: &Bounds, item: &Stored) -> Result<bool, StoreError> {
     match bounds.after.as_deref() {
-        Some(after) => Ok(lead_id_of(item)? == after),
+        Some(after) => Ok(item.lead_id()? == after),
         None => Ok(false),
     }
 }
@@ -370,7 +440,7 @@ impl DynamoStore {
             if is_lower_bound(&bounds, &item)? {
                 continue;
             }
-            match lead_from_item(org, item) {
+            match item.into_lead(org) {
                 Ok(lead) => {
                     if check.matches(&lead) {
                         out.entries.push(Entry::Lead(lead));
@@ -429,6 +499,8 @@ impl DynamoStore {
         }
         let bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let attempts = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let capture = wire::Capture::query(shape.org.as_str());
+        let org = shape.org.clone();
         let request = self
             .client
             .query()
@@ -442,7 +514,8 @@ impl DynamoStore {
             .set_limit(limit)
             .customize()
             .interceptor(BodyBytes(bytes.clone()))
-            .interceptor(Attempts(attempts.clone()));
+            .interceptor(Attempts(attempts.clone()))
+            .interceptor(capture.clone());
         let request = if sdk_retries {
             request
         } else {
@@ -467,17 +540,33 @@ impl DynamoStore {
                     throttled,
                 }
             })?;
-            crate::observe::dynamo_call(
-                out.count().max(0) as u64,
-                out.scanned_count().max(0) as u64,
-            );
+            let count = out.count().max(0) as u64;
+            let scanned_count = out.scanned_count().max(0) as u64;
+            crate::observe::dynamo_call(count, scanned_count);
+            let (items, last_evaluated_key, by_sdk) = match capture.take() {
+                Some(wire::Read::Query(page)) => (
+                    page.items.into_iter().map(Stored::Wire).collect(),
+                    page.last_key.map(|id| key(&org, &id)),
+                    false,
+                ),
+                _ => (
+                    out.items
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(Stored::Attributes)
+                        .collect(),
+                    out.last_evaluated_key,
+                    true,
+                ),
+            };
             Ok(Page {
-                count: out.count().max(0) as u64,
-                scanned_count: out.scanned_count().max(0) as u64,
-                last_evaluated_key: out.last_evaluated_key,
-                items: out.items.unwrap_or_default(),
+                count,
+                scanned_count,
+                last_evaluated_key,
+                items,
                 bytes: bytes.load(std::sync::atomic::Ordering::Relaxed),
                 throttled: attempts.load(std::sync::atomic::Ordering::Relaxed) > 1,
+                by_sdk,
             })
         }
     }
@@ -526,12 +615,12 @@ impl DynamoStore {
             let mut counted = resume.clone();
             let mut undecided = false;
             for item in &page.items {
-                check_owner(org, item)?;
-                let id = lead_id_of(item)?;
+                item.check_owner(org)?;
+                let id = item.lead_id()?;
                 if bounds.after.as_deref() == Some(id) {
                     continue;
                 }
-                if !has_current_search_version(item) {
+                if !item.has_current_search_version() {
                     undecided = true;
                     break;
                 }
@@ -559,7 +648,7 @@ impl DynamoStore {
             if is_lower_bound(&bounds, &item)? {
                 continue;
             }
-            match lead_from_item(org, item) {
+            match item.into_lead(org) {
                 Ok(lead) => {
                     if check.matches(&lead) {
                         out.matches.push(Some(lead.id));
@@ -617,7 +706,7 @@ impl DynamoStore {
                     .as_mut()
                     .and_then(|u| u.remove(table))
                     .unwrap_or_default();
-                Ok((Vec::new(), unprocessed))
+                Ok((Vec::<()>::new(), unprocessed))
             }
         })
         .await?;
@@ -630,7 +719,7 @@ impl DynamoStore {
         ids: &[String],
         projection_text: &str,
         names: &HashMap<String, String>,
-    ) -> Result<Vec<Item>, StoreError> {
+    ) -> Result<Vec<Stored>, StoreError> {
         let keys: Vec<Item> = ids.iter().map(|id| key(org, id)).collect();
         retry_unprocessed(keys, self.backoff, |keys| {
             let request = KeysAndAttributes::builder()
@@ -644,17 +733,28 @@ impl DynamoStore {
             async move {
                 let request = request
                     .map_err(|_| StoreError::other("a BatchGetItem request could not be built"))?;
+                let capture = wire::Capture::batch_get(org.as_str(), table);
                 let mut out = client
                     .batch_get_item()
                     .request_items(table, request)
+                    .customize()
+                    .interceptor(capture.clone())
                     .send()
                     .await
                     .map_err(sdk_error("BatchGetItem"))?;
-                let items = out
-                    .responses
-                    .as_mut()
-                    .and_then(|r| r.remove(table))
-                    .unwrap_or_default();
+                let items: Vec<Stored> = match capture.take() {
+                    Some(wire::Read::BatchGet(items)) => {
+                        items.into_iter().map(Stored::Wire).collect()
+                    }
+                    _ => out
+                        .responses
+                        .as_mut()
+                        .and_then(|r| r.remove(table))
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(Stored::Attributes)
+                        .collect(),
+                };
                 crate::observe::dynamo_call(items.len() as u64, items.len() as u64);
                 let unprocessed = out
                     .unprocessed_keys
@@ -699,7 +799,7 @@ impl LeadStore for DynamoStore {
                         ..Chunk::default()
                     };
                     for item in items {
-                        match lead_from_item(org, item) {
+                        match item.into_lead(org) {
                             Ok(lead) => chunk.leads.push(lead),
                             Err(ItemError::Unreadable(skipped)) => chunk.skipped.push(skipped),
                             Err(foreign) => Err(foreign)?,
@@ -854,6 +954,7 @@ impl LeadStore for DynamoStore {
                 skim_pages = stats.skim_pages,
                 skim_scanned = stats.skim_scanned,
                 bytes = stats.bytes,
+                sdk_pages = stats.sdk_pages,
                 pieces = pieces.pieces,
                 piece_pages = pieces.pages,
                 piece_scanned = pieces.scanned,
@@ -1023,6 +1124,7 @@ where
             stats.scanned_count += page.scanned_count;
             stats.last_page_scanned = page.scanned_count;
             stats.bytes += page.bytes;
+            stats.sdk_pages += u32::from(page.by_sdk);
             stats.ended = page.last_evaluated_key.is_none();
             if reading == Reading::Skim {
                 stats.skim_pages += 1;
@@ -1032,15 +1134,15 @@ where
                 let mut resume = page_start;
                 let mut cut = false;
                 for item in page.items {
-                    check_owner(org, &item)?;
-                    if !has_current_search_version(&item) {
+                    item.check_owner(org)?;
+                    if !item.has_current_search_version() {
                         full_page = true;
                         cut = true;
                         break;
                     }
                     stats.accepted += 1;
                     matched += 1;
-                    let item_key = key_of(&item)?;
+                    let item_key = item.key(org)?;
                     if let Some(AttributeValue::S(id)) = item_key.get("leadId") {
                         tally.matched(matched, id);
                     }
@@ -1066,7 +1168,7 @@ where
                     ..Batch::default()
                 };
                 for item in page.items {
-                    match lead_from_item(org, item) {
+                    match item.into_lead(org) {
                         Ok(lead) => {
                             if !filter.matches(&lead) {
                                 continue;
@@ -1165,14 +1267,14 @@ pub fn page_limit(unfiltered: bool, missing: usize, stats: &QueryStats) -> i32 {
 /// Calls `call` with `pending`, then again with what it reports unprocessed,
 /// sleeping with capped exponential backoff and full jitter in between; an
 /// error when items are still unprocessed after `max_attempts` calls.
-pub async fn retry_unprocessed<T, F, Fut>(
+pub async fn retry_unprocessed<T, R, F, Fut>(
     mut pending: Vec<T>,
     backoff: Backoff,
     mut call: F,
-) -> Result<Vec<Item>, StoreError>
+) -> Result<Vec<R>, StoreError>
 where
     F: FnMut(Vec<T>) -> Fut,
-    Fut: Future<Output = Result<(Vec<Item>, Vec<T>), StoreError>>,
+    Fut: Future<Output = Result<(Vec<R>, Vec<T>), StoreError>>,
 {
     let mut done = Vec::new();
     let mut attempt = 1;
@@ -1413,16 +1515,7 @@ pub fn lead_from_item(org: &OrgId, mut item: Item) -> Result<Lead, ItemError> {
     }
     let mut lead: Lead = match keep.doc {
         Some(AttributeValue::B(packed)) if matches!(format, DocFormat::Compact) => {
-            match super::packed::decode(packed.as_ref()) {
-                Ok(lead) => lead,
-                Err(fault) => {
-                    let fault = match fault {
-                        super::packed::Fault::Malformed => ItemFault::BadPacked,
-                        super::packed::Fault::MissingName => ItemFault::MissingKey,
-                    };
-                    return Err(unreadable(Some(id), fault));
-                }
-            }
+            return unpack(id, packed.as_ref());
         }
         Some(AttributeValue::S(doc)) => match parse_doc(&doc, format) {
             Ok(lead) => lead,
@@ -1445,6 +1538,55 @@ pub fn lead_from_item(org: &OrgId, mut item: Item) -> Result<Lead, ItemError> {
     };
     lead.id = id;
     Ok(lead)
+}
+
+/// The lead `id` of a packed document ([`super::packed`]).
+fn unpack(id: String, packed: &[u8]) -> Result<Lead, ItemError> {
+    match super::packed::decode(packed) {
+        Ok(mut lead) => {
+            lead.id = id;
+            Ok(lead)
+        }
+        Err(fault) => {
+            let fault = match fault {
+                super::packed::Fault::Malformed => ItemFault::BadPacked,
+                super::packed::Fault::MissingName => ItemFault::MissingKey,
+            };
+            Err(unreadable(Some(id), fault))
+        }
+    }
+}
+
+/// The lead of an item read by [`wire`], as [`lead_from_item`] reads the
+/// same item's attributes (the reader made sure of its owner and of its
+/// attributes' types).
+pub fn lead_from_wire(org: &OrgId, item: WireItem) -> Result<Lead, ItemError> {
+    let Some(doc) = &item.doc else {
+        // No document (a projection without it): as the SDK's map.
+        return lead_from_item(org, wire_attributes(org, item));
+    };
+    if item
+        .version
+        .is_some_and(|v| !KNOWN_SEARCH_VERSIONS.contains(&v))
+    {
+        return Err(unreadable(Some(item.lead_id), ItemFault::UnknownVersion));
+    }
+    unpack(item.lead_id, doc)
+}
+
+/// The attributes of an item read by [`wire`], as the SDK reads them.
+pub fn wire_attributes(org: &OrgId, item: WireItem) -> Item {
+    let mut attrs = key(org, &item.lead_id);
+    if let Some(version) = item.version {
+        attrs.insert(
+            SEARCH_VERSION_ATTR.to_string(),
+            AttributeValue::N(version.to_string()),
+        );
+    }
+    if let Some(doc) = item.doc {
+        attrs.insert(COMPACT_DOC_ATTR.to_string(), AttributeValue::B(doc.into()));
+    }
+    attrs
 }
 
 /// The attributes of an item that [`lead_from_item`] reads besides the

@@ -20,6 +20,7 @@ pub mod memory;
 pub mod packed;
 pub mod segments;
 pub mod split;
+pub mod wire;
 
 pub use cursors::{CursorStore, DynamoCursors, MemoryCursors, Positions, Start, Tally};
 pub use dynamodb::DynamoStore;

@@ -43,4 +43,5 @@ mod stream;
 mod template;
 mod tenancy_concurrent;
 mod upload_cut;
+mod wire;
 mod xlsx;

@@ -241,6 +241,8 @@ async fn items_of_both_layouts_read_in_one_organization() {
                 assert_eq!(f.cell(lead), f.cell(expected), "{} of {}", f.id(), lead.id);
             }
         }
+        // Pages mixing layouts are the SDK's to read.
+        assert!(stats.sdk_pages >= 1, "{filter}: {stats:?}");
         println!("{filter}: start {start}: {stats:?}");
     }
 }

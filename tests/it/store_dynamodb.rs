@@ -616,11 +616,12 @@ impl FakeTable {
         Page {
             count: items.len() as u64,
             scanned_count: (end - from) as u64,
-            items,
+            items: items.into_iter().map(Stored::from).collect(),
             last_evaluated_key: (end < self.rows.len())
                 .then(|| key(&org(), &self.rows[end - 1].0.id)),
             bytes: 0,
             throttled: false,
+            by_sdk: true,
         }
     }
 }
@@ -821,10 +822,11 @@ fn pages(pages: Vec<(Vec<&'static str>, bool)>) -> Vec<Page> {
         .map(|(ids, more)| Page {
             count: ids.len() as u64,
             scanned_count: ids.len() as u64,
-            items: ids.into_iter().map(item).collect(),
+            items: ids.into_iter().map(|id| Stored::from(item(id))).collect(),
             last_evaluated_key: more.then(|| item("k")),
             bytes: 0,
             throttled: false,
+            by_sdk: true,
         })
         .collect()
 }
