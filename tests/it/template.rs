@@ -71,17 +71,25 @@ fn template_statements(template: &str) -> Vec<(BTreeSet<String>, String)> {
 }
 
 /// The statements of `function`'s inline policy (`Policies:` up to
-/// `Events:`): each statement's actions and its `Resource:` line.
+/// `Events:`), or of its role's when it has its own (`Role: !GetAtt
+/// <role>.Arn`): each statement's actions and its `Resource:` line.
 fn function_statements(template: &str, function: &str) -> Vec<(BTreeSet<String>, String)> {
-    let at = template
-        .find(&format!("\n  {function}:\n"))
-        .unwrap_or_else(|| panic!("the resource {function}"));
-    let start = at
-        + template[at..]
-            .find("      Policies:")
-            .expect("the function's Policies");
-    let end = start + template[start..].find("      Events:").expect("Events");
-    template[start..end]
+    let text = resource(template, function);
+    let policies = match text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Role: !GetAtt "))
+    {
+        // A role's trust statement has no `Sid`: only its policies' count.
+        Some(role) => resource(template, role.trim().trim_end_matches(".Arn")),
+        None => {
+            let start = text
+                .find("      Policies:")
+                .expect("the function's Policies");
+            let end = start + text[start..].find("      Events:").expect("Events");
+            text[start..end].to_string()
+        }
+    };
+    policies
         .split("- Sid:")
         .skip(1)
         .map(|statement| {
@@ -240,10 +248,23 @@ fn the_jobs_functions_grant_exactly_the_calls_their_code_makes() {
         .collect();
     let audit = dynamodb("src/audit.rs");
     let objects = "!Sub \"${ExportsBucket.Arn}/exports/*\"";
-    for function in ["ExportJobsFunction", "ExportWorkerFunction"] {
+    // What the worker's SQS event source mapping calls with its role.
+    let mut receive = send.clone();
+    receive.extend(
+        [
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        ]
+        .map(String::from),
+    );
+    for (function, queue) in [
+        ("ExportJobsFunction", &send),
+        ("ExportWorkerFunction", &receive),
+    ] {
         let grants = |resource: &str| function_grants(&template, function, resource);
         assert_eq!(grants("!GetAtt JobsTable.Arn"), jobs_table, "{function}");
-        assert_eq!(grants("!GetAtt JobsQueue.Arn"), send, "{function}");
+        assert_eq!(&grants("!GetAtt JobsQueue.Arn"), queue, "{function}");
         assert_eq!(grants("!GetAtt AuditTable.Arn"), audit, "{function}");
         let files = grants(objects);
         assert!(files.is_superset(&staging), "{function}: {files:?}");
@@ -319,26 +340,145 @@ fn the_scanner_finds_calls_across_lines() {
 }
 
 #[test]
-fn the_stream_function_may_only_bump_versions() {
-    let template = read("template.yaml");
-    let statements = function_statements(&template, "LeadStreamFunction");
+fn the_stream_function_reads_only_its_stream_and_may_only_bump_versions() {
+    let template = template_yaml();
+    let function = &template["Resources"]["LeadStreamFunction"]["Properties"];
+    // Its own role: SAM `Policies` would make SAM attach
+    // AWSLambdaDynamoDBExecutionRole, stream actions on every stream.
+    assert!(function.get("Policies").is_none(), "{function:?}");
+    assert_eq!(cfn(&function["Role"]), "!GetAtt LeadStreamRole.Arn");
+    let role = &template["Resources"]["LeadStreamRole"]["Properties"];
+    let managed: Vec<String> = role["ManagedPolicyArns"]
+        .as_sequence()
+        .expect("managed policies")
+        .iter()
+        .map(cfn)
+        .collect();
+    assert_eq!(
+        managed,
+        ["!Sub arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
+    );
+    assert_eq!(
+        cfn(&role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"]),
+        "lambda.amazonaws.com"
+    );
+    let statements: Vec<(BTreeSet<String>, String)> = role["Policies"]
+        .as_sequence()
+        .expect("inline policies")
+        .iter()
+        .flat_map(|p| {
+            p["PolicyDocument"]["Statement"]
+                .as_sequence()
+                .expect("statements")
+        })
+        .map(|st| {
+            assert_eq!(st["Effect"].as_str(), Some("Allow"));
+            let actions = st["Action"]
+                .as_sequence()
+                .expect("actions")
+                .iter()
+                .map(cfn)
+                .collect();
+            (actions, cfn(&st["Resource"]))
+        })
+        .collect();
+    let set = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(
         statements,
-        [(
-            BTreeSet::from([BUMP.to_string()]),
-            "!GetAtt CursorsTable.Arn".to_string()
-        )]
+        [
+            (
+                set(&[
+                    "dynamodb:DescribeStream",
+                    "dynamodb:GetRecords",
+                    "dynamodb:GetShardIterator",
+                    "dynamodb:ListStreams"
+                ]),
+                "!Sub ${LeadsTable.Arn}/stream/*".to_string()
+            ),
+            (set(&[BUMP]), "!GetAtt CursorsTable.Arn".to_string()),
+        ]
     );
-    // The bump the stream function makes is the UpdateItem of cursors.rs.
+    // The stream it reads is that table's; the bump it makes is the
+    // UpdateItem of cursors.rs.
+    let events = &function["Events"]["LeadWrites"];
+    assert_eq!(cfn(&events["Type"]), "DynamoDB");
+    assert_eq!(
+        cfn(&events["Properties"]["Stream"]),
+        "!GetAtt LeadsTable.StreamArn"
+    );
     assert!(client_calls(&read("src/store/cursors.rs")).contains("update_item"));
-    let function = resource(&template, "LeadStreamFunction");
-    for line in [
-        "Binary: lead-stream",
-        "Type: DynamoDB",
-        "Stream: !GetAtt LeadsTable.StreamArn",
-        "CURSORS_TABLE: !Ref CursorsTable",
-    ] {
-        assert!(function.contains(line), "LeadStreamFunction: {line}");
+    let text = resource(&read("template.yaml"), "LeadStreamFunction");
+    for line in ["Binary: lead-stream", "CURSORS_TABLE: !Ref CursorsTable"] {
+        assert!(text.contains(line), "LeadStreamFunction: {line}");
+    }
+}
+
+/// SAM attaches a managed policy for a function's DynamoDB stream or SQS
+/// event source to the role it generates (`AWSLambdaDynamoDBExecutionRole`,
+/// `AWSLambdaSQSQueueExecutionRole`), and those grant their actions on every
+/// stream or queue of the account: a function with such an event has a role
+/// of its own, scoped to its source.
+#[test]
+fn no_event_source_gets_a_policy_on_every_stream_or_queue() {
+    let template = template_yaml();
+    let resources = template["Resources"].as_mapping().expect("resources");
+    let mut checked = 0;
+    for (name, res) in resources {
+        if res["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let props = &res["Properties"];
+        let Some(events) = props["Events"].as_mapping() else {
+            continue;
+        };
+        let polled = events
+            .values()
+            .any(|e| matches!(e["Type"].as_str(), Some("DynamoDB" | "SQS" | "Kinesis")));
+        if !polled {
+            continue;
+        }
+        checked += 1;
+        assert!(
+            props.get("Policies").is_none(),
+            "{name:?}: SAM Policies with a stream or queue event"
+        );
+        let role = cfn(&props["Role"]);
+        let role = role
+            .strip_prefix("!GetAtt ")
+            .and_then(|r| r.strip_suffix(".Arn"))
+            .unwrap_or_else(|| panic!("{name:?}: its role is one of the template's"));
+        let role = &template["Resources"][role]["Properties"];
+        for arn in role["ManagedPolicyArns"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            assert!(
+                cfn(arn).ends_with("/AWSLambdaBasicExecutionRole"),
+                "{name:?}: a managed policy beyond the logs: {arn:?}"
+            );
+        }
+        for policy in role["Policies"].as_sequence().expect("inline policies") {
+            for st in policy["PolicyDocument"]["Statement"]
+                .as_sequence()
+                .expect("statements")
+            {
+                assert_ne!(cfn(&st["Resource"]), "*", "{name:?}: {st:?}");
+            }
+        }
+    }
+    assert_eq!(checked, 2, "the stream function and the jobs worker");
+}
+
+/// A scalar of the template as written: `!Tag value` for CloudFormation's
+/// short forms.
+fn cfn(value: &serde_norway::Value) -> String {
+    match value {
+        serde_norway::Value::Tagged(tagged) => {
+            format!("{} {}", tagged.tag, cfn(&tagged.value))
+        }
+        serde_norway::Value::String(s) => s.clone(),
+        other => panic!("not a scalar: {other:?}"),
     }
 }
 
