@@ -113,6 +113,10 @@ impl ObjectStore for Discarding {
     async fn abort(&self, _key: &str, _id: &str) -> Result<(), ObjectStoreError> {
         Ok(())
     }
+    async fn size_of(&self, _key: &str) -> Result<Option<u64>, ObjectStoreError> {
+        // Nothing is kept.
+        Ok(None)
+    }
     async fn uploads_of(&self, _key: &str) -> Result<Vec<String>, ObjectStoreError> {
         // Nothing is kept: no upload is ever left open here.
         Ok(Vec::new())

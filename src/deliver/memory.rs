@@ -116,6 +116,15 @@ impl ObjectStore for MemoryObjects {
         Ok(())
     }
 
+    async fn size_of(&self, key: &str) -> Result<Option<u64>, ObjectStoreError> {
+        Ok(self
+            .objects
+            .lock()
+            .expect("lock poisoned")
+            .get(key)
+            .map(|(_, bytes)| bytes.len() as u64))
+    }
+
     async fn uploads_of(&self, key: &str) -> Result<Vec<String>, ObjectStoreError> {
         let prefix = format!("{key}#");
         Ok(self

@@ -152,6 +152,10 @@ pub trait ObjectStore: Send + Sync {
     ) -> Result<(), ObjectStoreError>;
     /// Aborts the upload, discarding its parts.
     async fn abort(&self, key: &str, upload_id: &str) -> Result<(), ObjectStoreError>;
+    /// The size in bytes of the object at `key`, `None` when there is
+    /// none: how a job step retried after its upload's completion (whose
+    /// answer it never heard) tells that the file is there.
+    async fn size_of(&self, key: &str) -> Result<Option<u64>, ObjectStoreError>;
     /// The ids of `key`'s multipart uploads neither completed nor aborted:
     /// how an upload whose creation was cut (by the deadline, a lost
     /// answer) before its id came back is found, to abort it.

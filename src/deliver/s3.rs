@@ -111,6 +111,27 @@ impl ObjectStore for S3Objects {
         Ok(())
     }
 
+    async fn size_of(&self, key: &str) -> Result<Option<u64>, ObjectStoreError> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
+            Err(err)
+                if err.as_service_error().is_some_and(
+                    aws_sdk_s3::operation::head_object::HeadObjectError::is_not_found,
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(sdk_error("HeadObject")(err).into()),
+        }
+    }
+
     async fn uploads_of(&self, key: &str) -> Result<Vec<String>, ObjectStoreError> {
         // An export's key is its own (a fresh UUID): one upload at most,
         // far below a page of 1,000.

@@ -109,6 +109,11 @@ pub enum Phase {
     /// A list of ids: a manual selection's ids, or a bulk selection's
     /// `includedIds` after its range.
     Ids,
+    /// Every row read and every part uploaded, committed before the upload
+    /// is completed: a step retried after the completion (killed, or its
+    /// answer lost) finds the file there instead of an upload that no
+    /// longer exists.
+    Completing,
 }
 
 /// Where a job stands: what its committed steps have read and written.

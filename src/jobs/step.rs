@@ -170,6 +170,17 @@ async fn step(
         Ok(Worked::Complete(progress)) => {
             let mut done = claimed.clone();
             done.progress = progress;
+            if claimed.progress.phase != Phase::Completing {
+                // Every part recorded before the completion: a retry after
+                // it completes nothing twice and reads nothing again.
+                done.updated_at = now_ms();
+                if !jobs.store.replace(&done, &held).await? {
+                    return Ok(StepOutcome::Busy);
+                }
+            }
+            if let Err(err) = complete_upload(jobs, &done, deadline).await {
+                return settle(jobs, &done, &held, err).await;
+            }
             let at = time::OffsetDateTime::now_utc();
             let audit = AuditRecord {
                 count: Some(done.progress.rows),
@@ -225,20 +236,32 @@ async fn step(
             fail(jobs, &done, &held, &ExportError::NoData).await?;
             Ok(StepOutcome::Failed)
         }
-        Err(err) if retry_later(&err) => {
-            tracing::warn!(job_id, error = ?err.log_cause(), "job step failed; to be retried");
-            let mut released = claimed.clone();
-            released.lease_owner = None;
-            released.lease_until = None;
-            released.updated_at = now_ms();
-            jobs.store.replace(&released, &held).await?;
-            Ok(StepOutcome::Retry)
-        }
-        Err(err) => {
-            tracing::error!(job_id, error = ?err.log_cause(), "job failed");
-            fail(jobs, &claimed, &held, &err).await?;
-            Ok(StepOutcome::Failed)
-        }
+        Err(err) => settle(jobs, &claimed, &held, err).await,
+    }
+}
+
+/// A step that failed with `err` while holding `record`: a transient
+/// failure (or the deadline) releases the lease, leaving the message for
+/// redelivery; any other fails the job.
+async fn settle(
+    jobs: &Jobs,
+    record: &JobRecord,
+    held: &Expect,
+    err: ExportError,
+) -> Result<StepOutcome, ExportError> {
+    let job_id = record.job_id.as_str();
+    if retry_later(&err) {
+        tracing::warn!(job_id, error = ?err.log_cause(), "job step failed; to be retried");
+        let mut released = record.clone();
+        released.lease_owner = None;
+        released.lease_until = None;
+        released.updated_at = now_ms();
+        jobs.store.replace(&released, held).await?;
+        Ok(StepOutcome::Retry)
+    } else {
+        tracing::error!(job_id, error = ?err.log_cause(), "job failed");
+        fail(jobs, record, held, &err).await?;
+        Ok(StepOutcome::Failed)
     }
 }
 
@@ -376,7 +399,8 @@ async fn drop_staged(jobs: &Jobs, key: Option<&str>) {
 enum Worked {
     /// Stopped before the end: the position to commit.
     More(Progress),
-    /// The file is complete (its upload completed).
+    /// Every row is read and every part uploaded ([`Phase::Completing`]):
+    /// the upload is to be completed.
     Complete(Progress),
     /// The selection holds no row.
     Empty(Progress),
@@ -400,6 +424,10 @@ impl<'a> Work<'a> {
         stop: Instant,
         deadline: &'a Deadline,
     ) -> Result<Worked, ExportError> {
+        if record.progress.phase == Phase::Completing {
+            // Every part is uploaded: only the completion is left.
+            return Ok(Worked::Complete(record.progress.clone()));
+        }
         let body = jobs.staging.get(&record.request_key).await?;
         // Validated when the job was accepted; a stored body that no longer
         // parses is a fault (its message may quote the request: not logged).
@@ -472,7 +500,8 @@ impl<'a> Work<'a> {
         if work.progress.rows == 0 {
             return Ok(Worked::Empty(work.progress));
         }
-        work.complete().await?;
+        work.last_part().await?;
+        work.progress.phase = Phase::Completing;
         Ok(Worked::Complete(work.progress))
     }
 
@@ -688,30 +717,61 @@ impl<'a> Work<'a> {
         Ok(())
     }
 
-    /// The tail as the last part, and the upload completed.
-    async fn complete(&mut self) -> Result<(), ExportError> {
+    /// The tail as the last part.
+    async fn last_part(&mut self) -> Result<(), ExportError> {
         let last = std::mem::take(&mut self.tail);
         if !last.is_empty() || self.progress.parts.is_empty() {
             self.upload(last).await?;
         }
-        let objects = self.jobs.app.objects.clone();
-        let key = &self.record.key;
-        let upload_id = self.progress.upload_id.clone().unwrap_or_default();
-        let parts: Vec<(i32, String)> = self
-            .progress
-            .parts
-            .iter()
-            .map(|p| (p.number, p.etag.clone()))
-            .collect();
-        self.deadline
-            .run("completing the upload", FINISH_RESERVE, async {
-                objects
-                    .complete(key, &upload_id, parts)
-                    .await
-                    .map_err(ExportError::from)
-            })
-            .await?;
         Ok(())
+    }
+}
+
+/// Completes the upload of `record`'s file from its committed parts. When
+/// S3 refuses (the upload no longer exists: an earlier step of this job
+/// completed it and was killed, or lost the answer, before its commit), the
+/// file is looked up: an object at the job's key (its own, a fresh UUID)
+/// of the size of the rows written is that completion's, and the job goes
+/// on; anything else keeps the refusal.
+async fn complete_upload(
+    jobs: &Jobs,
+    record: &JobRecord,
+    deadline: &Deadline,
+) -> Result<(), ExportError> {
+    let objects = jobs.app.objects.clone();
+    let key = &record.key;
+    let upload_id = record.progress.upload_id.clone().unwrap_or_default();
+    let parts: Vec<(i32, String)> = record
+        .progress
+        .parts
+        .iter()
+        .map(|p| (p.number, p.etag.clone()))
+        .collect();
+    let completed = deadline
+        .run("completing the upload", FINISH_RESERVE, async {
+            objects
+                .complete(key, &upload_id, parts)
+                .await
+                .map_err(ExportError::from)
+        })
+        .await;
+    let Err(refused) = completed else {
+        return Ok(());
+    };
+    let size = deadline
+        .run("looking the file up", FINISH_RESERVE, async {
+            objects.size_of(key).await.map_err(ExportError::from)
+        })
+        .await;
+    match size {
+        Ok(Some(size)) if size == record.progress.bytes => {
+            tracing::info!(
+                job_id = %record.job_id,
+                "the job's upload was already completed; its file is there"
+            );
+            Ok(())
+        }
+        _ => Err(refused),
     }
 }
 

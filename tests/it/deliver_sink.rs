@@ -349,6 +349,9 @@ impl ObjectStore for Failing {
     async fn abort(&self, key: &str, id: &str) -> Result<(), ObjectStoreError> {
         self.inner.abort(key, id).await
     }
+    async fn size_of(&self, key: &str) -> Result<Option<u64>, ObjectStoreError> {
+        self.inner.size_of(key).await
+    }
     async fn uploads_of(&self, key: &str) -> Result<Vec<String>, ObjectStoreError> {
         self.inner.uploads_of(key).await
     }

@@ -474,6 +474,9 @@ impl ObjectStore for Denied {
     async fn abort(&self, key: &str, id: &str) -> Result<(), ObjectStoreError> {
         self.0.abort(key, id).await
     }
+    async fn size_of(&self, key: &str) -> Result<Option<u64>, ObjectStoreError> {
+        self.0.size_of(key).await
+    }
     async fn uploads_of(&self, key: &str) -> Result<Vec<String>, ObjectStoreError> {
         self.0.uploads_of(key).await
     }
@@ -536,10 +539,13 @@ async fn the_same_message_delivered_twice_writes_each_row_once() {
 }
 
 /// An object store whose uploads of part `hang_at` never answer while
-/// `armed` (a step killed in the middle of its work).
+/// `armed` (a step killed in the middle of its work); with
+/// `after_complete`, its completions never answer instead (a step killed
+/// once S3 has completed its file).
 struct Hanging {
     inner: Arc<MemoryObjects>,
     hang_at: i32,
+    after_complete: bool,
     armed: Arc<AtomicUsize>,
 }
 
@@ -560,7 +566,7 @@ impl ObjectStore for Hanging {
         body: Vec<u8>,
     ) -> Result<String, ObjectStoreError> {
         let etag = self.inner.upload_part(key, id, n, body).await?;
-        if n == self.hang_at && self.armed.load(Ordering::SeqCst) == 1 {
+        if n == self.hang_at && !self.after_complete && self.armed.load(Ordering::SeqCst) == 1 {
             // The part landed; the step never learns it.
             futures::future::pending::<()>().await;
         }
@@ -572,10 +578,18 @@ impl ObjectStore for Hanging {
         id: &str,
         parts: Vec<(i32, String)>,
     ) -> Result<(), ObjectStoreError> {
-        self.inner.complete(key, id, parts).await
+        self.inner.complete(key, id, parts).await?;
+        if self.after_complete && self.armed.load(Ordering::SeqCst) == 1 {
+            // The file is there; the step never learns it.
+            futures::future::pending::<()>().await;
+        }
+        Ok(())
     }
     async fn abort(&self, key: &str, id: &str) -> Result<(), ObjectStoreError> {
         self.inner.abort(key, id).await
+    }
+    async fn size_of(&self, key: &str) -> Result<Option<u64>, ObjectStoreError> {
+        self.inner.size_of(key).await
     }
     async fn uploads_of(&self, key: &str) -> Result<Vec<String>, ObjectStoreError> {
         self.inner.uploads_of(key).await
@@ -586,6 +600,72 @@ impl ObjectStore for Hanging {
 }
 
 #[tokio::test]
+async fn a_step_killed_after_its_file_was_completed_is_finished_by_the_retry() {
+    let armed = Arc::new(AtomicUsize::new(1));
+    let hanging = armed.clone();
+    let w = world_with(PART, move |inner| {
+        Arc::new(Hanging {
+            inner,
+            hang_at: 0,
+            after_complete: true,
+            armed: hanging,
+        })
+    });
+    let id = submit(&w, ORG_A, &bulk(0, Some(300))).await;
+    // The steps run until the last one, killed once S3 has completed the
+    // file (its completion never answers).
+    let mut steps = 0;
+    let body = loop {
+        let Some(message) = w.queue.pop() else {
+            let (_, status) = status_of(&w, ORG_A, &id).await;
+            panic!("no step left to run: {status}");
+        };
+        let body = serde_json::to_string(&message).unwrap();
+        steps += 1;
+        assert!(steps < 100, "the job never completes its file");
+        let deadline = Deadline::after(Duration::from_millis(2_600));
+        let far = tokio::time::Instant::now() + Duration::from_secs(60);
+        // Within the deadline's last 0.5 s, where the step would give up.
+        let ran = tokio::time::timeout(
+            Duration::from_millis(300),
+            handle_message(&w.jobs, &body, far, &deadline),
+        )
+        .await;
+        if ran.is_err() {
+            break body;
+        }
+    };
+    let stored = w.records.clone();
+    let record = lead_export::jobs::JobStore::get(stored.as_ref(), ORG_A, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.status, JobStatus::Running, "not committed as done");
+    assert_eq!(
+        record.progress.phase,
+        lead_export::jobs::Phase::Completing,
+        "every part recorded before the completion"
+    );
+    // Once the lease is over, the message comes back: the upload no longer
+    // exists, the file is there, and the job succeeds with it.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    armed.store(0, Ordering::SeqCst);
+    let now = tokio::time::Instant::now();
+    let redelivered = Deadline::after(Duration::from_secs(30));
+    assert_eq!(
+        handle_message(&w.jobs, &body, now, &redelivered).await,
+        Disposition::Done
+    );
+    drain(&w, Duration::ZERO).await;
+    let (_, done) = status_of(&w, ORG_A, &id).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(
+        csv_rows(&download(&w, &done)),
+        expected_file(&org_a_sorted()[..300])
+    );
+}
+
+#[tokio::test]
 async fn a_step_killed_halfway_is_retried_from_the_last_commit_without_losing_or_repeating_a_row() {
     let armed = Arc::new(AtomicUsize::new(1));
     let hanging = armed.clone();
@@ -593,6 +673,7 @@ async fn a_step_killed_halfway_is_retried_from_the_last_commit_without_losing_or
         Arc::new(Hanging {
             inner,
             hang_at: 3,
+            after_complete: false,
             armed: hanging,
         })
     });

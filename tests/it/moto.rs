@@ -494,3 +494,37 @@ async fn filters_at_the_limits_are_queries_dynamodb_accepts() {
         assert_eq!(got, expected, "{name}");
     }
 }
+
+/// `S3Objects::size_of` (HeadObject): the size of a completed file, and
+/// `None` for a key that holds nothing (S3's 404 without a body); what a
+/// job step retried after its upload's completion relies on
+/// (`jobs::a_step_killed_after_its_file_was_completed_is_finished_by_the_retry`).
+#[tokio::test]
+#[ignore = "needs moto: run make test"]
+async fn the_size_of_a_completed_file_is_read_and_a_missing_one_is_none() {
+    use lead_export::deliver::{ObjectMeta, ObjectStore};
+    let env = Env::new(&[]).await;
+    let objects = S3Objects::new(env.s3(), &env.config.exports_bucket);
+    let key = "exports/size-of/file.csv";
+    let meta = ObjectMeta {
+        content_type: "text/csv".into(),
+        content_disposition: "attachment; filename=\"file.csv\"".into(),
+    };
+    assert_eq!(objects.size_of(key).await.unwrap(), None);
+    let id = objects.create_multipart(key, &meta).await.unwrap();
+    let etag = objects
+        .upload_part(key, &id, 1, b"a,b\n1,2\n".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        objects.size_of(key).await.unwrap(),
+        None,
+        "an open upload is no object"
+    );
+    objects.complete(key, &id, vec![(1, etag)]).await.unwrap();
+    assert_eq!(objects.size_of(key).await.unwrap(), Some(8));
+    assert_eq!(
+        objects.size_of("exports/size-of/other.csv").await.unwrap(),
+        None
+    );
+}

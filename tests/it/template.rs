@@ -50,6 +50,9 @@ fn s3_action(op: &str) -> String {
     match op {
         // A multipart upload is authorized by s3:PutObject as a whole.
         "CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload" => "s3:PutObject".into(),
+        // HeadObject is authorized by s3:GetObject (there is no
+        // s3:HeadObject action).
+        "HeadObject" => "s3:GetObject".into(),
         // Listing uploads is an action on the bucket, not on its objects.
         "ListMultipartUploads" => "s3:ListBucketMultipartUploads".into(),
         other => format!("s3:{other}"),

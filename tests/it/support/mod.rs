@@ -397,6 +397,9 @@ impl<S: ObjectStore> ObjectStore for FakeObjects<S> {
         self.aborts.fetch_add(1, Ordering::SeqCst);
         self.inner.abort(key, id).await
     }
+    async fn size_of(&self, key: &str) -> Result<Option<u64>, ObjectStoreError> {
+        self.inner.size_of(key).await
+    }
     async fn uploads_of(&self, key: &str) -> Result<Vec<String>, ObjectStoreError> {
         self.inner.uploads_of(key).await
     }
