@@ -324,6 +324,53 @@ pub fn emf_line(r: &Report<'_>, at: OffsetDateTime) -> Option<String> {
     Some(line.to_string())
 }
 
+/// What an ended export job's metrics say.
+#[derive(Debug, Clone, Copy)]
+pub struct JobEnd<'a> {
+    /// The job id.
+    pub job_id: &'a str,
+    /// `OK`, or the job's error code (`NO_DATA`, `INTERNAL_ERROR`, ...).
+    pub code: &'a str,
+    /// Rows in the file (0 when it failed).
+    pub rows: u64,
+    /// Bytes of the file (0 when it failed).
+    pub bytes: u64,
+    /// From its acceptance to its end.
+    pub duration: Duration,
+    /// Steps committed, the last one included.
+    pub steps: u64,
+}
+
+/// The EMF line of an export job that ended: `JobRows`, `JobBytes`,
+/// `JobDurationMs` (from its acceptance) and `JobSteps` under
+/// [`METRICS_NAMESPACE`], by `Outcome` (`OK` or the error code). A failed
+/// job has one too: how many fail, and why, is what the operators watch.
+pub fn job_emf_line(end: &JobEnd<'_>, at: OffsetDateTime) -> String {
+    let timestamp = (at.unix_timestamp_nanos() / 1_000_000) as i64;
+    json!({
+        "_aws": {
+            "Timestamp": timestamp,
+            "CloudWatchMetrics": [{
+                "Namespace": METRICS_NAMESPACE,
+                "Dimensions": [["Outcome"]],
+                "Metrics": [
+                    {"Name": "JobRows", "Unit": "Count"},
+                    {"Name": "JobBytes", "Unit": "Bytes"},
+                    {"Name": "JobDurationMs", "Unit": "Milliseconds"},
+                    {"Name": "JobSteps", "Unit": "Count"},
+                ],
+            }],
+        },
+        "Outcome": end.code,
+        "JobRows": end.rows,
+        "JobBytes": end.bytes,
+        "JobDurationMs": end.duration.as_millis() as u64,
+        "JobSteps": end.steps,
+        "jobId": end.job_id,
+    })
+    .to_string()
+}
+
 // ---------------------------------------------------- Counting uploads ----
 
 /// An object store that counts the bytes of the parts uploaded through it.

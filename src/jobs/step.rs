@@ -220,6 +220,7 @@ async fn step(
             if !jobs.store.replace(&done, &held).await? {
                 return Ok(StepOutcome::Busy);
             }
+            emit_end(jobs, &done, "OK");
             drop_staged(jobs, old_tail.as_deref()).await;
             drop_staged(jobs, Some(&done.request_key)).await;
             tracing::info!(
@@ -346,6 +347,11 @@ async fn fail_without_audit(
     if !jobs.store.replace(&failed, expect).await? {
         return Ok(());
     }
+    let code = failed
+        .error
+        .as_ref()
+        .map_or("INTERNAL_ERROR", |e| e.code.as_str());
+    emit_end(jobs, &failed, code);
     // The committed upload, and any a step started and never committed
     // (the key is the job's own).
     let mut uploads: Vec<String> = upload.into_iter().collect();
@@ -369,6 +375,33 @@ async fn fail_without_audit(
     drop_staged(jobs, tail.as_deref()).await;
     drop_staged(jobs, Some(&record.request_key)).await;
     Ok(())
+}
+
+/// The EMF line of a job that ended with `code` (`OK` or its error code):
+/// its rows and bytes when it succeeded, its duration from acceptance, its
+/// steps ([`crate::observe::job_emf_line`]).
+fn emit_end(jobs: &Jobs, record: &JobRecord, code: &str) {
+    let ended = record.finished_at.unwrap_or_else(now_ms);
+    let duration = std::time::Duration::from_millis(
+        u64::try_from(ended.saturating_sub(record.created_at)).unwrap_or(0),
+    );
+    let (rows, bytes) = if code == "OK" {
+        (record.progress.rows, record.progress.bytes)
+    } else {
+        (0, 0)
+    };
+    let end = crate::observe::JobEnd {
+        job_id: &record.job_id,
+        code,
+        rows,
+        bytes,
+        duration,
+        steps: record.seq,
+    };
+    jobs.app.metrics.emit(&crate::observe::job_emf_line(
+        &end,
+        time::OffsetDateTime::now_utc(),
+    ));
 }
 
 /// The code and client message of `err`, as an error body has them.

@@ -34,6 +34,7 @@ pub struct World {
     pub objects: Arc<MemoryObjects>,
     pub audit: Arc<MemoryAuditLog>,
     pub staging: Arc<MemoryStaging>,
+    pub metrics: Arc<MemoryMetrics>,
 }
 
 /// Jobs over the demo data (3,000 leads in org A, 1,000 in org B), with
@@ -53,6 +54,7 @@ fn world_over(
     let config = config(&[]);
     let objects = Arc::new(MemoryObjects::new());
     let audit = Arc::new(MemoryAuditLog::new());
+    let metrics = Arc::new(MemoryMetrics::new());
     let app = App::new(
         &config,
         lead_export::app::Backends {
@@ -60,7 +62,7 @@ fn world_over(
             cursors: Arc::new(lead_export::store::MemoryCursors::new()),
             objects: wrap(objects.clone()),
             audit_log: audit.clone(),
-            metrics: Arc::new(MemoryMetrics::new()),
+            metrics: metrics.clone(),
         },
     );
     let records = Arc::new(MemoryJobs::new());
@@ -84,7 +86,18 @@ fn world_over(
         objects,
         audit,
         staging,
+        metrics,
     }
+}
+
+/// The EMF lines of ended jobs (`observe::job_emf_line`) for `id`.
+fn job_metrics(w: &World, id: &str) -> Vec<Value> {
+    w.metrics
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["jobId"] == id)
+        .collect()
 }
 
 /// The part size of the tests: a file of 2,000 rows of three fields
@@ -241,6 +254,28 @@ async fn a_job_of_2000_leads_runs_in_many_steps_and_its_file_holds_each_row_once
     sync.extend(pages[1][1..].iter().cloned());
     assert_eq!(csv_rows(&file), sync);
     assert!(file.len() > 3 * PART, "several parts: {} bytes", file.len());
+    // One metrics line for the job, when it ended: its rows, bytes and
+    // steps (the file's rows and bytes; every step committed a seq, the
+    // one that recorded the parts before the completion did not).
+    let record = lead_export::jobs::JobStore::get(w.records.as_ref(), ORG_A, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    let lines = job_metrics(&w, &id);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0];
+    assert_eq!(line["Outcome"], "OK");
+    assert_eq!(line["JobRows"], 2000);
+    assert_eq!(line["JobBytes"], file.len());
+    assert_eq!(line["JobSteps"], steps);
+    assert_eq!(line["JobSteps"], record.seq);
+    assert_eq!(
+        line["JobDurationMs"],
+        record.finished_at.unwrap() - record.created_at
+    );
+    let directive = &line["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "LeadExport");
+    assert_eq!(directive["Dimensions"], json!([["Outcome"]]));
     // The staged request and tails are gone, the upload closed.
     assert_eq!(w.staging.keys(), Vec::<String>::new());
     assert_eq!(w.objects.open_uploads(), 0);
@@ -437,6 +472,11 @@ async fn a_job_with_nothing_to_export_fails_with_no_data() {
         .filter(|r| r.job_id.as_deref() == Some(id.as_str()) && r.code == "NO_DATA")
         .collect();
     assert_eq!(outcome.len(), 1, "the failure's audit record");
+    let lines = job_metrics(&w, &id);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["Outcome"], "NO_DATA");
+    assert_eq!(lines[0]["JobRows"], 0);
+    assert_eq!(lines[0]["JobBytes"], 0);
 }
 
 /// An object store whose part uploads fail `AccessDenied` (a fault a retry
