@@ -639,6 +639,47 @@ impl ObjectStore for Hanging {
     }
 }
 
+/// Runs the step of `body` with a deadline 2.6 s away (its last 0.5 s
+/// are where a step gives up) and no stop for reading, cut after 300 ms:
+/// whether it was cut (a step killed) rather than ending.
+async fn run_cut(w: &World, body: &str) -> bool {
+    let deadline = Deadline::after(Duration::from_millis(2_600));
+    let far = tokio::time::Instant::now() + Duration::from_secs(60);
+    tokio::time::timeout(
+        Duration::from_millis(300),
+        handle_message(&w.jobs, body, far, &deadline),
+    )
+    .await
+    .is_err()
+}
+
+/// Once a killed step's lease is over (the store no longer hangs), the
+/// redelivery of `body` and the steps after it: the job `id` succeeds with
+/// the first `rows` leads of organization A, each once.
+async fn redelivered_after_the_lease(
+    w: &World,
+    armed: &AtomicUsize,
+    body: &str,
+    id: &str,
+    rows: usize,
+) {
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    armed.store(0, Ordering::SeqCst);
+    let now = tokio::time::Instant::now();
+    let redelivered = Deadline::after(Duration::from_secs(30));
+    assert_eq!(
+        handle_message(&w.jobs, body, now, &redelivered).await,
+        Disposition::Done
+    );
+    drain(w, Duration::ZERO).await;
+    let (_, done) = status_of(w, ORG_A, id).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(
+        csv_rows(&download(w, &done)),
+        expected_file(&org_a_sorted()[..rows])
+    );
+}
+
 #[tokio::test]
 async fn a_step_killed_after_its_file_was_completed_is_finished_by_the_retry() {
     let armed = Arc::new(AtomicUsize::new(1));
@@ -663,15 +704,7 @@ async fn a_step_killed_after_its_file_was_completed_is_finished_by_the_retry() {
         let body = serde_json::to_string(&message).unwrap();
         steps += 1;
         assert!(steps < 100, "the job never completes its file");
-        let deadline = Deadline::after(Duration::from_millis(2_600));
-        let far = tokio::time::Instant::now() + Duration::from_secs(60);
-        // Within the deadline's last 0.5 s, where the step would give up.
-        let ran = tokio::time::timeout(
-            Duration::from_millis(300),
-            handle_message(&w.jobs, &body, far, &deadline),
-        )
-        .await;
-        if ran.is_err() {
+        if run_cut(&w, &body).await {
             break body;
         }
     };
@@ -688,21 +721,7 @@ async fn a_step_killed_after_its_file_was_completed_is_finished_by_the_retry() {
     );
     // Once the lease is over, the message comes back: the upload no longer
     // exists, the file is there, and the job succeeds with it.
-    tokio::time::sleep(Duration::from_millis(900)).await;
-    armed.store(0, Ordering::SeqCst);
-    let now = tokio::time::Instant::now();
-    let redelivered = Deadline::after(Duration::from_secs(30));
-    assert_eq!(
-        handle_message(&w.jobs, &body, now, &redelivered).await,
-        Disposition::Done
-    );
-    drain(&w, Duration::ZERO).await;
-    let (_, done) = status_of(&w, ORG_A, &id).await;
-    assert_eq!(done["status"], "SUCCEEDED", "{done}");
-    assert_eq!(
-        csv_rows(&download(&w, &done)),
-        expected_file(&org_a_sorted()[..300])
-    );
+    redelivered_after_the_lease(&w, &armed, &body, &id, 300).await;
 }
 
 #[tokio::test]
@@ -722,14 +741,7 @@ async fn a_step_killed_halfway_is_retried_from_the_last_commit_without_losing_or
     let body = serde_json::to_string(&message).unwrap();
     // A step with all the time it wants, killed while part 3 uploads
     // (parts 1 and 2 uploaded, nothing committed).
-    let deadline = Deadline::after(Duration::from_millis(2_600));
-    let far = tokio::time::Instant::now() + Duration::from_secs(60);
-    let killed = tokio::time::timeout(
-        Duration::from_millis(300),
-        handle_message(&w.jobs, &body, far, &deadline),
-    )
-    .await;
-    assert!(killed.is_err(), "the step was cut");
+    assert!(run_cut(&w, &body).await, "the step was cut");
     let stored = w.records.clone();
     let record = lead_export::jobs::JobStore::get(stored.as_ref(), ORG_A, &id)
         .await
@@ -748,19 +760,7 @@ async fn a_step_killed_halfway_is_retried_from_the_last_commit_without_losing_or
     assert!(w.queue.is_empty(), "no step ran");
     // Once the lease is over, the message's next delivery runs the step
     // again from the start: parts 1 to 3 are uploaded again (replaced).
-    tokio::time::sleep(Duration::from_millis(900)).await;
-    armed.store(0, Ordering::SeqCst);
-    assert_eq!(
-        handle_message(&w.jobs, &body, now, &redelivered).await,
-        Disposition::Done
-    );
-    drain(&w, Duration::ZERO).await;
-    let (_, done) = status_of(&w, ORG_A, &id).await;
-    assert_eq!(done["status"], "SUCCEEDED", "{done}");
-    assert_eq!(
-        csv_rows(&download(&w, &done)),
-        expected_file(&org_a_sorted()[..2000])
-    );
+    redelivered_after_the_lease(&w, &armed, &body, &id, 2000).await;
 }
 
 #[tokio::test]

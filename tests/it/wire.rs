@@ -107,22 +107,15 @@ async fn get_all(store: &DynamoStore, ids: &[String]) -> Vec<Lead> {
     leads
 }
 
-fn sorted(mut leads: Vec<Lead>) -> Vec<Lead> {
-    leads.sort_by(|a, b| a.id.cmp(&b.id));
-    leads
-}
-
-#[tokio::test]
-async fn a_batch_of_the_current_layout_is_read_from_the_body() {
-    let leads = leads();
-    let items: Vec<Value> = leads
-        .iter()
-        .map(|l| wire_json(&projected(lead_to_item(&org(), l).unwrap())))
-        .collect();
-    let body = batch_body(items);
-
-    // The reader took the response: the SDK's output holds no items.
-    let (client, _) = fake_client(vec![(200, body.clone())]);
+/// A BatchGetItem through the SDK, answered `body`, with a [`Capture`] on
+/// the request: the SDK's output and what the reader took.
+async fn batch_get_through_capture(
+    body: &str,
+) -> (
+    aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput,
+    Capture,
+) {
+    let (client, _) = fake_client(vec![(200, body.to_string())]);
     let capture = Capture::batch_get(org().as_str(), TABLE);
     let keys = KeysAndAttributes::builder()
         .keys(Item::from([(
@@ -139,6 +132,33 @@ async fn a_batch_of_the_current_layout_is_read_from_the_body() {
         .send()
         .await
         .unwrap();
+    (out, capture)
+}
+
+/// The store's leads of `leads`' ids over an SDK answered `body`.
+async fn store_reads(body: String, leads: &[Lead]) -> Vec<Lead> {
+    let (client, _) = fake_client(vec![(200, body)]);
+    let store = DynamoStore::new(client, TABLE);
+    let ids: Vec<String> = leads.iter().map(|l| l.id.clone()).collect();
+    get_all(&store, &ids).await
+}
+
+fn sorted(mut leads: Vec<Lead>) -> Vec<Lead> {
+    leads.sort_by(|a, b| a.id.cmp(&b.id));
+    leads
+}
+
+#[tokio::test]
+async fn a_batch_of_the_current_layout_is_read_from_the_body() {
+    let leads = leads();
+    let items: Vec<Value> = leads
+        .iter()
+        .map(|l| wire_json(&projected(lead_to_item(&org(), l).unwrap())))
+        .collect();
+    let body = batch_body(items);
+
+    // The reader took the response: the SDK's output holds no items.
+    let (out, capture) = batch_get_through_capture(&body).await;
     assert!(out.responses.is_none());
     let Some(Read::BatchGet(items)) = capture.take() else {
         panic!("the reader did not read the response")
@@ -148,10 +168,7 @@ async fn a_batch_of_the_current_layout_is_read_from_the_body() {
     assert_eq!(ids, expected);
 
     // The store's leads are the leads written, every member of each.
-    let (client, _) = fake_client(vec![(200, body)]);
-    let store = DynamoStore::new(client, TABLE);
-    let ids: Vec<String> = leads.iter().map(|l| l.id.clone()).collect();
-    assert_eq!(get_all(&store, &ids).await, sorted(leads));
+    assert_eq!(store_reads(body, &leads).await, sorted(leads));
 }
 
 #[tokio::test]
@@ -172,30 +189,11 @@ async fn an_earlier_layout_is_left_to_the_sdk_and_reads_the_same() {
         })
         .collect();
     let body = batch_body(items);
-    let (client, _) = fake_client(vec![(200, body.clone())]);
-    let capture = Capture::batch_get(org().as_str(), TABLE);
-    let keys = KeysAndAttributes::builder()
-        .keys(Item::from([(
-            "leadId".into(),
-            AttributeValue::S("x".into()),
-        )]))
-        .build()
-        .unwrap();
-    let out = client
-        .batch_get_item()
-        .request_items(TABLE, keys)
-        .customize()
-        .interceptor(capture.clone())
-        .send()
-        .await
-        .unwrap();
+    let (out, capture) = batch_get_through_capture(&body).await;
     assert!(capture.take().is_none());
     assert_eq!(out.responses.unwrap()[TABLE].len(), leads.len());
 
-    let (client, _) = fake_client(vec![(200, body)]);
-    let store = DynamoStore::new(client, TABLE);
-    let ids: Vec<String> = leads.iter().map(|l| l.id.clone()).collect();
-    assert_eq!(get_all(&store, &ids).await, sorted(leads));
+    assert_eq!(store_reads(body, &leads).await, sorted(leads));
 }
 
 #[tokio::test]
