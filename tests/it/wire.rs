@@ -135,6 +135,33 @@ async fn batch_get_through_capture(
     (out, capture)
 }
 
+/// A Query of the organization's partition through the SDK, answered
+/// `answers` in turn, with a [`Capture`] on the request: what the SDK
+/// returned, the requests sent, what the reader took.
+async fn query_through_capture(
+    answers: Vec<(u16, String)>,
+) -> (
+    Result<
+        aws_sdk_dynamodb::operation::query::QueryOutput,
+        aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::query::QueryError>,
+    >,
+    Arc<AtomicUsize>,
+    Capture,
+) {
+    let (client, calls) = fake_client(answers);
+    let capture = Capture::query(org().as_str());
+    let sent = client
+        .query()
+        .table_name(TABLE)
+        .key_condition_expression("orgId = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(org().to_string()))
+        .customize()
+        .interceptor(capture.clone())
+        .send()
+        .await;
+    (sent, calls, capture)
+}
+
 /// The store's leads of `leads`' ids over an SDK answered `body`.
 async fn store_reads(body: String, leads: &[Lead]) -> Vec<Lead> {
     let (client, _) = fake_client(vec![(200, body)]);
@@ -216,18 +243,8 @@ async fn an_error_is_the_sdks_and_a_retried_throttle_then_reads_the_page() {
     .to_string();
 
     // Every attempt throttled: the SDK's error, with its code.
-    let (client_, calls) = fake_client(vec![(400, throttle.clone())]);
-    let capture = Capture::query(org().as_str());
-    let err = client_
-        .query()
-        .table_name(TABLE)
-        .key_condition_expression("orgId = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(org().to_string()))
-        .customize()
-        .interceptor(capture.clone())
-        .send()
-        .await
-        .unwrap_err();
+    let (sent, calls, capture) = query_through_capture(vec![(400, throttle.clone())]).await;
+    let err = sent.unwrap_err();
     assert_eq!(err.code(), Some("ProvisionedThroughputExceededException"));
     assert_eq!(
         calls.load(Ordering::SeqCst),
@@ -237,18 +254,8 @@ async fn an_error_is_the_sdks_and_a_retried_throttle_then_reads_the_page() {
     assert!(capture.take().is_none());
 
     // A throttle, then the page: retried by the SDK, read by the reader.
-    let (client_, calls) = fake_client(vec![(400, throttle), (200, page)]);
-    let capture = Capture::query(org().as_str());
-    let out = client_
-        .query()
-        .table_name(TABLE)
-        .key_condition_expression("orgId = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S(org().to_string()))
-        .customize()
-        .interceptor(capture.clone())
-        .send()
-        .await
-        .unwrap();
+    let (sent, calls, capture) = query_through_capture(vec![(400, throttle), (200, page)]).await;
+    let out = sent.unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!((out.count(), out.scanned_count()), (2, 5));
     let Some(Read::Query(read)) = capture.take() else {
