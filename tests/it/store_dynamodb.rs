@@ -1104,7 +1104,9 @@ async fn a_range_read_from_a_checkpoint_starts_after_its_key_and_counts_from_its
 
 mod packed_properties {
     use lead_export::model::{Company, Dates, Education, Language, Lead, NamedOrg, WorkExperience};
+    use lead_export::store::dynamodb::{lead_from_item, lead_from_wire, lead_to_item, ItemError};
     use lead_export::store::packed::{decode, encode};
+    use lead_export::store::wire;
     use proptest::collection::vec;
     use proptest::option::of;
     use proptest::prelude::*;
@@ -1269,6 +1271,63 @@ mod packed_properties {
         fn arbitrary_bytes_never_panic(mut bytes in vec(any::<u8>(), 0..200)) {
             bytes.insert(0, 1);
             let _ = decode(&bytes);
+        }
+
+        /// Any lead, under any id (JSON escapes, any Unicode), read from a
+        /// BatchGetItem and a Query answer by `store::wire` is itself, as
+        /// the SDK's map of the same item reads.
+        #[test]
+        fn any_lead_read_from_an_answer_is_itself((lead, id) in (any_lead(), ".{1,40}")) {
+            let org = super::org();
+            let mut lead = lead;
+            lead.id = id;
+            let item = crate::wire::projected(lead_to_item(&org, &lead).unwrap());
+            prop_assert_eq!(lead_from_item(&org, item.clone()), Ok(lead.clone()));
+            let json = crate::wire::wire_json(&item);
+            let batch = serde_json::json!({"Responses": {"leads": [json.clone()]}, "UnprocessedKeys": {}});
+            let read = wire::read_batch_get(batch.to_string().as_bytes(), org.as_str(), "leads")
+                .expect("a current item is read");
+            prop_assert_eq!(read.len(), 1);
+            prop_assert_eq!(lead_from_wire(&org, read[0].clone()), Ok(lead.clone()));
+            let key = serde_json::json!({"orgId": {"S": org.as_str()}, "leadId": {"S": lead.id}});
+            let page = serde_json::json!({"Count": 1, "Items": [json], "ScannedCount": 3, "LastEvaluatedKey": key});
+            let page = wire::read_query(page.to_string().as_bytes(), org.as_str())
+                .expect("a current page is read");
+            prop_assert_eq!(page.last_key.as_deref(), Some(lead.id.as_str()));
+            prop_assert_eq!((page.count, page.scanned_count), (1, 3));
+            prop_assert_eq!(lead_from_wire(&org, page.items[0].clone()), Ok(lead));
+        }
+
+        /// An answer cut, or with a byte changed, is declined or read,
+        /// never a panic; every item it reads becomes a lead or a skipped
+        /// item of the organization.
+        #[test]
+        fn damaged_answers_never_panic((lead, at, byte) in (any_lead(), any::<prop::sample::Index>(), any::<u8>()).boxed()) {
+            let org = super::org();
+            let mut lead = lead;
+            lead.id = "lead-1".into();
+            let json = crate::wire::wire_json(&crate::wire::projected(lead_to_item(&org, &lead).unwrap()));
+            let page = serde_json::json!({"Count": 1, "Items": [json], "ScannedCount": 1}).to_string();
+            let bytes = page.as_bytes();
+            let i = at.index(bytes.len());
+            prop_assert!(wire::read_query(&bytes[..i], org.as_str()).is_none());
+            let mut changed = bytes.to_vec();
+            changed[i] = byte;
+            if let Some(page) = wire::read_query(&changed, org.as_str()) {
+                for item in page.items {
+                    match lead_from_wire(&org, item) {
+                        Ok(_) | Err(ItemError::Unreadable(_)) => {}
+                        Err(other) => prop_assert!(false, "{other:?}"),
+                    }
+                }
+            }
+        }
+
+        /// Arbitrary bytes as an answer: declined, never a panic.
+        #[test]
+        fn arbitrary_answers_never_panic(bytes in vec(any::<u8>(), 0..300)) {
+            let _ = wire::read_query(&bytes, "org-a");
+            let _ = wire::read_batch_get(&bytes, "org-a", "leads");
         }
     }
 }

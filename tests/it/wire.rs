@@ -30,7 +30,7 @@ fn org() -> OrgId {
 }
 
 /// An item as DynamoDB's JSON.
-fn wire_json(item: &Item) -> Value {
+pub(crate) fn wire_json(item: &Item) -> Value {
     item.iter()
         .map(|(k, v)| {
             let v = match v {
@@ -49,7 +49,7 @@ fn wire_json(item: &Item) -> Value {
 }
 
 /// The item as the export's projection returns it (keys, `d`, `s_v`).
-fn projected(item: Item) -> Item {
+pub(crate) fn projected(item: Item) -> Item {
     item.into_iter()
         .filter(|(k, _)| ["orgId", "leadId", "d", "s_v"].contains(&k.as_str()))
         .collect()
