@@ -589,3 +589,121 @@ fn the_bucket_aborts_incomplete_uploads_and_outlives_every_link() {
     let default = ttl["Default"].as_u64().expect("a default TTL");
     assert!((1..=longest_link).contains(&default), "{default}");
 }
+
+/// The alarms: each notifies `AlarmTopicArn` (when set) as it fires and
+/// clears, and treats missing data as no alarm; the jobs alarm watches the
+/// EMF metric the worker writes (`observe::job_emf_line`), under the
+/// namespace, metric, dimension and outcome codes the code emits; the
+/// function alarm covers every function of the template.
+#[test]
+fn the_alarms_watch_what_the_code_emits_and_notify_the_topic() {
+    let template = template_yaml();
+    let resources = template["Resources"].as_mapping().expect("resources");
+    let alarms: Vec<(&str, &serde_norway::Value)> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .map(|(name, r)| (name.as_str().unwrap(), &r["Properties"]))
+        .collect();
+    let names: BTreeSet<&str> = alarms.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "ApiServerErrorsAlarm",
+            "FunctionErrorsAlarm",
+            "JobsDeadLetterAlarm",
+            "JobsFailedAlarm"
+        ])
+    );
+    for (name, alarm) in &alarms {
+        assert_eq!(
+            alarm["TreatMissingData"].as_str(),
+            Some("notBreaching"),
+            "{name}"
+        );
+        for actions in ["AlarmActions", "OKActions"] {
+            let tagged = format!("{:?}", alarm[actions]);
+            assert!(
+                tagged.contains("HasAlarmTopic") && tagged.contains("AlarmTopicArn"),
+                "{name}: {actions} {tagged}"
+            );
+        }
+    }
+    // What a failed job's EMF line holds, from the code.
+    let err = lead_export::error::ExportError::internal("a fault");
+    let unavailable = lead_export::error::ExportError::Unavailable("throttled".into());
+    let codes: BTreeSet<String> = [err, unavailable]
+        .iter()
+        .map(|e| lead_export::jobs::step::failure_of(e).code)
+        .collect();
+    let line: serde_json::Value = serde_json::from_str(&lead_export::observe::job_emf_line(
+        &lead_export::observe::JobEnd {
+            job_id: "j",
+            code: "INTERNAL_ERROR",
+            rows: 0,
+            bytes: 0,
+            duration: std::time::Duration::ZERO,
+            steps: 1,
+        },
+        time::OffsetDateTime::UNIX_EPOCH,
+    ))
+    .unwrap();
+    let directive = &line["_aws"]["CloudWatchMetrics"][0];
+    let jobs = &alarms
+        .iter()
+        .find(|(n, _)| *n == "JobsFailedAlarm")
+        .unwrap()
+        .1;
+    let mut watched = BTreeSet::new();
+    for metric in jobs["Metrics"].as_sequence().unwrap() {
+        let stat = &metric["MetricStat"];
+        if stat.is_null() {
+            continue;
+        }
+        let m = &stat["Metric"];
+        assert_eq!(m["Namespace"].as_str(), directive["Namespace"].as_str());
+        let name = m["MetricName"].as_str().unwrap();
+        assert!(
+            directive["Metrics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["Name"] == name),
+            "{name} is a metric of the line"
+        );
+        let dimension = &m["Dimensions"][0];
+        assert_eq!(
+            serde_json::json!([[dimension["Name"].as_str().unwrap()]]),
+            directive["Dimensions"]
+        );
+        assert_eq!(stat["Stat"].as_str(), Some("SampleCount"));
+        watched.insert(dimension["Value"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        watched, codes,
+        "the outcomes of a job failed by the service"
+    );
+    // Every function's errors, and the dead-letter queue of the jobs.
+    let function_alarm = format!(
+        "{:?}",
+        alarms
+            .iter()
+            .find(|(n, _)| *n == "FunctionErrorsAlarm")
+            .unwrap()
+            .1
+    );
+    for (name, r) in resources {
+        if r["Type"].as_str() == Some("AWS::Serverless::Function") {
+            let name = name.as_str().unwrap();
+            assert!(function_alarm.contains(&format!("\"{name}\"")), "{name}");
+        }
+    }
+    let dlq = format!(
+        "{:?}",
+        alarms
+            .iter()
+            .find(|(n, _)| *n == "JobsDeadLetterAlarm")
+            .unwrap()
+            .1["Dimensions"]
+    );
+    assert!(dlq.contains("JobsDeadLetterQueue.QueueName"), "{dlq}");
+}
