@@ -320,8 +320,15 @@ impl InOrder {
     /// The held leads from the first unreleased position up to the first
     /// undecided one, those that `keep` accepts.
     fn release(&mut self, keep: impl Fn(&Lead) -> bool) -> Vec<Lead> {
-        let mut out = Vec::new();
-        while self.next < self.decided.len() && self.decided[self.next] {
+        // Allocated at its size: growing it moved each lead (about 1 KB)
+        // again, 0.6% of a manual export's samples in its profile.
+        let end = self.decided[self.next..]
+            .iter()
+            .position(|d| !d)
+            .map_or(self.decided.len(), |n| self.next + n);
+        let ready = self.held[self.next..end].iter().flatten().count();
+        let mut out = Vec::with_capacity(ready);
+        while self.next < end {
             if let Some(lead) = self.held[self.next].take() {
                 self.holding -= 1;
                 if keep(&lead) {
