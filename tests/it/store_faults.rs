@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::test_util::infallible_client_fn;
 use serde_json::{json, Value};
 
@@ -64,16 +63,10 @@ fn store_with(responder: Arc<Responder>, backoff: Backoff) -> (DynamoStore, Fake
             .body(out.to_string())
             .unwrap()
     });
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
-        .retry_config(
-            lead_export::aws::retry_config().with_initial_backoff(Duration::from_millis(1)),
-        )
-        .http_client(http)
-        .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let client = crate::support::dynamodb_over(
+        http,
+        lead_export::aws::retry_config().with_initial_backoff(Duration::from_millis(1)),
+    );
     (
         DynamoStore::new(client, "leads").with_backoff(backoff),
         Fake { calls },

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_smithy_http_client::test_util::infallible_client_fn;
@@ -69,18 +68,10 @@ fn fake_client(answers: Vec<(u16, String)>) -> (aws_sdk_dynamodb::Client, Arc<At
             .body(body)
             .unwrap()
     });
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(1)),
-        )
-        .http_client(http)
-        .build();
-    (aws_sdk_dynamodb::Client::from_conf(config), calls)
+    let retry = RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(1));
+    (crate::support::dynamodb_over(http, retry), calls)
 }
 
 fn batch_body(items: Vec<Value>) -> String {

@@ -465,3 +465,20 @@ pub fn spec_fields() -> (Vec<(String, String, bool)>, Vec<String>) {
         .collect();
     (fields, defaults)
 }
+
+/// A DynamoDB client over a fake HTTP client (`infallible_client_fn`):
+/// static credentials, us-east-1, retrying as `retry` says.
+pub fn dynamodb_over(
+    http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    retry: aws_sdk_dynamodb::config::retry::RetryConfig,
+) -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
+        .retry_config(retry)
+        .http_client(http)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
