@@ -479,9 +479,9 @@ async fn a_job_with_nothing_to_export_fails_with_no_data() {
     assert_eq!(lines[0]["JobBytes"], 0);
 }
 
-/// An object store whose part uploads fail `AccessDenied` (a fault a retry
-/// does not fix).
-struct Denied(Arc<MemoryObjects>);
+/// An object store whose part uploads (or, with `.1`, whose completions)
+/// fail `AccessDenied` (a fault a retry does not fix).
+struct Denied(Arc<MemoryObjects>, bool);
 
 #[async_trait]
 impl ObjectStore for Denied {
@@ -494,11 +494,14 @@ impl ObjectStore for Denied {
     }
     async fn upload_part(
         &self,
-        _: &str,
-        _: &str,
-        _: i32,
-        _: Vec<u8>,
+        key: &str,
+        id: &str,
+        n: i32,
+        body: Vec<u8>,
     ) -> Result<String, ObjectStoreError> {
+        if self.1 {
+            return self.0.upload_part(key, id, n, body).await;
+        }
         Err(ObjectStoreError::other(
             "UploadPart: AccessDenied (HTTP 403)",
         ))
@@ -509,6 +512,11 @@ impl ObjectStore for Denied {
         id: &str,
         parts: Vec<(i32, String)>,
     ) -> Result<(), ObjectStoreError> {
+        if self.1 {
+            return Err(ObjectStoreError::other(
+                "CompleteMultipartUpload: AccessDenied (HTTP 403)",
+            ));
+        }
         self.0.complete(key, id, parts).await
     }
     async fn abort(&self, key: &str, id: &str) -> Result<(), ObjectStoreError> {
@@ -527,19 +535,28 @@ impl ObjectStore for Denied {
 
 #[tokio::test]
 async fn a_job_whose_upload_is_refused_fails_with_an_internal_error_and_leaves_nothing() {
-    let w = world_with(PART, |o| Arc::new(Denied(o)));
-    let id = submit(&w, ORG_A, &bulk(0, Some(1000))).await;
-    drain(&w, Duration::ZERO).await;
-    let (_, failed) = status_of(&w, ORG_A, &id).await;
-    assert_eq!(failed["status"], "FAILED");
-    assert_eq!(failed["error"]["code"], "INTERNAL_ERROR");
-    assert_eq!(
-        failed["error"]["message"],
-        "An internal error occurred while generating the export"
-    );
-    assert_eq!(w.objects.open_uploads(), 0, "the upload is aborted");
-    assert!(w.objects.keys().is_empty());
-    assert_eq!(w.staging.keys(), Vec::<String>::new());
+    // Its parts refused, or its completion once every part is uploaded and
+    // recorded (no file at the key: the lookup that finishes a completed
+    // upload finds nothing, and the refusal stands).
+    for completion in [false, true] {
+        let w = world_with(PART, |o| Arc::new(Denied(o, completion)));
+        let id = submit(&w, ORG_A, &bulk(0, Some(1000))).await;
+        drain(&w, Duration::ZERO).await;
+        let (_, failed) = status_of(&w, ORG_A, &id).await;
+        assert_eq!(failed["status"], "FAILED", "{completion}");
+        assert!(failed.get("url").is_none(), "{failed}");
+        assert_eq!(failed["error"]["code"], "INTERNAL_ERROR");
+        assert_eq!(
+            failed["error"]["message"],
+            "An internal error occurred while generating the export"
+        );
+        assert_eq!(w.objects.open_uploads(), 0, "the upload is aborted");
+        assert!(w.objects.keys().is_empty());
+        assert_eq!(w.staging.keys(), Vec::<String>::new());
+        let lines = job_metrics(&w, &id);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["Outcome"], "INTERNAL_ERROR");
+    }
 }
 
 #[tokio::test]
