@@ -246,35 +246,33 @@ impl<'a> Json<'a> {
     /// The members of an object, each handed to `member` with its name
     /// (which must read the value).
     fn object(&mut self, mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
-        if self.eat(b'}').is_some() {
-            return Some(());
-        }
-        loop {
-            let name = self.name()?;
-            member(self, name)?;
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+        self.between(b'{', b'}', |json| {
+            let name = json.name()?;
+            member(json, name)
+        })
     }
 
     /// The elements of an array, each read by `element`.
-    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.eat(b'[')?;
-        if self.eat(b']').is_some() {
+    fn array(&mut self, element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.between(b'[', b']', element)
+    }
+
+    /// What `open` and `close` hold, comma-separated, each read by `each`.
+    fn between(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut each: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(open)?;
+        if self.eat(close).is_some() {
             return Some(());
         }
         loop {
-            element(self)?;
+            each(self)?;
             match self.peek()? {
                 b',' => self.at += 1,
-                b']' => {
+                b if b == close => {
                     self.at += 1;
                     return Some(());
                 }
@@ -283,23 +281,24 @@ impl<'a> Json<'a> {
         }
     }
 
-    /// An attribute value of one type, `{"<kind>": "<text>"}`: its raw
-    /// string.
-    fn typed_raw(&mut self, kind: &[u8]) -> Option<(&'a [u8], bool)> {
+    /// An attribute value of one type, `{"<kind>": <string>}`: its string,
+    /// as `read` reads it.
+    fn typed<T>(&mut self, kind: &[u8], read: impl FnOnce(&mut Self) -> Option<T>) -> Option<T> {
         self.eat(b'{')?;
         (self.name()? == kind).then_some(())?;
-        let raw = self.raw_string()?;
+        let value = read(self)?;
         self.eat(b'}')?;
-        Some(raw)
+        Some(value)
     }
 
-    /// An attribute value of one type, `{"<kind>": "<text>"}`: its text.
+    /// [`Json::typed`]: the raw string.
+    fn typed_raw(&mut self, kind: &[u8]) -> Option<(&'a [u8], bool)> {
+        self.typed(kind, Self::raw_string)
+    }
+
+    /// [`Json::typed`]: the text, unescaped.
     fn typed_text(&mut self, kind: &[u8]) -> Option<Cow<'a, str>> {
-        self.eat(b'{')?;
-        (self.name()? == kind).then_some(())?;
-        let text = self.text()?;
-        self.eat(b'}')?;
-        Some(text)
+        self.typed(kind, Self::text)
     }
 
     /// A non-negative integer without fraction or exponent.

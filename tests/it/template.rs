@@ -648,11 +648,8 @@ fn the_alarms_watch_what_the_code_emits_and_notify_the_topic() {
     ))
     .unwrap();
     let directive = &line["_aws"]["CloudWatchMetrics"][0];
-    let jobs = &alarms
-        .iter()
-        .find(|(n, _)| *n == "JobsFailedAlarm")
-        .unwrap()
-        .1;
+    let alarm = |name: &str| &template["Resources"][name]["Properties"];
+    let jobs = alarm("JobsFailedAlarm");
     let mut watched = BTreeSet::new();
     for metric in jobs["Metrics"].as_sequence().unwrap() {
         let stat = &metric["MetricStat"];
@@ -683,27 +680,13 @@ fn the_alarms_watch_what_the_code_emits_and_notify_the_topic() {
         "the outcomes of a job failed by the service"
     );
     // Every function's errors, and the dead-letter queue of the jobs.
-    let function_alarm = format!(
-        "{:?}",
-        alarms
-            .iter()
-            .find(|(n, _)| *n == "FunctionErrorsAlarm")
-            .unwrap()
-            .1
-    );
+    let function_alarm = format!("{:?}", alarm("FunctionErrorsAlarm"));
     for (name, r) in resources {
         if r["Type"].as_str() == Some("AWS::Serverless::Function") {
             let name = name.as_str().unwrap();
             assert!(function_alarm.contains(&format!("\"{name}\"")), "{name}");
         }
     }
-    let dlq = format!(
-        "{:?}",
-        alarms
-            .iter()
-            .find(|(n, _)| *n == "JobsDeadLetterAlarm")
-            .unwrap()
-            .1["Dimensions"]
-    );
+    let dlq = format!("{:?}", alarm("JobsDeadLetterAlarm")["Dimensions"]);
     assert!(dlq.contains("JobsDeadLetterQueue.QueueName"), "{dlq}");
 }
