@@ -166,6 +166,25 @@ fn a_whole_number_written_with_a_fraction_is_read_exactly_from_the_text() {
     }
 }
 
+proptest::proptest! {
+    /// Every whole number an f64 holds exactly (up to 2^53), written with a
+    /// fraction of zeros, is read as itself.
+    #[test]
+    fn whole_numbers_up_to_2_pow_53_written_with_a_fraction_read_exactly(
+        n in 0u64..=(1 << 53),
+        zeros in 1usize..4,
+    ) {
+        let text = format!("{n}.{}", "0".repeat(zeros));
+        let body = format!(
+            r#"{{"selection":{{"mode":"bulk","startIndex":{text},"targetCount":1,"filters":{{}}}}}}"#
+        );
+        match parse(body.as_bytes()).map(|r| r.selection) {
+            Ok(Selection::Bulk(b)) => proptest::prop_assert_eq!(b.start as u64, n, "{}", text),
+            other => proptest::prop_assert!(false, "{}: {:?}", text, other),
+        }
+    }
+}
+
 #[test]
 fn malformed_json_and_empty_bodies_are_validation_errors() {
     for body in [&b"{"[..], b"", b"  ", b"[1]", b"null"] {
