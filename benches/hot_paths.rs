@@ -3,6 +3,9 @@
 //! `cargo bench --bench hot_paths` (divan; `-- --help` for its options).
 //! Each iterates over 1,000 demo leads and reports the time per lead.
 
+#[path = "../tests/it/support/wire_json.rs"]
+mod wire_json;
+
 use std::hint::black_box;
 
 use divan::counter::ItemsCount;
@@ -101,7 +104,7 @@ fn wire_to_lead(bencher: Bencher, layout: &str) {
         .map(|l| {
             let mut item = write(&org, l).expect("item");
             item.retain(|k, _| ["orgId", "leadId", "d", "doc", "s_v"].contains(&k.as_str()));
-            wire_item(&item)
+            wire_json::wire_json(&item)
         })
         .collect();
     let body = json!({"Responses": {"leads": items}, "UnprocessedKeys": {}}).to_string();
@@ -136,27 +139,6 @@ fn wire_to_lead(bencher: Bencher, layout: &str) {
             black_box(chunks);
         })
     });
-}
-
-/// An item as DynamoDB's JSON (the kinds a lead's item holds).
-fn wire_item(item: &Item) -> serde_json::Value {
-    use aws_sdk_dynamodb::types::AttributeValue as A;
-    use base64::Engine as _;
-    item.iter()
-        .map(|(k, v)| {
-            let v = match v {
-                A::S(s) => json!({ "S": s }),
-                A::N(n) => json!({ "N": n }),
-                A::Ss(s) => json!({ "SS": s }),
-                A::B(b) => {
-                    json!({ "B": base64::engine::general_purpose::STANDARD.encode(b.as_ref()) })
-                }
-                other => panic!("not in a lead's item: {other:?}"),
-            };
-            (k.clone(), v)
-        })
-        .collect::<serde_json::Map<_, _>>()
-        .into()
 }
 
 /// `CompiledFilter::matches` per lead: the two filters of `make bench`'s W2

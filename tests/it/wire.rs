@@ -11,7 +11,6 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_smithy_http_client::test_util::infallible_client_fn;
-use base64::Engine as _;
 use futures::TryStreamExt;
 use serde_json::{json, Value};
 
@@ -28,24 +27,7 @@ fn org() -> OrgId {
     OrgId::new("org-wire").unwrap()
 }
 
-/// An item as DynamoDB's JSON.
-pub(crate) fn wire_json(item: &Item) -> Value {
-    item.iter()
-        .map(|(k, v)| {
-            let v = match v {
-                AttributeValue::S(s) => json!({ "S": s }),
-                AttributeValue::N(n) => json!({ "N": n }),
-                AttributeValue::Ss(s) => json!({ "SS": s }),
-                AttributeValue::B(b) => {
-                    json!({ "B": base64::engine::general_purpose::STANDARD.encode(b.as_ref()) })
-                }
-                other => panic!("not in a lead's item: {other:?}"),
-            };
-            (k.clone(), v)
-        })
-        .collect::<serde_json::Map<_, _>>()
-        .into()
-}
+pub(crate) use crate::support::wire_json::wire_json;
 
 /// The item as the export's projection returns it (keys, `d`, `s_v`).
 pub(crate) fn projected(item: Item) -> Item {

@@ -4,6 +4,7 @@
 
 pub mod simdb;
 pub mod testgen;
+pub mod wire_json;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
