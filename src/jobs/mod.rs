@@ -61,7 +61,10 @@ pub const JOB_PART_SIZE: usize = crate::export::PART_SIZE;
 pub const READ_SIZE: usize = 1000;
 
 /// Steps of a job that may fail in a row (throttling, a timeout, a killed
-/// step) before the job is failed.
+/// step) before the job is failed: the step that fails last fails it. A
+/// step killed on its last attempt fails nothing itself; the next delivery
+/// does, before it starts, which is why the queue's `maxReceiveCount`
+/// (`template.yaml`) is one more than this.
 pub const MAX_ATTEMPTS: u32 = 5;
 
 /// How long past its own deadline a step's lease lasts: a step killed

@@ -108,8 +108,7 @@ async fn step(
         if !free.holds(&record) {
             return Ok(StepOutcome::Busy);
         }
-        let err = ExportError::Unavailable("the job's steps failed too many times".into());
-        fail(jobs, &record, &free, &err).await?;
+        fail(jobs, &record, &free, &too_many_attempts()).await?;
         return Ok(StepOutcome::Failed);
     }
     let owner = uuid::Uuid::new_v4().simple().to_string();
@@ -243,7 +242,10 @@ async fn step(
 
 /// A step that failed with `err` while holding `record`: a transient
 /// failure (or the deadline) releases the lease, leaving the message for
-/// redelivery; any other fails the job.
+/// redelivery, unless this was the job's last attempt
+/// ([`super::JobSettings::max_attempts`]): then, as any other failure, it
+/// fails the job now. Waiting for one more delivery to fail it would leave
+/// the job `RUNNING` for good once the queue dead-letters the message.
 async fn settle(
     jobs: &Jobs,
     record: &JobRecord,
@@ -251,6 +253,11 @@ async fn settle(
     err: ExportError,
 ) -> Result<StepOutcome, ExportError> {
     let job_id = record.job_id.as_str();
+    if retry_later(&err) && record.attempts >= jobs.settings.max_attempts {
+        tracing::error!(job_id, attempts = record.attempts, error = ?err.log_cause(), "job step failed on its last attempt; the job fails");
+        fail(jobs, record, held, &too_many_attempts()).await?;
+        return Ok(StepOutcome::Failed);
+    }
     if retry_later(&err) {
         tracing::warn!(job_id, error = ?err.log_cause(), "job step failed; to be retried");
         let mut released = record.clone();
@@ -264,6 +271,12 @@ async fn settle(
         fail(jobs, record, held, &err).await?;
         Ok(StepOutcome::Failed)
     }
+}
+
+/// The failure of a job whose steps failed
+/// [`super::JobSettings::max_attempts`] times in a row.
+fn too_many_attempts() -> ExportError {
+    ExportError::Unavailable("the job's steps failed too many times".into())
 }
 
 /// A transient failure or the deadline: the step may pass when run again.

@@ -20,7 +20,7 @@ use lead_export::demo::demo_leads;
 use lead_export::http::serve;
 use lead_export::jobs::memory::{MemoryJobs, MemoryQueue, MemoryStaging};
 use lead_export::jobs::worker::{handle_message, Disposition};
-use lead_export::jobs::{JobBackends, JobStatus, Jobs};
+use lead_export::jobs::{now_ms, Expect, JobBackends, JobStatus, Jobs};
 use lead_export::model::Lead;
 use lead_export::observe::MemoryMetrics;
 use serde_json::{json, Value};
@@ -839,15 +839,52 @@ async fn the_worker_reports_steps_to_retry_and_a_job_failing_five_times_fails_un
     );
     let (_, status) = status_of(&w, ORG_A, &id).await;
     assert_eq!(status["status"], "RUNNING", "its lease released: {status}");
-    // Four more deliveries fail the same way; the sixth fails the job.
-    for _ in 0..4 {
-        handle_sqs_event(&w.jobs, &event, &deadline).await;
+    // Three more deliveries fail the same way, each left to be delivered
+    // again; the fifth failed step fails the job itself (the queue
+    // dead-letters a message after its sixth receive: no later delivery
+    // may be counted on).
+    for _ in 0..3 {
+        let answer = handle_sqs_event(&w.jobs, &event, &deadline).await;
+        assert_eq!(
+            answer,
+            json!({"batchItemFailures": [{"itemIdentifier": "m-1"}]})
+        );
     }
     let answer = handle_sqs_event(&w.jobs, &event, &deadline).await;
     assert_eq!(answer, json!({"batchItemFailures": []}));
     let (_, failed) = status_of(&w, ORG_A, &id).await;
-    assert_eq!(failed["status"], "FAILED");
+    assert_eq!(failed["status"], "FAILED", "{failed}");
     assert_eq!(failed["error"]["code"], "SERVICE_UNAVAILABLE");
+    assert!(w.queue.is_empty());
+}
+
+#[tokio::test]
+async fn a_step_killed_on_the_last_attempt_leaves_the_next_delivery_to_fail_the_job() {
+    let w = world();
+    let id = submit(&w, ORG_A, &bulk(0, Some(10))).await;
+    let body = serde_json::to_string(&w.queue.pop().unwrap()).unwrap();
+    // The record as five killed steps leave it: five attempts, the last
+    // lease over.
+    let mut record = w.jobs.store.get(ORG_A, &id).await.unwrap().unwrap();
+    let free = Expect::Free {
+        seq: record.seq,
+        now_ms: now_ms(),
+    };
+    record.status = JobStatus::Running;
+    record.attempts = 5;
+    record.lease_owner = Some("killed".into());
+    record.lease_until = Some(now_ms() - 1);
+    assert!(w.jobs.store.replace(&record, &free).await.unwrap());
+    let deadline = Deadline::after(Duration::from_secs(30));
+    let now = tokio::time::Instant::now();
+    assert_eq!(
+        handle_message(&w.jobs, &body, now, &deadline).await,
+        Disposition::Done
+    );
+    let (_, failed) = status_of(&w, ORG_A, &id).await;
+    assert_eq!(failed["status"], "FAILED", "{failed}");
+    assert_eq!(failed["error"]["code"], "SERVICE_UNAVAILABLE");
+    assert_eq!(failed["rows"], 0, "nothing read: {failed}");
     assert!(w.queue.is_empty());
 }
 
