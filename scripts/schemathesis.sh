@@ -49,6 +49,15 @@ for _ in $(seq 1 100); do
   kill -0 "$server" 2>/dev/null || { echo "local-server exited; see .local/schemathesis-server.log" >&2; exit 1; }
   sleep 0.1
 done
+# One job of org-demo-a, so that the status route is tested with an id
+# that exists (its 200 bodies held to the schema while the in-process worker
+# runs it) rather than only with random ids (404s); the config's
+# [[operations]] block reads it as ST_JOB_ID.
+ST_JOB_ID="$(curl -sS -X POST "http://127.0.0.1:$port/api/v1/operations/export-jobs" \
+  -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  -d '{"selection":{"mode":"bulk","targetCount":5,"filters":{}}}' |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["jobId"])')"
+export ST_JOB_ID
 # Two runs, so that a slow coverage phase cannot starve fuzzing: the
 # schema's examples and the coverage phase (boundary and negative values of
 # every part of the schema), then fuzzing, each with its own time budget.
