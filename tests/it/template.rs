@@ -534,6 +534,31 @@ fn the_cursors_table_and_the_leads_stream_are_as_the_code_needs() {
     assert!(export.contains("CURSORS_TABLE: !Ref CursorsTable"));
 }
 
+#[test]
+fn the_stream_never_drops_a_batch_of_lead_writes() {
+    // A dropped batch is a data version not bumped: checkpoints recorded
+    // before the writes would go on being used (docs/scale.md).
+    let template = template_yaml();
+    let events = &template["Resources"]["LeadStreamFunction"]["Properties"]["Events"];
+    let event = events
+        .as_mapping()
+        .and_then(|m| m.values().next())
+        .expect("the stream function has its event source");
+    assert_eq!(event["Type"].as_str(), Some("DynamoDB"));
+    let p = &event["Properties"];
+    // -1: retried until it passes or its records expire; absent is -1 too.
+    for key in ["MaximumRetryAttempts", "MaximumRecordAgeInSeconds"] {
+        let value = p.get(key).map(|v| v.as_i64());
+        assert!(
+            matches!(value, None | Some(Some(-1))),
+            "{key}: {:?}",
+            p.get(key)
+        );
+    }
+    assert_eq!(p["BisectBatchOnFunctionError"].as_bool(), Some(true));
+    assert_eq!(events.as_mapping().map(|m| m.len()), Some(1));
+}
+
 /// `template.yaml` as YAML (CloudFormation's `!Ref`, `!Sub` ... read as
 /// tagged values).
 fn template_yaml() -> serde_norway::Value {
