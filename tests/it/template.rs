@@ -559,6 +559,43 @@ fn the_stream_never_drops_a_batch_of_lead_writes() {
     assert_eq!(events.as_mapping().map(|m| m.len()), Some(1));
 }
 
+#[test]
+fn a_job_message_never_expires_unreported() {
+    // An expired message goes to no dead-letter queue: its job would stay
+    // PENDING or RUNNING for good. So the queue keeps messages as long as
+    // SQS allows, and an alarm reports a backlog long before that, above
+    // the age that retries alone reach.
+    let template = template_yaml();
+    let resources = &template["Resources"];
+    let queue = &resources["JobsQueue"]["Properties"];
+    assert_eq!(
+        queue["MessageRetentionPeriod"].as_u64(),
+        Some(14 * 24 * 3600),
+        "SQS's longest retention"
+    );
+    let visibility = queue["VisibilityTimeout"].as_u64().unwrap();
+    let receives = queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap();
+    let alarm = &resources["JobsBacklogAlarm"]["Properties"];
+    assert_eq!(alarm["Namespace"].as_str(), Some("AWS/SQS"));
+    assert_eq!(
+        alarm["MetricName"].as_str(),
+        Some("ApproximateAgeOfOldestMessage")
+    );
+    assert!(
+        format!("{:?}", alarm["Dimensions"][0]["Value"]).contains("JobsQueue.QueueName"),
+        "{:?}",
+        alarm["Dimensions"]
+    );
+    assert_eq!(alarm["Statistic"].as_str(), Some("Maximum"));
+    let threshold = alarm["Threshold"].as_u64().unwrap();
+    assert!(
+        threshold > receives * visibility,
+        "{threshold} s: retries alone reach {} s",
+        receives * visibility
+    );
+    assert!(threshold <= 24 * 3600, "{threshold} s: a day at most");
+}
+
 /// `template.yaml` as YAML (CloudFormation's `!Ref`, `!Sub` ... read as
 /// tagged values).
 fn template_yaml() -> serde_norway::Value {
@@ -638,6 +675,7 @@ fn the_alarms_watch_what_the_code_emits_and_notify_the_topic() {
         BTreeSet::from([
             "ApiServerErrorsAlarm",
             "FunctionErrorsAlarm",
+            "JobsBacklogAlarm",
             "JobsDeadLetterAlarm",
             "JobsFailedAlarm"
         ])
