@@ -253,12 +253,12 @@ async fn settle(
     err: ExportError,
 ) -> Result<StepOutcome, ExportError> {
     let job_id = record.job_id.as_str();
-    if retry_later(&err) && record.attempts >= jobs.settings.max_attempts {
-        tracing::error!(job_id, attempts = record.attempts, error = ?err.log_cause(), "job step failed on its last attempt; the job fails");
-        fail(jobs, record, held, &too_many_attempts()).await?;
-        return Ok(StepOutcome::Failed);
-    }
     if retry_later(&err) {
+        if record.attempts >= jobs.settings.max_attempts {
+            tracing::error!(job_id, attempts = record.attempts, error = ?err.log_cause(), "job step failed on its last attempt; the job fails");
+            fail(jobs, record, held, &too_many_attempts()).await?;
+            return Ok(StepOutcome::Failed);
+        }
         tracing::warn!(job_id, error = ?err.log_cause(), "job step failed; to be retried");
         let mut released = record.clone();
         released.lease_owner = None;
