@@ -656,6 +656,22 @@ impl ObjectStore for Hanging {
     }
 }
 
+/// A world over a [`Hanging`] object store (armed), and its switch: store
+/// 0 in it to disarm the store.
+fn hanging_world(hang_at: i32, after_complete: bool) -> (World, Arc<AtomicUsize>) {
+    let armed = Arc::new(AtomicUsize::new(1));
+    let hanging = armed.clone();
+    let w = world_with(PART, move |inner| {
+        Arc::new(Hanging {
+            inner,
+            hang_at,
+            after_complete,
+            armed: hanging,
+        })
+    });
+    (w, armed)
+}
+
 /// Runs the step of `body` with a deadline 2.6 s away (its last 0.5 s
 /// are where a step gives up) and no stop for reading, cut after 300 ms:
 /// whether it was cut (a step killed) rather than ending.
@@ -699,16 +715,7 @@ async fn redelivered_after_the_lease(
 
 #[tokio::test]
 async fn a_step_killed_after_its_file_was_completed_is_finished_by_the_retry() {
-    let armed = Arc::new(AtomicUsize::new(1));
-    let hanging = armed.clone();
-    let w = world_with(PART, move |inner| {
-        Arc::new(Hanging {
-            inner,
-            hang_at: 0,
-            after_complete: true,
-            armed: hanging,
-        })
-    });
+    let (w, armed) = hanging_world(0, true);
     let id = submit(&w, ORG_A, &bulk(0, Some(300))).await;
     // The steps run until the last one, killed once S3 has completed the
     // file (its completion never answers).
@@ -743,16 +750,7 @@ async fn a_step_killed_after_its_file_was_completed_is_finished_by_the_retry() {
 
 #[tokio::test]
 async fn a_step_killed_halfway_is_retried_from_the_last_commit_without_losing_or_repeating_a_row() {
-    let armed = Arc::new(AtomicUsize::new(1));
-    let hanging = armed.clone();
-    let w = world_with(PART, move |inner| {
-        Arc::new(Hanging {
-            inner,
-            hang_at: 3,
-            after_complete: false,
-            armed: hanging,
-        })
-    });
+    let (w, armed) = hanging_world(3, false);
     let id = submit(&w, ORG_A, &bulk(0, Some(2000))).await;
     let message = w.queue.pop().unwrap();
     let body = serde_json::to_string(&message).unwrap();
